@@ -1,0 +1,101 @@
+/**
+ * Typed engine errors. Every failure an engine can meet becomes one of these
+ * codes, so the runner can decide: fail this item and go on, or stop the run
+ * with everything kept.
+ */
+
+export type EngineErrorCode =
+  /** The GPU device was lost (GPU process crash, driver reset, out of memory in the runtime). */
+  | 'device-lost'
+  /** An allocation failed. */
+  | 'out-of-memory'
+  /** The prompt does not fit the context window. */
+  | 'context-exceeded'
+  /** A host could not be reached while loading the model. */
+  | 'network'
+  /** The browser offers no WebGPU adapter. */
+  | 'no-webgpu'
+  /** Generation was stopped on purpose (Pause). */
+  | 'cancelled'
+  /** The worker died or stopped answering. */
+  | 'worker-crashed'
+  /** Anything else while loading. */
+  | 'load-failed'
+  /** Anything else while generating one item. */
+  | 'generation-failed';
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    readonly hosts: string[] = []
+  ) {
+    super(message);
+  }
+}
+
+/** Errors that belong to one item: the item fails and the job goes on. */
+export function isItemError(code: EngineErrorCode): boolean {
+  return code === 'context-exceeded' || code === 'generation-failed';
+}
+
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function describe(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: typeof error, message: String(error) };
+}
+
+/**
+ * Turns whatever WebLLM (or the browser under it) threw into an EngineError.
+ * `unreachable` lists hosts found unreachable after a failed fetch.
+ */
+export function translateEngineError(
+  error: unknown,
+  context: { phase: 'load' | 'generate'; model: string; unreachable?: string[] }
+): EngineError {
+  if (error instanceof EngineError) return error;
+  const { name, message } = describe(error);
+  const text = `${name}: ${message}`;
+  if (name === 'AbortError') return new EngineError('cancelled', 'Stopped.');
+  if (
+    name === 'DeviceLostError' ||
+    /device (was |is )?lost|external Instance reference/i.test(text)
+  ) {
+    return new EngineError('device-lost', `The GPU device was lost (${message}).`);
+  }
+  if (/out of memory|OutOfMemory|QuotaExceeded.*GPU|allocation failed/i.test(text)) {
+    return new EngineError('out-of-memory', `The GPU ran out of memory (${message}).`);
+  }
+  if (name === 'ContextWindowSizeExceededError' || /context window size/i.test(message)) {
+    return new EngineError(
+      'context-exceeded',
+      `The prompt is longer than the model's context window (${message}).`
+    );
+  }
+  if (
+    (name === 'TypeError' && /fetch|network/i.test(message)) ||
+    /NetworkError|Failed to fetch|ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED/i.test(text)
+  ) {
+    const hosts = context.unreachable ?? [];
+    const where = hosts.length ? hosts.join(' and ') : 'the model host';
+    return new EngineError(
+      'network',
+      `Could not download ${context.model}: ${where} could not be reached. Check the network connection.`,
+      hosts
+    );
+  }
+  if (/WebGPU|navigator\.gpu|requestAdapter|No adapter/i.test(text)) {
+    return new EngineError('no-webgpu', `WebGPU is not available: ${message}`);
+  }
+  return context.phase === 'load'
+    ? new EngineError('load-failed', `The model could not be loaded: ${message}`)
+    : new EngineError('generation-failed', `Generation failed: ${message}`);
+}

@@ -1,0 +1,10 @@
+import type { EngineChoice } from '$lib/jobs/types';
+import { SimulatedEngine } from './simulated';
+import type { Engine } from './types';
+import { WebLLMEngine } from './webllm';
+
+export function createEngine(choice: EngineChoice): Engine {
+  return choice.kind === 'simulated'
+    ? new SimulatedEngine({ tokenDelayMs: choice.tokenDelayMs })
+    : new WebLLMEngine({ modelId: choice.modelId });
+}

@@ -1,0 +1,50 @@
+/**
+ * The engine port: what the runner needs from a model, whatever runs it.
+ * Implementations: WebLLM (the real model on WebGPU) and the simulated engine
+ * (a real WebGPU device, placeholder text). Both throw EngineError only.
+ */
+import type { ChatMessage, FinishReason, Usage } from '$lib/jobs/types';
+
+export interface GenerateRequest {
+  messages: ChatMessage[];
+  temperature: number;
+  top_p: number;
+  max_tokens: number;
+  seed: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  model: string;
+}
+
+export interface LoadProgress {
+  phase: 'gpu' | 'download' | 'compile' | 'ready';
+  /** The engine's own words, for the page. */
+  text: string;
+  /** 0..1 */
+  fraction: number;
+  loadedMB: number | null;
+  totalMB: number | null;
+  mbPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+export interface EngineInfo {
+  model: string;
+  /** True when the output is placeholder text (simulated engine). */
+  placeholder: boolean;
+  adapter: string;
+}
+
+export interface Engine {
+  load(onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
+  generate(
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal
+  ): Promise<GenerateResult>;
+  unload(): Promise<void>;
+}

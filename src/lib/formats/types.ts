@@ -1,0 +1,61 @@
+import type { InputFormatId, ItemInput, ItemResult, JobMeta, ParsedItem } from '$lib/jobs/types';
+
+/** Every file format names itself the same way; export file names come from this. */
+export interface FormatMeta {
+  id: string;
+  label: string;
+  mimeType: string;
+  extension: string;
+}
+
+/** A problem found while reading an input file. `line` is null for file-level problems. */
+export interface ImportProblem {
+  line: number | null;
+  message: string;
+  /**
+   * What `line` counts: 'line' (default when absent) for line-based files, 'item' for a
+   * JSON array, where `line` is the 1-based element number.
+   */
+  unit?: ProblemUnit;
+}
+
+export type ProblemUnit = 'line' | 'item';
+
+export interface CsvOptions {
+  /** Column whose cell is the prompt. */
+  promptColumn?: string;
+  /** A template such as "Rate this answer: {{answer}}"; wins over promptColumn. */
+  template?: string;
+  /** Column to use as custom_id, when the file has one. */
+  idColumn?: string;
+}
+
+export interface ImportPreview {
+  fileName: string;
+  format: InputFormatId | null;
+  formatLabel: string;
+  /** Valid items, in file order. */
+  items: ParsedItem[];
+  problems: ImportProblem[];
+  /** A file-level problem: no job can be created from this file. */
+  fatal: boolean;
+  /** CSV only: the header row, so the user can pick a column or write a template. */
+  columns: string[];
+  /**
+   * How many problems were found in all. `problems` keeps only the first
+   * MAX_PROBLEMS_KEPT of them (plus any file-level problem), so this may be larger.
+   */
+  problemCount: number;
+}
+
+export interface ExportInput {
+  job: JobMeta;
+  inputs: ItemInput[];
+  /** results[i] belongs to inputs[i]; undefined while the item has not finished. */
+  results: (ItemResult | undefined)[];
+}
+
+export interface Exporter extends FormatMeta {
+  /** The whole file's text. Items without a result are left out. */
+  write(input: ExportInput): string;
+}

@@ -1,0 +1,202 @@
+/**
+ * The only module that touches IndexedDB (through idb-keyval).
+ *
+ * Layout: one catalog database lists the jobs (id -> JobMeta); every job has a
+ * database of its own, so opening or resuming one job never reads another's
+ * items. Inside a job's store:
+ *   'progress'       JobProgress: cursor, counts, state (one small record)
+ *   'ids'            every item's custom_id, in order (for the results list)
+ *   ['in', i]        ItemInput, written once at import
+ *   ['out', i]       ItemResult, written with 'progress' in one transaction
+ *   ['try', i]       attempts made at item i, written before each generation
+ * Resuming reads 'progress' alone, so a job of 100,000 items resumes as fast
+ * as a job of 10. Results are keyed by index: a re-run after a crash
+ * overwrites, so results are exactly-once although runs are at-least-once.
+ */
+import { createStore, get, getMany, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import type { ItemInput, ItemResult, JobMeta, JobProgress, ParsedItem } from './types';
+
+const CATALOG_DB = 'localbatch';
+const CATALOG_STORE = 'jobs';
+const JOB_DB_PREFIX = 'localbatch-job-';
+const JOB_STORE = 'items';
+
+export const KEYS = {
+  progress: 'progress',
+  ids: 'ids',
+  input: (index: number): IDBValidKey => ['in', index],
+  result: (index: number): IDBValidKey => ['out', index],
+  attempts: (index: number): IDBValidKey => ['try', index]
+} as const;
+
+let catalog: UseStore | null = null;
+const jobStores = new Map<string, UseStore>();
+
+function catalogStore(): UseStore {
+  catalog ??= createStore(CATALOG_DB, CATALOG_STORE);
+  return catalog;
+}
+
+function jobStore(jobId: string): UseStore {
+  let store = jobStores.get(jobId);
+  if (!store) {
+    store = createStore(JOB_DB_PREFIX + jobId, JOB_STORE);
+    jobStores.set(jobId, store);
+  }
+  return store;
+}
+
+export function jobDatabaseName(jobId: string): string {
+  return JOB_DB_PREFIX + jobId;
+}
+
+export function newJobId(): string {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return Date.now().toString(36) + '-' + Array.from(random, (n) => n.toString(36)).join('');
+}
+
+export function initialProgress(now: number): JobProgress {
+  return {
+    cursor: 0,
+    done: 0,
+    failed: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    elapsedMs: 0,
+    state: 'idle',
+    stopReason: null,
+    updatedAt: now
+  };
+}
+
+/**
+ * Stores a new job: its items and progress in one transaction, then its entry
+ * in the catalog. Until the catalog entry exists the job is invisible, so a
+ * failed import leaves nothing behind that the user can see.
+ */
+export async function createJob(meta: JobMeta, items: ParsedItem[]): Promise<void> {
+  const store = jobStore(meta.id);
+  try {
+    await store('readwrite', (s) => {
+      items.forEach((item, index) => {
+        const input: ItemInput = { ...item, index };
+        s.put(input, KEYS.input(index));
+      });
+      s.put(
+        items.map((item) => item.customId),
+        KEYS.ids
+      );
+      s.put(initialProgress(meta.createdAt), KEYS.progress);
+      return promisifyRequest(s.transaction);
+    });
+    await set(meta.id, meta, catalogStore());
+  } catch (error) {
+    await deleteJobDatabase(meta.id).catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function listJobs(): Promise<JobMeta[]> {
+  const jobs = await catalogStore()('readonly', (s) =>
+    promisifyRequest(s.getAll() as IDBRequest<JobMeta[]>)
+  );
+  return jobs.sort((a, b) => b.createdAt - a.createdAt);
+}
+
+export function getJob(jobId: string): Promise<JobMeta | undefined> {
+  return get<JobMeta>(jobId, catalogStore());
+}
+
+export async function getProgress(jobId: string): Promise<JobProgress> {
+  const progress = await get<JobProgress>(KEYS.progress, jobStore(jobId));
+  if (!progress) throw new Error(`Job ${jobId} has no progress record; it may have been deleted.`);
+  return progress;
+}
+
+export function saveProgress(jobId: string, progress: JobProgress): Promise<void> {
+  return set(KEYS.progress, progress, jobStore(jobId));
+}
+
+export async function getInput(jobId: string, index: number): Promise<ItemInput> {
+  const input = await get<ItemInput>(KEYS.input(index), jobStore(jobId));
+  if (!input) throw new Error(`Item ${index + 1} of job ${jobId} is missing from storage.`);
+  return input;
+}
+
+export async function getResult(jobId: string, index: number): Promise<ItemResult | undefined> {
+  return get<ItemResult>(KEYS.result(index), jobStore(jobId));
+}
+
+export async function getItemIds(jobId: string): Promise<string[]> {
+  return (await get<string[]>(KEYS.ids, jobStore(jobId))) ?? [];
+}
+
+/** Counts an attempt at an item before it is sent to the engine. Returns the new count. */
+export async function recordAttempt(jobId: string, index: number): Promise<number> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const key = KEYS.attempts(index);
+    const read = s.get(key) as IDBRequest<number | undefined>;
+    let next = 1;
+    read.onsuccess = () => {
+      next = (read.result ?? 0) + 1;
+      s.put(next, key);
+    };
+    return promisifyRequest(s.transaction).then(() => next);
+  });
+}
+
+/** Writes a finished item and the job's new progress in one transaction. */
+export function commitResult(
+  jobId: string,
+  result: ItemResult,
+  progress: JobProgress
+): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    s.put(result, KEYS.result(result.index));
+    s.put(progress, KEYS.progress);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+function range(kind: 'in' | 'out', from: number, to: number): IDBKeyRange {
+  return IDBKeyRange.bound([kind, from], [kind, to], false, true);
+}
+
+/** Results with index in [from, to), in index order. */
+export function getResults(
+  jobId: string,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER
+): Promise<ItemResult[]> {
+  return jobStore(jobId)('readonly', (s) =>
+    promisifyRequest(s.getAll(range('out', from, to)) as IDBRequest<ItemResult[]>)
+  );
+}
+
+/** Inputs with index in [from, to), in index order. */
+export function getInputs(
+  jobId: string,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER
+): Promise<ItemInput[]> {
+  return jobStore(jobId)('readonly', (s) =>
+    promisifyRequest(s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>)
+  );
+}
+
+export async function getAttempts(jobId: string, index: number): Promise<number> {
+  const [count] = await getMany<number>([KEYS.attempts(index)], jobStore(jobId));
+  return count ?? 0;
+}
+
+async function deleteJobDatabase(jobId: string): Promise<void> {
+  const store = jobStores.get(jobId);
+  jobStores.delete(jobId);
+  // Close our own connection first, or the deletion waits for it forever.
+  if (store) await store('readonly', (s) => s.transaction.db.close()).catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(jobDatabaseName(jobId));
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error);
+  });
+}

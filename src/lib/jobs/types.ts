@@ -1,0 +1,122 @@
+/**
+ * The words of the product as types: a job holds items; each item has an input
+ * (stored at import) and, once finished, a result. Shared by the page and the
+ * worker, so nothing here may import the DOM or Svelte.
+ */
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+/** Per-item overrides read from the input file (an OpenAI batch line's body). */
+export interface ItemParams {
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  seed?: number;
+}
+
+/** One prompt as parsed from the input file. `line` is 1-based in that file. */
+export interface ParsedItem {
+  line: number;
+  customId: string;
+  messages: ChatMessage[];
+  params: ItemParams;
+}
+
+/** One prompt as stored in a job: its position is its identity. */
+export interface ItemInput extends ParsedItem {
+  index: number;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Speeds are measurements, not results: shown on the page, never exported. */
+  prefill_tokens_per_s?: number;
+  decode_tokens_per_s?: number;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface ItemError {
+  code: string;
+  message: string;
+}
+
+export interface ItemResult {
+  index: number;
+  customId: string;
+  status: 'done' | 'failed';
+  text: string;
+  finishReason: FinishReason | null;
+  usage: Usage | null;
+  error: ItemError | null;
+  model: string;
+  /** ms since epoch */
+  finishedAt: number;
+  attempts: number;
+}
+
+export interface JobSettings {
+  name: string;
+  systemPrompt: string;
+  temperature: number;
+  top_p: number;
+  max_tokens: number;
+  seed: number;
+}
+
+export type EngineKind = 'webllm' | 'simulated';
+
+/** Saved with the job at creation, so a job resumes on the engine it was made for. */
+export interface EngineChoice {
+  kind: EngineKind;
+  /** WebLLM model id; null lets the engine pick by adapter features. */
+  modelId: string | null;
+  /** Simulated engine: delay per token in ms. */
+  tokenDelayMs: number;
+}
+
+export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt';
+
+export interface JobMeta {
+  id: string;
+  name: string;
+  createdAt: number;
+  sourceFileName: string;
+  format: InputFormatId;
+  total: number;
+  settings: JobSettings;
+  engine: EngineChoice;
+}
+
+export type RunState = 'idle' | 'running' | 'paused' | 'completed' | 'stopped';
+
+/** Everything that changes while a job runs; committed with each result. */
+export interface JobProgress {
+  /** Index of the next item to run: every item below it has a result. */
+  cursor: number;
+  done: number;
+  failed: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Time spent generating, summed over every run of the job. */
+  elapsedMs: number;
+  state: RunState;
+  /** Why the job last stopped, written for the user. */
+  stopReason: ItemError | null;
+  updatedAt: number;
+}
+
+export const DEFAULT_SETTINGS: Omit<JobSettings, 'name'> = {
+  systemPrompt: '',
+  temperature: 0.7,
+  top_p: 0.95,
+  max_tokens: 512,
+  seed: 0
+};

@@ -1,0 +1,106 @@
+import { expect, type Page } from '@playwright/test';
+import { readFile } from 'node:fs/promises';
+
+/** A deterministic OpenAI batch input file of `count` lines. */
+export function batchFile(count: number, name = 'batch.jsonl') {
+  const lines: string[] = [];
+  for (let i = 1; i <= count; i++) {
+    lines.push(
+      JSON.stringify({
+        custom_id: `q-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: {
+          model: 'Qwen2.5-7B-Instruct',
+          messages: [
+            { role: 'system', content: 'Rate the answer from 1 to 5. Reply as JSON {"score": n}.' },
+            { role: 'user', content: `Question ${i}: what is ${i} + ${i}?\nAnswer: ${2 * i}.` }
+          ],
+          max_completion_tokens: 16 + (i % 32),
+          temperature: 0
+        }
+      })
+    );
+  }
+  return { name, mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n') + '\n') };
+}
+
+export type PromptFile = ReturnType<typeof batchFile>;
+
+/** Imports a file through the page and creates the job; returns its id. */
+export async function createJob(
+  page: Page,
+  file: PromptFile,
+  query = '?engine=simulated&tokenDelayMs=0'
+) {
+  await page.goto('/' + query);
+  await page.getByLabel('Prompt file').setInputFiles(file);
+  await expect(page.getByRole('button', { name: 'Create job', exact: true })).toBeEnabled();
+  await page.getByRole('button', { name: 'Create job', exact: true }).click();
+  await page.waitForURL(/\/jobs\/[^/]+$/);
+  return page.url().split('/jobs/')[1] ?? '';
+}
+
+export function progressBar(page: Page) {
+  return page.getByRole('progressbar', { name: 'Job progress' });
+}
+
+export async function finishedCount(page: Page): Promise<number> {
+  return Number((await progressBar(page).getAttribute('aria-valuenow')) ?? '0');
+}
+
+/** Waits until at least `count` items are finished. */
+export async function waitForFinished(page: Page, count: number, timeout = 90_000) {
+  await expect
+    .poll(() => finishedCount(page), { timeout, intervals: [50, 100, 200] })
+    .toBeGreaterThanOrEqual(count);
+}
+
+export async function waitForCompleted(page: Page, total: number, timeout = 120_000) {
+  await expect(page.getByRole('status')).toHaveText('Completed', { timeout });
+  await expect(progressBar(page)).toHaveAttribute('aria-valuenow', String(total));
+  await expect(progressBar(page)).toHaveAttribute('aria-valuemax', String(total));
+}
+
+/** Clicks Export, picks a format, and returns the downloaded file's name and text. */
+export async function exportAs(page: Page, format: 'OpenAI batch output (.jsonl)' | 'CSV (.csv)') {
+  await page.getByRole('button', { name: 'Export', exact: true }).click();
+  const download = page.waitForEvent('download');
+  await page.getByRole('menuitem', { name: format }).click();
+  const file = await download;
+  const path = await file.path();
+  return { name: file.suggestedFilename(), text: await readFile(path, 'utf8') };
+}
+
+/**
+ * The OpenAI batch output with the fields the format makes unique per run
+ * (ids, request ids, timestamps) blanked; everything else must match byte
+ * for byte.
+ */
+export function withoutRunIds(jsonl: string): string {
+  return jsonl
+    .split('\n')
+    .map((line) => {
+      if (!line) return line;
+      const record = JSON.parse(line);
+      record.id = 'ID';
+      if (record.response) {
+        record.response.request_id = 'REQ';
+        if (record.response.body) {
+          record.response.body.id = 'CHATCMPL';
+          record.response.body.created = 0;
+        }
+      }
+      return JSON.stringify(record);
+    })
+    .join('\n');
+}
+
+/** A small seeded generator, so "random moments" are the same in every run. */
+export function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+}

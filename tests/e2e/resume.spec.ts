@@ -1,0 +1,107 @@
+import { expect, test } from '@playwright/test';
+import {
+  batchFile,
+  createJob,
+  exportAs,
+  seeded,
+  waitForCompleted,
+  waitForFinished,
+  withoutRunIds
+} from './helpers';
+
+const TOTAL = 200;
+
+test('a 200-item job reloaded 3 times mid-run completes with the same export as a clean run', async ({
+  page
+}) => {
+  const file = batchFile(TOTAL);
+
+  // The baseline: the same file run without interruption.
+  await createJob(page, file);
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForCompleted(page, TOTAL);
+  const cleanJsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+  const cleanCsv = await exportAs(page, 'CSV (.csv)');
+  expect(cleanJsonl.name).toBe('batch-results.jsonl');
+  expect(cleanCsv.name).toBe('batch-results.csv');
+
+  // The same file, reloaded at three seeded random moments.
+  await createJob(page, file);
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  const random = seeded(2026);
+  const windows: [number, number][] = [
+    [5, 60],
+    [70, 125],
+    [135, 185]
+  ];
+  for (const [from, to] of windows) {
+    const at = from + Math.floor(random() * (to - from));
+    await waitForFinished(page, at);
+    await page.waitForTimeout(Math.floor(random() * 40));
+    await page.reload();
+    await expect(page.getByRole('status')).toHaveText('Interrupted');
+    await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  }
+  await waitForCompleted(page, TOTAL);
+  await expect(page.getByTestId('count-done')).toHaveText(String(TOTAL));
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+
+  const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+  const csv = await exportAs(page, 'CSV (.csv)');
+  const lines = jsonl.text.trimEnd().split('\n');
+  expect(lines).toHaveLength(TOTAL);
+  expect(lines.map((line) => JSON.parse(line).custom_id)).toEqual(
+    Array.from({ length: TOTAL }, (_, i) => `q-${i + 1}`)
+  );
+  expect(withoutRunIds(jsonl.text)).toBe(withoutRunIds(cleanJsonl.text));
+  expect(csv.text).toBe(cleanCsv.text);
+});
+
+test('Pause stops after the current token, keeps the partial item out, and Resume finishes', async ({
+  page
+}) => {
+  const total = 12;
+  await createJob(page, batchFile(total, 'pause.jsonl'), '?engine=simulated&tokenDelayMs=15');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await expect(page.getByTestId('stream')).not.toBeEmpty();
+  await waitForFinished(page, 2);
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await expect(page.getByRole('status')).toHaveText('Paused');
+  const kept = Number(await page.getByTestId('count-done').textContent());
+  expect(kept).toBeGreaterThanOrEqual(2);
+  expect(kept).toBeLessThan(total);
+  // The item that was streaming when Pause was pressed has no result.
+  await expect(page.locator('[data-status="done"]')).toHaveCount(kept);
+  await expect(page.locator('[data-status="pending"]').first()).toBeVisible();
+
+  // Nothing moves while paused.
+  await page.waitForTimeout(300);
+  await expect(page.getByTestId('count-done')).toHaveText(String(kept));
+
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await waitForCompleted(page, total);
+
+  // The full item opens on click, its output rendered as text.
+  await page.locator('[data-status="done"]').first().click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading', { name: 'Item 1: q-1' })).toBeVisible();
+  await expect(dialog.getByTestId('item-output')).toContainText('[simulated]');
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  await expect(dialog).toBeHidden();
+});
+
+test('a job created with ?engine=simulated resumes on the simulated engine whatever the URL says', async ({
+  page
+}) => {
+  const id = await createJob(
+    page,
+    batchFile(30, 'engine.jsonl'),
+    '?engine=simulated&tokenDelayMs=10'
+  );
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForFinished(page, 3);
+  await page.goto(`/jobs/${id}?engine=webllm`);
+  await expect(page.getByTestId('placeholder-note')).toBeVisible();
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await waitForCompleted(page, 30);
+});

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { EngineError } from '$lib/engine/errors';
+import type { Engine, GenerateRequest } from '$lib/engine/types';
+import { Runner, type RunEvent, type RunnerStore } from '$lib/jobs/runner';
+import { initialProgress } from '$lib/jobs/store';
+import type { ItemInput, ItemResult, JobMeta, JobProgress } from '$lib/jobs/types';
+
+function job(total: number): JobMeta {
+  return {
+    id: 'job-1',
+    name: 'Test',
+    createdAt: 0,
+    sourceFileName: 'in.jsonl',
+    format: 'jsonl',
+    total,
+    settings: {
+      name: 'Test',
+      systemPrompt: 'Be brief.',
+      temperature: 0.5,
+      top_p: 0.9,
+      max_tokens: 64,
+      seed: 7
+    },
+    engine: { kind: 'simulated', modelId: null, tokenDelayMs: 0 }
+  };
+}
+
+class MemoryStore implements RunnerStore {
+  progress: JobProgress = initialProgress(0);
+  results = new Map<number, ItemResult>();
+  attempts = new Map<number, number>();
+  commits = 0;
+  constructor(
+    readonly meta: JobMeta,
+    readonly inputs: ItemInput[]
+  ) {}
+  async getJob() {
+    return this.meta;
+  }
+  async getProgress() {
+    return this.progress;
+  }
+  async saveProgress(_: string, progress: JobProgress) {
+    this.progress = progress;
+  }
+  async getInput(_: string, index: number) {
+    const input = this.inputs[index];
+    if (!input) throw new Error('missing');
+    return input;
+  }
+  async recordAttempt(_: string, index: number) {
+    const next = (this.attempts.get(index) ?? 0) + 1;
+    this.attempts.set(index, next);
+    return next;
+  }
+  async commitResult(_: string, result: ItemResult, progress: JobProgress) {
+    this.results.set(result.index, result);
+    this.progress = progress;
+    this.commits++;
+  }
+}
+
+function inputs(count: number): ItemInput[] {
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    line: index + 1,
+    customId: `q-${index + 1}`,
+    messages: [{ role: 'user' as const, content: `prompt ${index + 1}` }],
+    params: index === 0 ? { max_tokens: 5 } : {}
+  }));
+}
+
+/** An engine that echoes the prompt; `failAt` maps a prompt index to the error it throws. */
+class EchoEngine implements Engine {
+  loads = 0;
+  requests: GenerateRequest[] = [];
+  constructor(private failAt: Map<number, () => EngineError> = new Map()) {}
+  async load() {
+    this.loads++;
+    return { model: 'echo', placeholder: true, adapter: 'test' };
+  }
+  async generate(request: GenerateRequest, onText: (delta: string) => void, signal: AbortSignal) {
+    this.requests.push(request);
+    const content = request.messages.at(-1)?.content ?? '';
+    const index = Number(content.split(' ')[1]) - 1;
+    const fail = this.failAt.get(index);
+    if (fail) {
+      this.failAt.delete(index);
+      throw fail();
+    }
+    if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+    onText('echo: ');
+    onText(content);
+    return {
+      text: `echo: ${content}`,
+      finishReason: 'stop' as const,
+      model: 'echo',
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }
+    };
+  }
+  async unload() {}
+}
+
+function runner(store: MemoryStore, engine: Engine) {
+  let clock = 1000;
+  return new Runner({ store, createEngine: () => engine, now: () => (clock += 10) });
+}
+
+describe('Runner', () => {
+  it('commits every item once, in order, with the job settings and the item overrides', async () => {
+    const store = new MemoryStore(job(5), inputs(5));
+    const engine = new EchoEngine();
+    const events: RunEvent[] = [];
+    const outcome = await runner(store, engine).run('job-1', (event) => events.push(event));
+    expect(outcome.state).toBe('completed');
+    expect(store.commits).toBe(5);
+    expect([...store.results.keys()]).toEqual([0, 1, 2, 3, 4]);
+    expect(store.results.get(2)?.text).toBe('echo: prompt 3');
+    expect(store.progress).toMatchObject({
+      cursor: 5,
+      done: 5,
+      failed: 0,
+      completionTokens: 10,
+      state: 'completed'
+    });
+    expect(engine.requests[0]).toEqual({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'prompt 1' }
+      ],
+      temperature: 0.5,
+      top_p: 0.9,
+      max_tokens: 5,
+      seed: 7
+    });
+    expect(engine.requests[1]?.max_tokens).toBe(64);
+    expect(events.filter((e) => e.type === 'committed')).toHaveLength(5);
+  });
+
+  it('resumes from the cursor without redoing finished items', async () => {
+    const store = new MemoryStore(job(4), inputs(4));
+    store.progress = { ...initialProgress(0), cursor: 2, done: 2, state: 'running' };
+    const engine = new EchoEngine();
+    await runner(store, engine).run('job-1', () => undefined);
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual([
+      'prompt 3',
+      'prompt 4'
+    ]);
+    expect(store.progress.done).toBe(4);
+  });
+
+  it('fails an item whose prompt does not fit and goes on', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine(
+      new Map([[1, () => new EngineError('context-exceeded', 'The prompt is too long.')]])
+    );
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(store.results.get(1)).toMatchObject({
+      status: 'failed',
+      error: { code: 'context-exceeded', message: 'The prompt is too long.' }
+    });
+    expect(store.progress).toMatchObject({ done: 2, failed: 1, cursor: 3 });
+  });
+
+  it('stops on a lost device with everything kept, and a second run finishes the job', async () => {
+    const store = new MemoryStore(job(4), inputs(4));
+    const engine = new EchoEngine(
+      new Map([[2, () => new EngineError('device-lost', 'The GPU device was lost (unknown).')]])
+    );
+    const r = runner(store, engine);
+    const first = await r.run('job-1', () => undefined);
+    expect(first.state).toBe('stopped');
+    expect(first.error?.code).toBe('device-lost');
+    expect(first.error?.message).toBe(
+      'The GPU device was lost (unknown). Nothing was lost: 2 of 4 results are saved. Press Resume to continue from where it stopped.'
+    );
+    expect(store.progress).toMatchObject({ cursor: 2, state: 'stopped' });
+    expect(store.results.has(2)).toBe(false);
+    const second = await r.run('job-1', () => undefined);
+    expect(second.state).toBe('completed');
+    expect(store.attempts.get(2)).toBe(2);
+    expect(engine.loads).toBe(2);
+  });
+
+  it('stops when the engine cannot load, naming the host, and changes no result', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    engine.load = async () => {
+      throw new EngineError(
+        'network',
+        'Could not download M: huggingface.co could not be reached.'
+      );
+    };
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('stopped');
+    expect(outcome.error?.message).toContain('huggingface.co could not be reached');
+    expect(outcome.error?.message).toContain('Nothing was lost: 0 of 3 results are saved.');
+    expect(store.commits).toBe(0);
+    expect(store.progress.cursor).toBe(0);
+  });
+
+  it('pauses after the current token and keeps the partial item out', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const r = runner(store, engine);
+    const original = engine.generate.bind(engine);
+    engine.generate = async (request, onText, signal) => {
+      if (request.messages.at(-1)?.content === 'prompt 2') {
+        r.pause('job-1');
+        onText('partial');
+      }
+      return original(request, onText, signal);
+    };
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect([...store.results.keys()]).toEqual([0]);
+    expect(store.progress).toMatchObject({ cursor: 1, state: 'paused' });
+  });
+});

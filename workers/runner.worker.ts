@@ -1,0 +1,4 @@
+import * as Comlink from 'comlink';
+import { createRunnerApi } from '../src/lib/jobs/runner-api';
+
+Comlink.expose(createRunnerApi());
