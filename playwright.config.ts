@@ -8,7 +8,10 @@ export default defineConfig({
   expect: { timeout: 15_000 },
   workers: 2,
   retries: 0,
-  reporter: process.env.PW_REPORTER ?? 'list',
+  // scripts/test.mjs asks for a JSON report too, to print the closing counts.
+  reporter: process.env.PW_JSON_REPORT
+    ? [['list'], ['json', { outputFile: process.env.PW_JSON_REPORT }]]
+    : 'list',
   use: {
     baseURL: BASE_URL,
     acceptDownloads: true,

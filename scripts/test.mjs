@@ -48,10 +48,7 @@ if (!built) failed++;
 
 if (built) {
   const e2eJson = `${out}/e2e.json`;
-  step('browser', 'npx', ['playwright', 'test'], {
-    PW_REPORTER: 'list,json',
-    PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson
-  });
+  step('browser', 'npx', ['playwright', 'test'], { PW_JSON_REPORT: e2eJson });
   try {
     const e2e = JSON.parse(readFileSync(e2eJson, 'utf8'));
     const { expected = 0, unexpected = 0, flaky = 0, skipped: skip = 0 } = e2e.stats ?? {};
