@@ -104,3 +104,13 @@ export function seeded(seed: number): () => number {
     return state / 4294967296;
   };
 }
+
+/** Saves "GPU memory (MB)" in the GPU and memory plan panel of the current page. */
+export async function setGpuMemory(page: Page, megabytes: number) {
+  const panel = page.getByRole('region', { name: 'GPU and memory plan' });
+  await panel.getByLabel('GPU memory (MB)').fill(String(megabytes));
+  await panel.getByRole('button', { name: 'Save memory settings' }).click();
+  await expect(panel.getByTestId('plan-reasons')).toContainText(
+    `${megabytes.toLocaleString('en')} MB`
+  );
+}

@@ -110,10 +110,13 @@ describe('parseInitReport', () => {
 
 describe('engineFromUrl', () => {
   it('picks the simulated engine and its delay from the query', () => {
-    expect(engineFromUrl(new URL('http://localhost/?engine=simulated&tokenDelayMs=7'))).toEqual({
+    expect(
+      engineFromUrl(new URL('http://localhost/?engine=simulated&tokenDelayMs=7&simMemoryMB=5000'))
+    ).toEqual({
       kind: 'simulated',
       modelId: null,
-      tokenDelayMs: 7
+      tokenDelayMs: 7,
+      simMemoryMB: 5000
     });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
@@ -121,7 +124,8 @@ describe('engineFromUrl', () => {
     expect(engineFromUrl(new URL('http://localhost/'))).toEqual({
       kind: 'webllm',
       modelId: null,
-      tokenDelayMs: 0
+      tokenDelayMs: 0,
+      simMemoryMB: null
     });
   });
 });

@@ -3,7 +3,10 @@ import { EngineError } from '$lib/engine/errors';
 import type { Engine, GenerateRequest } from '$lib/engine/types';
 import { Runner, type RunEvent, type RunnerStore } from '$lib/jobs/runner';
 import { initialProgress } from '$lib/jobs/store';
-import type { ItemInput, ItemResult, JobMeta, JobProgress } from '$lib/jobs/types';
+import { MODELS } from '$lib/gpu/models';
+import { stepDown } from '$lib/gpu/plan';
+import type { Plan } from '$lib/gpu/types';
+import type { ItemInput, ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/jobs/types';
 
 function job(total: number): JobMeta {
   return {
@@ -21,7 +24,8 @@ function job(total: number): JobMeta {
       max_tokens: 64,
       seed: 7
     },
-    engine: { kind: 'simulated', modelId: null, tokenDelayMs: 0 }
+    engine: { kind: 'simulated', modelId: null, tokenDelayMs: 0, simMemoryMB: null },
+    needs: { longestPromptTokens: 20, maxAnswerTokens: 64, exact: false }
   };
 }
 
@@ -29,6 +33,7 @@ class MemoryStore implements RunnerStore {
   progress: JobProgress = initialProgress(0);
   results = new Map<number, ItemResult>();
   attempts = new Map<number, number>();
+  log: RunLogEntry[] = [];
   commits = 0;
   constructor(
     readonly meta: JobMeta,
@@ -58,6 +63,29 @@ class MemoryStore implements RunnerStore {
     this.progress = progress;
     this.commits++;
   }
+  async appendLog(_: string, entry: RunLogEntry, progress: JobProgress) {
+    this.log.push(entry);
+    this.progress = progress;
+  }
+}
+
+const model = MODELS[0]!;
+
+/** A plan that fits, with the window capped like the real planner caps it. */
+function planAt(window: number, maxAnswer = 64): Plan {
+  const kvBytes = window * 57_344;
+  return {
+    ok: true,
+    reasons: [],
+    model,
+    contextWindow: window,
+    kvBytes,
+    weightsBytes: model.weightsBytes,
+    activationBytes: model.activationBytes,
+    totalBytes: model.weightsBytes + model.activationBytes + kvBytes,
+    budgetBytes: null,
+    maxPromptTokens: window - maxAnswer
+  };
 }
 
 function inputs(count: number): ItemInput[] {
@@ -101,9 +129,25 @@ class EchoEngine implements Engine {
   async unload() {}
 }
 
-function runner(store: MemoryStore, engine: Engine) {
+function runner(
+  store: MemoryStore,
+  engine: Engine,
+  options: { window?: number; promptTokens?: (content: string) => number } = {}
+) {
   let clock = 1000;
-  return new Runner({ store, createEngine: () => engine, now: () => (clock += 10) });
+  const planned: (number | null)[] = [];
+  const r = new Runner({
+    store,
+    createEngine: () => engine,
+    now: () => (clock += 10),
+    plan: async (_, windowCap) => {
+      planned.push(windowCap);
+      return planAt(Math.min(options.window ?? 4096, windowCap ?? Infinity));
+    },
+    promptTokens: (request) => options.promptTokens?.(request.messages.at(-1)?.content ?? '') ?? 10,
+    stepDown: (window) => stepDown(window)
+  });
+  return Object.assign(r, { planned });
 }
 
 describe('Runner', () => {
@@ -163,24 +207,105 @@ describe('Runner', () => {
     expect(store.progress).toMatchObject({ done: 2, failed: 1, cursor: 3 });
   });
 
-  it('stops on a lost device with everything kept, and a second run finishes the job', async () => {
+  it('steps the plan down on a lost device and finishes by itself, every item committed once', async () => {
     const store = new MemoryStore(job(4), inputs(4));
     const engine = new EchoEngine(
       new Map([[2, () => new EngineError('device-lost', 'The GPU device was lost (unknown).')]])
     );
     const r = runner(store, engine);
+    const events: RunEvent[] = [];
+    const outcome = await r.run('job-1', (event) => events.push(event));
+    expect(outcome.state).toBe('completed');
+    expect(store.commits).toBe(4);
+    expect(store.attempts.get(2)).toBe(2);
+    expect(engine.loads).toBe(2);
+    expect(r.planned).toEqual([null, 2048]);
+    expect(store.log.map((e) => e.message)).toEqual(['device lost at item 3; context 4096 → 2048']);
+    expect(store.progress).toMatchObject({ windowCap: 2048, plan: { contextWindow: 2048 } });
+    expect(events.some((e) => e.type === 'log')).toBe(true);
+  });
+
+  it('at the smallest plan a further loss pauses the job with the saved count and advice', async () => {
+    const store = new MemoryStore(job(4), inputs(4));
+    store.progress = { ...initialProgress(0), windowCap: 1024 };
+    const lost = () => new EngineError('device-lost', 'The GPU device was lost (destroyed).');
+    const engine = new EchoEngine(new Map([[1, lost]]));
+    const outcome = await runner(store, engine, { window: 4096 }).run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect(outcome.error?.message).toBe(
+      'The GPU device was lost (destroyed). This happened at item 2 with the smallest plan (a context of 1024 tokens). Nothing was lost: 1 of 4 results are saved. Choose a smaller model, close other tabs and programs that use the GPU, then press Resume.'
+    );
+    expect(store.progress).toMatchObject({ cursor: 1, state: 'paused' });
+    expect(store.log.at(-1)?.kind).toBe('paused');
+  });
+
+  it('fails items whose prompt cannot fit the window without sending them to the engine', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const outcome = await runner(store, engine, {
+      window: 1024,
+      promptTokens: (content) => (content === 'prompt 2' ? 5000 : 10)
+    }).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual([
+      'prompt 1',
+      'prompt 3'
+    ]);
+    expect(store.results.get(1)).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      error: {
+        code: 'context-exceeded',
+        message:
+          "The prompt needs about 5000 tokens, but the plan's context of 1024 tokens leaves 960 for the prompt after the answer."
+      }
+    });
+  });
+
+  it("stops with the plan's refusal when nothing fits, changing no result", async () => {
+    const store = new MemoryStore(job(2), inputs(2));
+    const engine = new EchoEngine();
+    const r = new Runner({
+      store,
+      createEngine: () => engine,
+      now: () => 1,
+      plan: async () => ({
+        ok: false,
+        reasons: [],
+        refusal: 'Qwen2.5-7B-Instruct needs 5,107 MB but this GPU has 4,096 MB.',
+        suggestion: null
+      }),
+      promptTokens: () => 10,
+      stepDown
+    });
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome).toMatchObject({
+      state: 'stopped',
+      error: {
+        code: 'does-not-fit',
+        message:
+          'Qwen2.5-7B-Instruct needs 5,107 MB but this GPU has 4,096 MB. Nothing was lost: 0 of 2 results are saved.'
+      }
+    });
+    expect(engine.loads).toBe(0);
+  });
+
+  it('stops on an error that is not about memory, with everything kept, and a second run finishes', async () => {
+    const store = new MemoryStore(job(4), inputs(4));
+    const engine = new EchoEngine(
+      new Map([[2, () => new EngineError('worker-crashed', 'The runner stopped.')]])
+    );
+    const r = runner(store, engine);
     const first = await r.run('job-1', () => undefined);
     expect(first.state).toBe('stopped');
-    expect(first.error?.code).toBe('device-lost');
     expect(first.error?.message).toBe(
-      'The GPU device was lost (unknown). Nothing was lost: 2 of 4 results are saved. Press Resume to continue from where it stopped.'
+      'The runner stopped. Nothing was lost: 2 of 4 results are saved. Press Resume to continue from where it stopped.'
     );
     expect(store.progress).toMatchObject({ cursor: 2, state: 'stopped' });
     expect(store.results.has(2)).toBe(false);
     const second = await r.run('job-1', () => undefined);
     expect(second.state).toBe('completed');
     expect(store.attempts.get(2)).toBe(2);
-    expect(engine.loads).toBe(2);
   });
 
   it('stops when the engine cannot load, naming the host, and changes no result', async () => {

@@ -9,6 +9,8 @@ export type EngineErrorCode =
   | 'device-lost'
   /** An allocation failed. */
   | 'out-of-memory'
+  /** The preflight found that the memory plan does not fit this GPU. */
+  | 'does-not-fit'
   /** The prompt does not fit the context window. */
   | 'context-exceeded'
   /** A host could not be reached while loading the model. */

@@ -5,6 +5,6 @@ import { WebLLMEngine } from './webllm';
 
 export function createEngine(choice: EngineChoice): Engine {
   return choice.kind === 'simulated'
-    ? new SimulatedEngine({ tokenDelayMs: choice.tokenDelayMs })
-    : new WebLLMEngine({ modelId: choice.modelId });
+    ? new SimulatedEngine({ tokenDelayMs: choice.tokenDelayMs, simMemoryMB: choice.simMemoryMB })
+    : new WebLLMEngine();
 }

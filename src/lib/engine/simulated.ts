@@ -5,9 +5,18 @@
  * the same EngineError('device-lost') as the WebLLM engine, so everything
  * above it (runner, recovery, tests) runs the real code paths.
  */
+import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
+import { planBuffers } from '$lib/gpu/preflight';
 import { EngineError } from './errors';
 import { simulatedCompletion } from './simulated-text';
-import type { Engine, EngineInfo, GenerateRequest, GenerateResult, LoadProgress } from './types';
+import type {
+  Engine,
+  EngineInfo,
+  GenerateRequest,
+  GenerateResult,
+  LoadPlan,
+  LoadProgress
+} from './types';
 
 export const SIMULATED_MODEL = 'simulated-Qwen2.5-7B-Instruct';
 
@@ -29,6 +38,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 
 export interface SimulatedOptions {
   tokenDelayMs: number;
+  /** Behave like a GPU with this many MB: the plan's buffers are accounted against it. */
+  simMemoryMB: number | null;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -58,7 +69,7 @@ export class SimulatedEngine implements Engine {
     this.#options = options;
   }
 
-  async load(onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
+  async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) {
       throw new EngineError(
@@ -89,6 +100,7 @@ export class SimulatedEngine implements Engine {
       this.#lost = info;
       return info;
     });
+    if (this.#options.simMemoryMB !== null) await this.#allocatePlan(device, plan);
 
     const weights = device.createBuffer({
       size: WEIGHTS_BYTES,
@@ -115,7 +127,7 @@ export class SimulatedEngine implements Engine {
       ]
     });
     this.#uniform = uniform;
-    this.#buffers = [weights, kv, uniform];
+    this.#buffers.push(weights, kv, uniform);
     await this.#step(0, 0);
     onProgress({
       phase: 'ready',
@@ -132,6 +144,28 @@ export class SimulatedEngine implements Engine {
       placeholder: true,
       adapter: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ')
     };
+  }
+
+  /**
+   * With a memory cap, the plan's buffers (weights, activations, KV cache) are
+   * allocated like WebLLM would; past the cap the device is destroyed, as TVM
+   * does on an allocation error.
+   */
+  async #allocatePlan(device: GPUDevice, plan: LoadPlan): Promise<void> {
+    const allocator = allocatorFor(device, this.#options.simMemoryMB);
+    for (const chunk of planBuffers(plan, device.limits.maxBufferSize)) {
+      const allocation: Allocation | null = await allocator.allocate(chunk.bytes, chunk.label);
+      if (!allocation) {
+        await this.#lostPromise;
+        throw new EngineError(
+          'device-lost',
+          `The GPU device was lost (destroyed) while allocating the ${chunk.label} (${Math.round(
+            allocator.used / 1048576
+          )} MB held, ${Math.round(chunk.bytes / 1048576)} MB more asked, ${this.#options.simMemoryMB} MB in all).`
+        );
+      }
+      this.#buffers.push(allocation.buffer);
+    }
   }
 
   #deviceLostError(): EngineError {

@@ -39,8 +39,18 @@ export interface EngineInfo {
   adapter: string;
 }
 
+/** What the memory plan decided, as the engine needs it. */
+export interface LoadPlan {
+  modelId: string;
+  contextWindow: number;
+  weightsBytes: number;
+  activationBytes: number;
+  kvBytes: number;
+  totalBytes: number;
+}
+
 export interface Engine {
-  load(onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
+  load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
   generate(
     request: GenerateRequest,
     onText: (delta: string) => void,

@@ -5,16 +5,16 @@
  */
 import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
 import { EngineError, hostOf, translateEngineError } from './errors';
-import { defaultModelFor } from './catalog';
+import { preflight } from '$lib/gpu/preflight';
 import { parseInitReport } from './load-progress';
-import type { Engine, EngineInfo, GenerateRequest, GenerateResult, LoadProgress } from './types';
-
-/** Qwen2.5-7B's window in WebLLM's prebuilt config; the memory plan (issue 3) will size it. */
-const CONTEXT_WINDOW = 4096;
-
-export interface WebLLMOptions {
-  modelId: string | null;
-}
+import type {
+  Engine,
+  EngineInfo,
+  GenerateRequest,
+  GenerateResult,
+  LoadPlan,
+  LoadProgress
+} from './types';
 
 /** After a failed fetch: which of these hosts cannot be reached at all? */
 async function unreachableHosts(urls: string[]): Promise<string[]> {
@@ -33,15 +33,10 @@ async function unreachableHosts(urls: string[]): Promise<string[]> {
 }
 
 export class WebLLMEngine implements Engine {
-  #options: WebLLMOptions;
   #engine: MLCEngine | null = null;
   #model = '';
 
-  constructor(options: WebLLMOptions) {
-    this.#options = options;
-  }
-
-  async load(onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
+  async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) {
       throw new EngineError(
@@ -56,16 +51,31 @@ export class WebLLMEngine implements Engine {
         'The browser gave no WebGPU adapter. After a GPU crash Chrome blocks WebGPU for the page until it reloads.'
       );
     }
-    const model = this.#options.modelId ?? defaultModelFor(adapter.features.has('shader-f16'));
+    const model = plan.modelId;
     this.#model = model;
     const webllm = await import('@mlc-ai/web-llm');
     const record = webllm.prebuiltAppConfig.model_list.find((m) => m.model_id === model);
     if (!record) throw new EngineError('load-failed', `WebLLM does not know the model ${model}.`);
+    // Prove the plan on this device before a download of several GB.
+    const cached = await webllm.hasModelInCache(model).catch(() => false);
+    if (!cached) {
+      onProgress({
+        phase: 'gpu',
+        text: 'Checking that the memory plan fits this GPU before the download',
+        fraction: 0,
+        loadedMB: null,
+        totalMB: null,
+        mbPerSecond: null,
+        etaSeconds: null
+      });
+      const check = await preflight(adapter, plan, { simMemoryMB: null });
+      if (!check.fits) throw new EngineError('does-not-fit', check.message);
+    }
     const engine = new webllm.MLCEngine({
       initProgressCallback: (report) => onProgress(parseInitReport(report))
     });
     try {
-      await engine.reload(model, { context_window_size: CONTEXT_WINDOW });
+      await engine.reload(model, { context_window_size: plan.contextWindow });
     } catch (error) {
       await engine.unload().catch(() => undefined);
       const isFetch = error instanceof TypeError;

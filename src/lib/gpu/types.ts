@@ -64,6 +64,11 @@ export interface JobNeeds {
 export interface MemoryBudget {
   /** GPU memory the user says this machine has, in MB; null when not set. */
   userMB: number | null;
+  /**
+   * Without a user figure, plan as if the GPU's size were unknown, for this
+   * reason (the simulated engine without a memory cap allocates no model).
+   */
+  unknownReason?: string;
 }
 
 export interface PlanInput {

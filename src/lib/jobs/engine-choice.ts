@@ -3,27 +3,37 @@ import type { EngineChoice } from './types';
 /** Default per-token delay of the simulated engine, in ms. */
 export const SIMULATED_TOKEN_DELAY_MS = 2;
 
+function numberParam(params: URLSearchParams, name: string): number | null {
+  const raw = params.get(name);
+  if (raw === null || raw.trim() === '') return null;
+  const value = Number(raw);
+  return Number.isFinite(value) && value >= 0 ? value : null;
+}
+
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
- * (with an optional `tokenDelayMs`) picks the simulated engine; anything else
- * the real model. Read only when a job is created: the choice is then saved
- * with the job.
+ * (with optional `tokenDelayMs` and `simMemoryMB`) picks the simulated
+ * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
+ * only when a job is created: the choice is then saved with the job.
  */
 export function engineFromUrl(url: URL): EngineChoice {
   const params = url.searchParams;
   if (params.get('engine') === 'simulated') {
-    const delay = Number(params.get('tokenDelayMs') ?? SIMULATED_TOKEN_DELAY_MS);
     return {
       kind: 'simulated',
-      modelId: null,
-      tokenDelayMs: Number.isFinite(delay) && delay >= 0 ? delay : SIMULATED_TOKEN_DELAY_MS
+      modelId: params.get('model'),
+      tokenDelayMs: numberParam(params, 'tokenDelayMs') ?? SIMULATED_TOKEN_DELAY_MS,
+      simMemoryMB: numberParam(params, 'simMemoryMB')
     };
   }
-  return { kind: 'webllm', modelId: params.get('model'), tokenDelayMs: 0 };
+  return { kind: 'webllm', modelId: params.get('model'), tokenDelayMs: 0, simMemoryMB: null };
 }
 
 export function describeEngine(choice: EngineChoice): string {
-  return choice.kind === 'simulated'
-    ? 'Simulated engine: a real WebGPU device, but the answers are placeholder text, not a model.'
-    : `WebLLM on this GPU: ${choice.modelId ?? 'Qwen2.5-7B-Instruct, 4-bit (q4f16_1, or q4f32_1 where the GPU lacks shader-f16)'}.`;
+  if (choice.kind === 'simulated') {
+    const cap =
+      choice.simMemoryMB !== null ? ` It acts as a GPU with ${choice.simMemoryMB} MB.` : '';
+    return `Simulated engine: a real WebGPU device, but the answers are placeholder text, not a model.${cap}`;
+  }
+  return `WebLLM on this GPU: ${choice.modelId ?? 'Qwen2.5-7B-Instruct, 4-bit (q4f16_1, or q4f32_1 where the GPU lacks shader-f16)'}.`;
 }

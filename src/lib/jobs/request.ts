@@ -6,7 +6,7 @@ import type { ItemInput, JobMeta } from './types';
  * settings (from an OpenAI batch line), the job's settings for the rest, and
  * the job's system prompt where the item brings none.
  */
-export function buildRequest(job: JobMeta, input: ItemInput): GenerateRequest {
+export function buildRequest(job: Pick<JobMeta, 'settings'>, input: ItemInput): GenerateRequest {
   const { settings } = job;
   const hasSystem = input.messages.some((message) => message.role === 'system');
   const messages =

@@ -1,13 +1,28 @@
 /** The API the runner worker exposes to the page (through Comlink). Worker-side only. */
 import { createEngine } from '$lib/engine';
+import { stepDown } from '$lib/gpu/plan';
+import { planJob } from '$lib/gpu/plan-job';
+import { probeAdapter } from '$lib/gpu/probe';
+import { estimatePromptTokens } from '$lib/gpu/tokens';
+import type { Plan } from '$lib/gpu/types';
 import { Runner, type RunEvent, type RunOutcome } from './runner';
 import * as store from './store';
+import type { JobMeta } from './types';
+
+async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promise<Plan> {
+  const [probe, settings] = await Promise.all([probeAdapter(), store.getSettings()]);
+  if (!probe.ok) return { ok: false, reasons: [], refusal: probe.reason, suggestion: null };
+  return planJob(probe.facts, job, settings, windowCap).plan;
+}
 
 export function createRunnerApi() {
   const runner = new Runner({
     store,
     createEngine,
     now: () => Date.now(),
+    plan: planOnThisMachine,
+    promptTokens: (request) => estimatePromptTokens(request.messages),
+    stepDown: (window) => stepDown(window),
     locks: globalThis.navigator?.locks
   });
   return {

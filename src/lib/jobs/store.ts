@@ -14,22 +14,37 @@
  * overwrites, so results are exactly-once although runs are at-least-once.
  */
 import { createStore, get, getMany, promisifyRequest, set, type UseStore } from 'idb-keyval';
-import type { ItemInput, ItemResult, JobMeta, JobProgress, ParsedItem } from './types';
+import type {
+  ItemInput,
+  ItemResult,
+  JobMeta,
+  JobProgress,
+  MachineSettings,
+  ParsedItem,
+  RunLogEntry
+} from './types';
 
 const CATALOG_DB = 'localbatch';
 const CATALOG_STORE = 'jobs';
 const JOB_DB_PREFIX = 'localbatch-job-';
 const JOB_STORE = 'items';
+const SETTINGS_DB = 'localbatch-settings';
+const SETTINGS_STORE = 'settings';
+const SETTINGS_KEY = 'machine';
 
 export const KEYS = {
   progress: 'progress',
   ids: 'ids',
+  log: 'log',
+  /** Estimated prompt tokens of every item, in order. */
+  promptTokens: 'prompt-tokens',
   input: (index: number): IDBValidKey => ['in', index],
   result: (index: number): IDBValidKey => ['out', index],
   attempts: (index: number): IDBValidKey => ['try', index]
 } as const;
 
 let catalog: UseStore | null = null;
+let settings: UseStore | null = null;
 const jobStores = new Map<string, UseStore>();
 
 function catalogStore(): UseStore {
@@ -44,6 +59,27 @@ function jobStore(jobId: string): UseStore {
     jobStores.set(jobId, store);
   }
   return store;
+}
+
+function settingsStore(): UseStore {
+  settings ??= createStore(SETTINGS_DB, SETTINGS_STORE);
+  return settings;
+}
+
+/**
+ * Why 0.15: WebLLM's own memory figures are called optimistic by its authors,
+ * the browser, the compositor and other tabs share the GPU, and vLLM's
+ * out-of-memory at 90% utilisation shows that estimates run short.
+ */
+export const DEFAULT_MACHINE_SETTINGS: MachineSettings = { gpuMemoryMB: null, safetyMargin: 0.15 };
+
+export async function getSettings(): Promise<MachineSettings> {
+  const stored = await get<Partial<MachineSettings>>(SETTINGS_KEY, settingsStore());
+  return { ...DEFAULT_MACHINE_SETTINGS, ...stored };
+}
+
+export function saveSettings(value: MachineSettings): Promise<void> {
+  return set(SETTINGS_KEY, value, settingsStore());
 }
 
 export function jobDatabaseName(jobId: string): string {
@@ -65,6 +101,8 @@ export function initialProgress(now: number): JobProgress {
     elapsedMs: 0,
     state: 'idle',
     stopReason: null,
+    windowCap: null,
+    plan: null,
     updatedAt: now
   };
 }
@@ -74,7 +112,11 @@ export function initialProgress(now: number): JobProgress {
  * in the catalog. Until the catalog entry exists the job is invisible, so a
  * failed import leaves nothing behind that the user can see.
  */
-export async function createJob(meta: JobMeta, items: ParsedItem[]): Promise<void> {
+export async function createJob(
+  meta: JobMeta,
+  items: ParsedItem[],
+  promptTokens: number[]
+): Promise<void> {
   const store = jobStore(meta.id);
   try {
     await store('readwrite', (s) => {
@@ -86,6 +128,8 @@ export async function createJob(meta: JobMeta, items: ParsedItem[]): Promise<voi
         items.map((item) => item.customId),
         KEYS.ids
       );
+      s.put(promptTokens, KEYS.promptTokens);
+      s.put([], KEYS.log);
       s.put(initialProgress(meta.createdAt), KEYS.progress);
       return promisifyRequest(s.transaction);
     });
@@ -129,6 +173,24 @@ export async function getResult(jobId: string, index: number): Promise<ItemResul
 
 export async function getItemIds(jobId: string): Promise<string[]> {
   return (await get<string[]>(KEYS.ids, jobStore(jobId))) ?? [];
+}
+
+export async function getPromptTokens(jobId: string): Promise<number[]> {
+  return (await get<number[]>(KEYS.promptTokens, jobStore(jobId))) ?? [];
+}
+
+export async function getLog(jobId: string): Promise<RunLogEntry[]> {
+  return (await get<RunLogEntry[]>(KEYS.log, jobStore(jobId))) ?? [];
+}
+
+/** Appends to the job's run log and saves its progress, in one transaction. */
+export function appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
+    read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
+    s.put(progress, KEYS.progress);
+    return promisifyRequest(s.transaction);
+  });
 }
 
 /** Counts an attempt at an item before it is sent to the engine. Returns the new count. */

@@ -1,3 +1,5 @@
+import type { JobNeeds } from '$lib/gpu/types';
+
 /**
  * The words of the product as types: a job holds items; each item has an input
  * (stored at import) and, once finished, a result. Shared by the page and the
@@ -76,10 +78,12 @@ export type EngineKind = 'webllm' | 'simulated';
 /** Saved with the job at creation, so a job resumes on the engine it was made for. */
 export interface EngineChoice {
   kind: EngineKind;
-  /** WebLLM model id; null lets the engine pick by adapter features. */
+  /** WebLLM model id; null lets the plan pick the variant by adapter features. */
   modelId: string | null;
   /** Simulated engine: delay per token in ms. */
   tokenDelayMs: number;
+  /** Simulated engine: behave like a GPU with this many MB (a fault knob for tests); null: no cap. */
+  simMemoryMB: number | null;
 }
 
 export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt';
@@ -93,6 +97,26 @@ export interface JobMeta {
   total: number;
   settings: JobSettings;
   engine: EngineChoice;
+  /** Token needs estimated at import, before any tokenizer is loaded. */
+  needs: JobNeeds;
+}
+
+/** The memory plan a run used, as stored with the job's progress. */
+export interface PlanRecord {
+  modelId: string;
+  contextWindow: number;
+  kvBytes: number;
+  totalBytes: number;
+  maxPromptTokens: number;
+}
+
+/** One line of the job's run log: a step-down, a lost device, a recovery. */
+export interface RunLogEntry {
+  at: number;
+  /** Item index the event happened at, or null. */
+  index: number | null;
+  kind: 'step-down' | 'device-lost' | 'paused' | 'stopped' | 'skipped';
+  message: string;
 }
 
 export type RunState = 'idle' | 'running' | 'paused' | 'completed' | 'stopped';
@@ -110,7 +134,19 @@ export interface JobProgress {
   state: RunState;
   /** Why the job last stopped, written for the user. */
   stopReason: ItemError | null;
+  /** Largest context window allowed after step-downs; null until the GPU gave out. */
+  windowCap: number | null;
+  /** The plan of the latest run. */
+  plan: PlanRecord | null;
   updatedAt: number;
+}
+
+/** Settings of this browser, not of a job. */
+export interface MachineSettings {
+  /** GPU memory the user says this machine has; null: estimate. */
+  gpuMemoryMB: number | null;
+  /** Fraction of the memory budget kept free. */
+  safetyMargin: number;
 }
 
 export const DEFAULT_SETTINGS: Omit<JobSettings, 'name'> = {

@@ -8,7 +8,8 @@ import { pauseJob, runJob } from '$lib/jobs/bridge';
 import { jobLockName } from '$lib/jobs/request';
 import type { RunEvent } from '$lib/jobs/runner';
 import * as store from '$lib/jobs/store';
-import type { ItemError, ItemResult, JobMeta, JobProgress } from '$lib/jobs/types';
+import type { PreflightResult } from '$lib/gpu/preflight';
+import type { ItemError, ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/jobs/types';
 
 export interface RowSummary {
   status: ItemResult['status'];
@@ -61,6 +62,12 @@ export class JobSession {
   version = $state(0);
   readonly rows = new Map<number, RowSummary>();
   loaded = $state(false);
+  /** The run log: step-downs, lost devices, pauses at the smallest plan. */
+  log = $state.raw<RunLogEntry[]>([]);
+  /** Estimated prompt tokens per item, to list items too long for the plan. */
+  promptTokens = $state.raw<number[]>([]);
+  /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
+  check = $state.raw<PreflightResult | null>(null);
   #opening: Promise<void> | null = null;
 
   constructor(jobId: string) {
@@ -90,6 +97,13 @@ export class JobSession {
     return ['Paused', 'Interrupted', 'Stopped'].includes(this.status);
   }
 
+  /** Why Start and Resume are blocked, or null. */
+  get blocked(): string | null {
+    return this.check && !this.check.fits
+      ? 'Starting is blocked: the memory plan does not fit this GPU (see "GPU and memory plan").'
+      : null;
+  }
+
   open(): Promise<void> {
     this.#opening ??= this.#open();
     return this.#opening;
@@ -102,6 +116,8 @@ export class JobSession {
     this.progress = await store.getProgress(this.jobId);
     this.error = this.progress.stopReason;
     this.ids = await store.getItemIds(this.jobId);
+    this.log = await store.getLog(this.jobId);
+    this.promptTokens = await store.getPromptTokens(this.jobId);
     await this.refreshLock();
     for (let from = 0; from < meta.total; from += RESULT_CHUNK) {
       const results = await store.getResults(this.jobId, from, from + RESULT_CHUNK);
@@ -147,11 +163,14 @@ export class JobSession {
         this.progress = event.progress;
         this.liveSince = Date.now();
         break;
+      case 'log':
+        this.log = [...this.log, event.entry];
+        break;
     }
   };
 
   async run(): Promise<void> {
-    if (this.running) return;
+    if (this.running || this.blocked) return;
     this.running = true;
     this.pausing = false;
     this.error = null;

@@ -1,0 +1,115 @@
+/**
+ * The GPU memory plan on SwiftShader: the panel, the preflight against a
+ * simulated GPU of `simMemoryMB`, and the step-down after a lost device.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { modelById } from '../../src/lib/gpu/models';
+import { createJob, exportAs, waitForCompleted } from './helpers';
+
+const MiB = 1024 * 1024;
+const F32_KV_PER_TOKEN = 114_688;
+const model = modelById('Qwen2.5-7B-Instruct-q4f32_1-MLC')!;
+
+function panel(page: Page) {
+  return page.getByRole('region', { name: 'GPU and memory plan' });
+}
+
+/** Items with short prompts, and one whose prompt needs a 4096-token window. */
+function planFile(count: number) {
+  const lines = Array.from({ length: count }, (_, i) =>
+    JSON.stringify({ custom_id: `p-${i + 1}`, prompt: `Score pair ${i + 1}.`, max_tokens: 64 })
+  );
+  // About 3,300 estimated tokens (a third of a token per letter): with 64 answer tokens the job needs 4096.
+  lines.push(JSON.stringify({ custom_id: 'long', prompt: 'word '.repeat(2000), max_tokens: 64 }));
+  return {
+    name: 'plan.jsonl',
+    mimeType: 'application/jsonl',
+    buffer: Buffer.from(lines.join('\n'))
+  };
+}
+
+test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows the exact KV bytes', async ({
+  page
+}) => {
+  await page.goto('/');
+  const gpu = panel(page);
+  await expect(gpu.getByTestId('gpu-f16')).toHaveText('no');
+  await expect(gpu.getByTestId('gpu-adapter')).toContainText('swiftshader');
+  await expect(gpu.getByTestId('plan-model')).toHaveText('Qwen2.5-7B-Instruct-q4f32_1-MLC');
+  await expect(gpu.getByTestId('plan-reasons')).toContainText(
+    'q4f32_1 chosen because this GPU lacks shader-f16'
+  );
+  const window = Number((await gpu.getByTestId('plan-window').textContent())!.replace(/\D/g, ''));
+  expect(window % 1024).toBe(0);
+  expect(window).toBeGreaterThanOrEqual(1024);
+  await expect(gpu.getByTestId('plan-kv')).toHaveAttribute(
+    'data-bytes',
+    String(window * F32_KV_PER_TOKEN)
+  );
+  await expect(gpu.getByTestId('plan-kv')).toContainText(
+    (window * F32_KV_PER_TOKEN).toLocaleString('en')
+  );
+
+  // The same panel is in the settings.
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(panel(page).getByTestId('plan-model')).toHaveText('Qwen2.5-7B-Instruct-q4f32_1-MLC');
+});
+
+test('with simMemoryMB below the plan, Check this GPU says it does not fit, with numbers, and Start is blocked', async ({
+  page
+}) => {
+  await createJob(page, planFile(5), '?engine=simulated&tokenDelayMs=0&simMemoryMB=3000');
+  const gpu = panel(page);
+  await expect(gpu.getByTestId('plan-window')).toHaveText('4,096 tokens');
+  await gpu.getByRole('button', { name: 'Check this GPU' }).click();
+  const result = gpu.getByTestId('preflight-result');
+  await expect(result).toHaveAttribute('data-fits', 'false');
+  await expect(result).toContainText('Does not fit: this GPU refused the model weights after');
+  const total = Math.round(
+    (model.weightsBytes + model.activationBytes + 4096 * F32_KV_PER_TOKEN) / MiB
+  );
+  await expect(result).toContainText(`of the ${total.toLocaleString('en')} MB the plan needs`);
+  await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeDisabled();
+  await expect(page.getByTestId('blocked')).toContainText('the memory plan does not fit this GPU');
+  await expect(page.getByRole('progressbar', { name: 'Job progress' })).toHaveAttribute(
+    'aria-valuenow',
+    '0'
+  );
+});
+
+test('with simMemoryMB that fits 2048 tokens but not 4096, the job steps down by itself and completes', async ({
+  page
+}) => {
+  const fixed = model.weightsBytes + model.activationBytes;
+  const at2048 = fixed + 2048 * F32_KV_PER_TOKEN;
+  const at4096 = fixed + 4096 * F32_KV_PER_TOKEN;
+  const capMB = Math.ceil((at2048 + 64 * MiB) / MiB);
+  expect(capMB * MiB).toBeLessThan(at4096);
+
+  const count = 12;
+  await createJob(page, planFile(count), `?engine=simulated&tokenDelayMs=0&simMemoryMB=${capMB}`);
+  await expect(panel(page).getByTestId('plan-window')).toHaveText('4,096 tokens');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForCompleted(page, count + 1);
+
+  await expect(page.getByTestId('run-log')).toContainText(
+    'device lost at item 1; context 4096 → 2048'
+  );
+  await expect(panel(page).getByTestId('plan-window')).toHaveText('2,048 tokens');
+  await expect(page.getByTestId('count-done')).toHaveText(String(count));
+  await expect(page.getByTestId('count-failed')).toHaveText('1');
+
+  const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+  const records = jsonl.text
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  expect(records.map((r) => r.custom_id)).toEqual([
+    ...Array.from({ length: count }, (_, i) => `p-${i + 1}`),
+    'long'
+  ]);
+  expect(records.slice(0, count).every((r) => r.response.status_code === 200)).toBe(true);
+  // The prompt that no longer fits the smaller window is failed with the reason, never sent.
+  expect(records[count].error.code).toBe('context-exceeded');
+  expect(records[count].error.message).toContain("the plan's context of 2048 tokens");
+});

@@ -1,0 +1,627 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_FAMILY,
+  MODELS,
+  WEBLLM_DEFAULT_CONTEXT,
+  kvBytesPerToken,
+  modelById,
+  q4Bytes,
+  q4WeightBytes
+} from '$lib/gpu/models';
+import {
+  DEFAULT_SAFETY_MARGIN,
+  WEBLLM_MIN_LIMITS,
+  budgetFor,
+  planMemory,
+  stepDown,
+  webllmDeviceLimits
+} from '$lib/gpu/plan';
+import type { AdapterFacts, JobNeeds, Plan } from '$lib/gpu/types';
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+function adapter(
+  facts: Partial<Omit<AdapterFacts, 'limits'>>,
+  limits: Partial<AdapterFacts['limits']> = {}
+): AdapterFacts {
+  return {
+    vendor: 'nvidia',
+    architecture: 'ampere',
+    description: '',
+    isFallbackAdapter: false,
+    features: ['shader-f16', 'subgroups'],
+    deviceMemoryGB: 8,
+    ...facts,
+    limits: {
+      maxBufferSize: 2 * GiB,
+      maxStorageBufferBindingSize: 2 * GiB,
+      maxComputeWorkgroupStorageSize: 32 * KiB,
+      maxComputeInvocationsPerWorkgroup: 1024,
+      maxComputeWorkgroupSizeX: 1024,
+      maxStorageBuffersPerShaderStage: 10,
+      ...limits
+    }
+  };
+}
+
+const SWIFTSHADER = adapter(
+  {
+    vendor: 'google',
+    architecture: 'swiftshader',
+    description: 'SwiftShader Device (Subzero)',
+    isFallbackAdapter: true,
+    features: []
+  },
+  { maxBufferSize: GiB, maxStorageBufferBindingSize: GiB }
+);
+const NVIDIA = adapter({ vendor: 'nvidia', architecture: 'ampere', deviceMemoryGB: 8 });
+const NVIDIA_NO_F16 = adapter({ vendor: 'nvidia', architecture: 'pascal', features: [] });
+const AMD = adapter({ vendor: 'amd', architecture: 'rdna-3' });
+const APPLE = adapter({ vendor: 'apple', architecture: 'metal-3', deviceMemoryGB: 8 });
+const INTEL = adapter({ vendor: 'intel', architecture: 'gen-12lp', deviceMemoryGB: 8 });
+const INTEL_ARC = adapter({ vendor: 'intel', architecture: 'xe-hpg', deviceMemoryGB: 8 });
+const MOBILE_256 = adapter(
+  { vendor: 'qualcomm', architecture: 'adreno-7xx', deviceMemoryGB: 8 },
+  { maxBufferSize: 256 * MiB, maxStorageBufferBindingSize: 256 * MiB }
+);
+const MOBILE_BUFFER_512 = adapter(
+  { vendor: 'arm', architecture: 'valhall', deviceMemoryGB: 8 },
+  { maxBufferSize: 512 * MiB, maxStorageBufferBindingSize: GiB }
+);
+const SMALL_WORKGROUP = adapter({}, { maxComputeWorkgroupStorageSize: 16 * KiB });
+const FEW_BUFFERS = adapter({}, { maxStorageBuffersPerShaderStage: 8 });
+
+const TYPICAL: JobNeeds = { longestPromptTokens: 3000, maxAnswerTokens: 512, exact: false };
+const LONG: JobNeeds = { longestPromptTokens: 12000, maxAnswerTokens: 512, exact: false };
+
+interface Profile {
+  name: string;
+  adapter: AdapterFacts;
+  userMB?: number;
+  family?: string;
+  needs?: JobNeeds;
+  maxWindow?: number;
+  expect:
+    | {
+        ok: true;
+        model: string;
+        window: number;
+        kvBytes: number;
+        maxPromptTokens: number;
+        budgetMB: number | null;
+        reasons: string[];
+      }
+    | { ok: false; suggestion: string | null; reasons: string[] };
+}
+
+const PROFILES: Profile[] = [
+  {
+    name: 'SwiftShader (CPU fallback, no f16, 1 GiB limits, deviceMemory 8): 7B refused',
+    adapter: SWIFTSHADER,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-3B-Instruct-q4f32_1-MLC',
+      reasons: [
+        'q4f32_1 chosen because this GPU lacks shader-f16.',
+        'SwiftShader',
+        'uses system RAM',
+        '4,096 MB',
+        'Keeping 15% free leaves 3,482 MB',
+        'needs at least 5,564 MB',
+        '2,082 MB more than the 3,482 MB usable',
+        'Qwen2.5-3B-Instruct (q4f32_1) would fit'
+      ]
+    }
+  },
+  {
+    name: 'SwiftShader running the suggested 3B',
+    adapter: SWIFTSHADER,
+    family: 'Qwen2.5-3B-Instruct',
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-3B-Instruct-q4f32_1-MLC',
+      window: 4096,
+      kvBytes: 4096 * 73_728,
+      maxPromptTokens: 3584,
+      budgetMB: 3482,
+      reasons: ['q4f32_1 chosen', 'A context window of 4,096 tokens fits', 'fits: weights']
+    }
+  },
+  {
+    name: 'NVIDIA discrete with f16, user says 8192 MB',
+    adapter: NVIDIA,
+    userMB: 8192,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 4096,
+      kvBytes: 234_881_024,
+      maxPromptTokens: 3584,
+      budgetMB: 6963,
+      reasons: [
+        'q4f16_1 chosen because this GPU has shader-f16.',
+        'You said this GPU has 8,192 MB.',
+        'Keeping 15% free leaves 6,963 MB',
+        'A context window of 4,096 tokens fits the longest prompt, about 3,000 tokens (estimated), plus answers of up to 512 tokens',
+        'KV cache 224 MB (4,096 tokens x 57,344 bytes) = 5,107 MB, within the 6,963 MB usable'
+      ]
+    }
+  },
+  {
+    name: 'NVIDIA without shader-f16, user says 8192 MB: q4f32_1, f32 KV',
+    adapter: NVIDIA_NO_F16,
+    userMB: 8192,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f32_1-MLC',
+      window: 4096,
+      kvBytes: 469_762_048,
+      maxPromptTokens: 3584,
+      budgetMB: 6963,
+      reasons: ['q4f32_1 chosen because this GPU lacks shader-f16.', 'KV cache 448 MB']
+    }
+  },
+  {
+    name: 'AMD discrete, no figure from the user: size unknown, plans what the job needs',
+    adapter: AMD,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 4096,
+      kvBytes: 234_881_024,
+      maxPromptTokens: 3584,
+      budgetMB: null,
+      reasons: [
+        'No web API tells a discrete GPU',
+        'unknown until you say how much this GPU has or "Check this GPU" shows it',
+        'needs weights 4,086 MB + activations 797 MB + KV cache 224 MB'
+      ]
+    }
+  },
+  {
+    name: 'Apple M-series (f16, integrated, deviceMemory 8): 7B refused, 3B offered',
+    adapter: APPLE,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
+      reasons: [
+        'q4f16_1 chosen',
+        'integrated GPU',
+        'two thirds',
+        'Chrome reports at most 8 GB',
+        '5,461 MB',
+        '297 MB more than the 4,642 MB usable',
+        'If this machine has more memory, say how much.'
+      ]
+    }
+  },
+  {
+    name: 'Apple M-series with 16 GB stated by the user',
+    adapter: APPLE,
+    userMB: 16384,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 4096,
+      kvBytes: 234_881_024,
+      maxPromptTokens: 3584,
+      budgetMB: 13926,
+      reasons: ['You said this GPU has 16,384 MB.']
+    }
+  },
+  {
+    name: 'Intel integrated, deviceMemory 8: half of RAM, 7B refused',
+    adapter: INTEL,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
+      reasons: ['integrated GPU', 'about half of it', '4,096 MB', 'more than the 3,482 MB usable']
+    }
+  },
+  {
+    name: 'Intel integrated running 3B',
+    adapter: INTEL,
+    family: 'Qwen2.5-3B-Instruct',
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
+      window: 4096,
+      kvBytes: 4096 * 36_864,
+      maxPromptTokens: 3584,
+      budgetMB: 3482,
+      reasons: ['fits']
+    }
+  },
+  {
+    name: 'Intel Arc (discrete): size unknown',
+    adapter: INTEL_ARC,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 4096,
+      kvBytes: 234_881_024,
+      maxPromptTokens: 3584,
+      budgetMB: null,
+      reasons: ['No web API tells']
+    }
+  },
+  {
+    name: 'Mobile GPU, 256 MiB binding limit: WebLLM gets 128 MiB, so 7B and 3B refused, 1.5B offered',
+    adapter: MOBILE_256,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-1.5B-Instruct-q4f16_1-MLC',
+      reasons: [
+        "Qwen2.5-7B-Instruct's largest weight tensor is 260 MB (272,498,688 bytes)",
+        'more than the 128 MB maxStorageBufferBindingSize',
+        'this one offers 256 MB, so it gets 128 MB',
+        'Qwen2.5-1.5B-Instruct (q4f16_1) would fit'
+      ]
+    }
+  },
+  {
+    name: 'Mobile GPU, 1 GiB binding but 512 MiB buffers: WebLLM gets 256 MiB buffers, 7B refused, 3B offered',
+    adapter: MOBILE_BUFFER_512,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
+      reasons: ['more than the 256 MB maxBufferSize', 'Qwen2.5-3B-Instruct (q4f16_1) would fit']
+    }
+  },
+  {
+    name: 'Budget below the 7B weights (user says 4096 MB)',
+    adapter: NVIDIA,
+    userMB: 4096,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
+      reasons: [
+        'needs at least 4,939 MB (weights 4,086 MB + activations 797 MB + KV cache for 1,024 tokens 56 MB)',
+        '1,457 MB more than the 3,482 MB usable',
+        'Qwen2.5-3B-Instruct (q4f16_1) would fit'
+      ]
+    }
+  },
+  {
+    name: 'Budget fits no model at all (user says 512 MB)',
+    adapter: NVIDIA,
+    userMB: 512,
+    expect: { ok: false, suggestion: null, reasons: ['more than the 435 MB usable'] }
+  },
+  {
+    name: '12k-token prompt with room: window 13312',
+    adapter: NVIDIA,
+    userMB: 8192,
+    needs: LONG,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 13312,
+      kvBytes: 13312 * 57_344,
+      maxPromptTokens: 12800,
+      budgetMB: 6963,
+      reasons: ['A context window of 13,312 tokens fits']
+    }
+  },
+  {
+    name: '12k-token prompt with a small budget (6144 MB): largest window that fits, longer items listed',
+    adapter: NVIDIA,
+    userMB: 6144,
+    needs: LONG,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 6144,
+      kvBytes: 352_321_536,
+      maxPromptTokens: 5632,
+      budgetMB: 5222,
+      reasons: [
+        'The job needs a context of 13,312 tokens',
+        'but only 6,144 fit in memory',
+        'items whose prompt + answer exceed 6,144 tokens (prompts over 5,632 tokens) will be failed with that reason'
+      ]
+    }
+  },
+  {
+    name: '12k-token prompt after a step-down to 8192',
+    adapter: NVIDIA,
+    userMB: 8192,
+    needs: LONG,
+    maxWindow: 8192,
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 8192,
+      kvBytes: 469_762_048,
+      maxPromptTokens: 7680,
+      budgetMB: 6963,
+      reasons: ['the step-down after a memory error caps it at 8,192', 'will be failed']
+    }
+  },
+  {
+    name: 'A 40k-token prompt: capped at the model maximum of 32768',
+    adapter: NVIDIA,
+    userMB: 24576,
+    needs: { longestPromptTokens: 40000, maxAnswerTokens: 1000, exact: true },
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
+      window: 32768,
+      kvBytes: 1_879_048_192,
+      maxPromptTokens: 31768,
+      budgetMB: 20890,
+      reasons: ['handles at most 32,768', 'the longest prompt, 40,000 tokens, plus']
+    }
+  },
+  {
+    name: 'Answers longer than the window that fits: refused',
+    adapter: NVIDIA,
+    userMB: 6144,
+    needs: { longestPromptTokens: 100, maxAnswerTokens: 8000, exact: false },
+    expect: { ok: false, suggestion: null, reasons: ['Lower the maximum answer length'] }
+  },
+  {
+    name: 'maxComputeWorkgroupStorageSize 16 KiB: refused naming the limit',
+    adapter: SMALL_WORKGROUP,
+    userMB: 8192,
+    expect: {
+      ok: false,
+      suggestion: null,
+      reasons: [
+        "This GPU's maxComputeWorkgroupStorageSize is 16,384 bytes (16 KiB), but WebLLM needs at least 32,768 bytes (32 KiB)"
+      ]
+    }
+  },
+  {
+    name: 'maxStorageBuffersPerShaderStage 8: refused naming the limit',
+    adapter: FEW_BUFFERS,
+    expect: {
+      ok: false,
+      suggestion: null,
+      reasons: ["This GPU's maxStorageBuffersPerShaderStage is 8, but WebLLM needs at least 10"]
+    }
+  },
+  {
+    name: 'maxStorageBufferBindingSize 64 MiB: refused naming the limit',
+    adapter: adapter({}, { maxStorageBufferBindingSize: 64 * MiB }),
+    expect: {
+      ok: false,
+      suggestion: null,
+      reasons: ['maxStorageBufferBindingSize is 64 MB, but WebLLM needs at least 128 MB']
+    }
+  }
+];
+
+function plan(profile: Profile): Plan {
+  return planMemory({
+    adapter: profile.adapter,
+    models: MODELS,
+    family: profile.family ?? DEFAULT_FAMILY,
+    needs: profile.needs ?? TYPICAL,
+    budget: { userMB: profile.userMB ?? null },
+    safetyMargin: DEFAULT_SAFETY_MARGIN,
+    ...(profile.maxWindow === undefined ? {} : { maxWindow: profile.maxWindow })
+  });
+}
+
+describe('planMemory: adapter profiles', () => {
+  it('covers at least 8 profiles', () => {
+    expect(PROFILES.length).toBeGreaterThanOrEqual(8);
+  });
+
+  for (const profile of PROFILES) {
+    it(profile.name, () => {
+      const result = plan(profile);
+      const text = result.reasons.join('\n');
+      for (const fragment of profile.expect.reasons) expect(text).toContain(fragment);
+      const expected = profile.expect;
+      if (expected.ok) {
+        if (!result.ok) throw new Error(`refused: ${result.refusal}`);
+        expect(result.model.id).toBe(expected.model);
+        expect(result.contextWindow).toBe(expected.window);
+        expect(result.contextWindow % 1024).toBe(0);
+        expect(result.kvBytes).toBe(expected.kvBytes);
+        expect(result.kvBytes).toBe(result.contextWindow * kvBytesPerToken(result.model));
+        expect(result.weightsBytes).toBe(result.model.weightsBytes);
+        expect(result.activationBytes).toBe(result.model.activationBytes);
+        expect(result.totalBytes).toBe(
+          result.weightsBytes + result.activationBytes + result.kvBytes
+        );
+        expect(result.maxPromptTokens).toBe(expected.maxPromptTokens);
+        if (expected.budgetMB === null) expect(result.budgetBytes).toBeNull();
+        else {
+          expect(Math.round((result.budgetBytes ?? 0) / MiB)).toBe(expected.budgetMB);
+          expect(result.totalBytes).toBeLessThanOrEqual(result.budgetBytes ?? 0);
+        }
+        // One sentence each for variant, budget, window and fit.
+        expect(result.reasons).toHaveLength(4);
+      } else {
+        if (result.ok) throw new Error(`planned: ${result.reasons.join(' ')}`);
+        expect(result.suggestion?.id ?? null).toBe(expected.suggestion);
+        expect(result.refusal.length).toBeGreaterThan(0);
+        expect(result.reasons.at(-1)).toBe(result.refusal);
+      }
+    });
+  }
+});
+
+describe('planMemory: window rules', () => {
+  it('picks the smallest multiple of 1024 that holds the job, never more', () => {
+    for (const [prompt, answer, window] of [
+      [1, 0, 1024],
+      [0, 0, 1024],
+      [512, 512, 1024],
+      [513, 512, 2048],
+      [3000, 1096, 4096],
+      [3000, 1097, 5120]
+    ] as const) {
+      const result = planMemory({
+        adapter: NVIDIA,
+        models: MODELS,
+        family: DEFAULT_FAMILY,
+        needs: { longestPromptTokens: prompt, maxAnswerTokens: answer, exact: true },
+        budget: { userMB: 8192 },
+        safetyMargin: DEFAULT_SAFETY_MARGIN
+      });
+      expect(result.ok && result.contextWindow).toBe(window);
+    }
+  });
+
+  it('the largest window that fits is exactly the budget boundary', () => {
+    const model = modelById('Qwen2.5-7B-Instruct-q4f16_1-MLC');
+    if (!model) throw new Error('missing');
+    const kv = kvBytesPerToken(model);
+    // A budget whose usable part holds exactly 5 * 1024 tokens of KV, one byte short of 6k.
+    const usable = model.weightsBytes + model.activationBytes + 6144 * kv - 1;
+    const userMB = usable / (1 - DEFAULT_SAFETY_MARGIN) / MiB;
+    const result = planMemory({
+      adapter: NVIDIA,
+      models: MODELS,
+      family: DEFAULT_FAMILY,
+      needs: LONG,
+      budget: { userMB },
+      safetyMargin: DEFAULT_SAFETY_MARGIN
+    });
+    expect(result.ok && result.contextWindow).toBe(5120);
+  });
+
+  it('a larger margin gives a smaller window', () => {
+    const at = (safetyMargin: number) => {
+      const result = planMemory({
+        adapter: NVIDIA,
+        models: MODELS,
+        family: DEFAULT_FAMILY,
+        needs: LONG,
+        budget: { userMB: 6144 },
+        safetyMargin
+      });
+      return result.ok ? result.contextWindow : 0;
+    };
+    expect(at(0)).toBeGreaterThan(at(0.15));
+    expect(at(0.9)).toBe(0);
+  });
+});
+
+describe('budgetFor', () => {
+  it('the user figure wins', () => {
+    expect(budgetFor(APPLE, { userMB: 12000 })).toMatchObject({
+      bytes: 12000 * MiB,
+      source: 'user'
+    });
+  });
+  it('integrated GPUs share system memory: half, two thirds on Apple', () => {
+    expect(budgetFor(INTEL, { userMB: null }).bytes).toBe(4 * GiB);
+    expect(budgetFor(SWIFTSHADER, { userMB: null }).bytes).toBe(4 * GiB);
+    expect(budgetFor(APPLE, { userMB: null }).bytes).toBe(Math.floor((8 * GiB * 2) / 3));
+    expect(budgetFor(adapter({ vendor: 'intel', deviceMemoryGB: 4 }), { userMB: null }).bytes).toBe(
+      2 * GiB
+    );
+  });
+  it('integrated without deviceMemory, and discrete GPUs: unknown', () => {
+    expect(
+      budgetFor(adapter({ vendor: 'apple', deviceMemoryGB: null }), { userMB: null })
+    ).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(budgetFor(NVIDIA, { userMB: null })).toMatchObject({ bytes: null, source: 'unknown' });
+    expect(budgetFor(AMD, { userMB: null }).reason).toContain('Check this GPU');
+    expect(budgetFor(INTEL_ARC, { userMB: null }).bytes).toBeNull();
+  });
+  it('a description saying integrated counts as integrated', () => {
+    const apu = adapter({ vendor: 'amd', description: 'AMD Radeon(TM) Graphics (integrated)' });
+    expect(budgetFor(apu, { userMB: null }).source).toBe('shared');
+  });
+});
+
+describe('WebLLM device limits', () => {
+  it('asks 1 GiB where offered, else 256 MiB buffers and 128 MiB bindings', () => {
+    expect(webllmDeviceLimits(NVIDIA)).toEqual({
+      maxBufferSize: GiB,
+      maxStorageBufferBindingSize: GiB
+    });
+    expect(webllmDeviceLimits(MOBILE_256)).toEqual({
+      maxBufferSize: 256 * MiB,
+      maxStorageBufferBindingSize: 128 * MiB
+    });
+    expect(WEBLLM_MIN_LIMITS.maxComputeWorkgroupStorageSize).toBe(32768);
+    expect(WEBLLM_MIN_LIMITS.maxStorageBuffersPerShaderStage).toBe(10);
+  });
+});
+
+describe('stepDown', () => {
+  it('halves, rounds down to 1024, never below 1024', () => {
+    expect(stepDown(16384)).toBe(8192);
+    expect(stepDown(13312)).toBe(6144);
+    expect(stepDown(5120)).toBe(2048);
+    expect(stepDown(3072)).toBe(1024);
+    expect(stepDown(2048)).toBe(1024);
+    expect(stepDown(1500)).toBe(1024);
+  });
+  it('returns null at the smallest window', () => {
+    expect(stepDown(1024)).toBeNull();
+    expect(stepDown(512)).toBeNull();
+  });
+  it('goes straight to what the job needs when that is below half', () => {
+    expect(stepDown(16384, 3000)).toBe(3072);
+    expect(stepDown(16384, 12000)).toBe(8192);
+    expect(stepDown(4096, 100)).toBe(1024);
+    expect(stepDown(1024, 100)).toBeNull();
+  });
+});
+
+describe('catalog', () => {
+  it('KV bytes per token', () => {
+    const f16 = modelById('Qwen2.5-7B-Instruct-q4f16_1-MLC');
+    const f32 = modelById('Qwen2.5-7B-Instruct-q4f32_1-MLC');
+    expect(f16 && kvBytesPerToken(f16)).toBe(57_344);
+    expect(f32 && kvBytesPerToken(f32)).toBe(114_688);
+    expect(f16 && 4096 * kvBytesPerToken(f16)).toBe(234_881_024);
+    expect(f32 && 4096 * kvBytesPerToken(f32)).toBe(469_762_048);
+  });
+
+  it('largest tensors: the 7B embedding does not fit a 256 MiB binding, the 3B one does', () => {
+    expect(q4WeightBytes(152064, 3584)).toBe(272_498_688);
+    expect(q4Bytes(152064, 3584, 2)).toBe(272_498_688 + 34_062_336);
+    expect(modelById('Qwen2.5-7B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(272_498_688);
+    expect(modelById('Qwen2.5-7B-Instruct-q4f32_1-MLC')?.largestTensorBytes).toBe(272_498_688);
+    expect(272_498_688).toBeGreaterThan(256 * MiB);
+    expect(modelById('Qwen2.5-3B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(155_582_464);
+    expect(modelById('Qwen2.5-1.5B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(116_686_848);
+    expect(modelById('Qwen2.5-0.5B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(68_067_328);
+  });
+
+  it('weights: 7B q4f16_1 and q4f32_1', () => {
+    expect(modelById('Qwen2.5-7B-Instruct-q4f16_1-MLC')?.weightsBytes).toBe(4_284_263_424);
+    expect(modelById('Qwen2.5-7B-Instruct-q4f32_1-MLC')?.weightsBytes).toBe(4_760_885_248);
+  });
+
+  it('activations = WebLLM vram figure - weights - KV at its default context', () => {
+    for (const model of MODELS) {
+      expect(model.activationBytes).toBe(
+        Math.round(model.vramRequiredMB * MiB) -
+          model.weightsBytes -
+          WEBLLM_DEFAULT_CONTEXT * kvBytesPerToken(model)
+      );
+      expect(model.activationBytes).toBeGreaterThan(0);
+      expect(model.maxContext).toBe(32768);
+      expect(model.prefillChunk).toBe(1024);
+      expect(model.needsShaderF16).toBe(model.quantization === 'q4f16_1');
+      expect(model.kvBytesPerElement).toBe(model.quantization === 'q4f16_1' ? 2 : 4);
+    }
+  });
+
+  it('default family first; every id and vram figure matches WebLLM 0.2.86 prebuiltAppConfig', () => {
+    expect(MODELS[0]?.family).toBe(DEFAULT_FAMILY);
+    expect(MODELS).toHaveLength(8);
+    const source = readFileSync('node_modules/@mlc-ai/web-llm/lib/index.js', 'utf8');
+    for (const model of MODELS) {
+      const at = source.indexOf(`model_id: "${model.id}"`);
+      expect(at, model.id).toBeGreaterThan(0);
+      const record = source.slice(at, source.indexOf('},', source.indexOf('overrides', at)));
+      expect(record).toContain(`vram_required_MB: ${model.vramRequiredMB},`);
+      expect(record).toContain('context_window_size: 4096');
+      expect(record).toContain('_cs1k-webgpu.wasm');
+    }
+  });
+});
