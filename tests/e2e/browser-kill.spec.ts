@@ -11,6 +11,7 @@ import {
   batchFile,
   createJob,
   exportAs,
+  setAutoResume,
   waitForCompleted,
   waitForFinished,
   withoutRunIds
@@ -46,6 +47,8 @@ test('SIGKILL of the browser mid-run: after a relaunch, Resume completes with an
   try {
     let context = await launch(profile);
     let page = context.pages()[0] ?? (await context.newPage());
+    // This test presses Resume itself (the chaos run covers resuming by itself).
+    await setAutoResume(page, false);
 
     const id = await createJob(page, file);
     await page.getByRole('button', { name: 'Start', exact: true }).click();

@@ -114,3 +114,15 @@ export async function setGpuMemory(page: Page, megabytes: number) {
     `${megabytes.toLocaleString('en')} MB`
   );
 }
+
+/** Turns "Resume interrupted jobs by themselves" on or off in the settings. */
+export async function setAutoResume(page: Page, on: boolean) {
+  await page.goto('/settings');
+  const box = page.getByLabel('Resume interrupted jobs by themselves when the app opens');
+  await expect(box).toBeEnabled();
+  if ((await box.isChecked()) !== on) await box.click();
+  await expect(box).toBeChecked({ checked: on });
+  // The setting is saved on change; a reload shows what was stored.
+  await page.reload();
+  await expect(box).toBeChecked({ checked: on });
+}

@@ -93,7 +93,7 @@ test('with simMemoryMB that fits 2048 tokens but not 4096, the job steps down by
   await waitForCompleted(page, count + 1);
 
   await expect(page.getByTestId('run-log')).toContainText(
-    'device lost at item 1; context 4096 → 2048'
+    'device lost (destroyed) at item 1; context 4096 → 2048'
   );
   await expect(panel(page).getByTestId('plan-window')).toHaveText('2,048 tokens');
   await expect(page.getByTestId('count-done')).toHaveText(String(count));

@@ -3,7 +3,9 @@ import {
   batchFile,
   createJob,
   exportAs,
+  finishedCount,
   seeded,
+  setAutoResume,
   waitForCompleted,
   waitForFinished,
   withoutRunIds
@@ -39,8 +41,7 @@ test('a 200-item job reloaded 3 times mid-run completes with the same export as 
     await waitForFinished(page, at);
     await page.waitForTimeout(Math.floor(random() * 40));
     await page.reload();
-    await expect(page.getByRole('status')).toHaveText('Interrupted');
-    await page.getByRole('button', { name: 'Resume', exact: true }).click();
+    // Resume interrupted jobs is on by default: the job goes on with no click.
   }
   await waitForCompleted(page, TOTAL);
   await expect(page.getByTestId('count-done')).toHaveText(String(TOTAL));
@@ -102,6 +103,23 @@ test('a job created with ?engine=simulated resumes on the simulated engine whate
   await waitForFinished(page, 3);
   await page.goto(`/jobs/${id}?engine=webllm`);
   await expect(page.getByTestId('placeholder-note')).toBeVisible();
-  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  // Leaving the page interrupted the run; opening the app resumed it by itself.
   await waitForCompleted(page, 30);
+  await expect(page.getByTestId('count-done')).toHaveText('30');
+});
+
+test('with "Resume interrupted jobs" off, a reloaded job shows Interrupted and waits for Resume', async ({
+  page
+}) => {
+  await setAutoResume(page, false);
+  await createJob(page, batchFile(20, 'manual.jsonl'), '?engine=simulated&tokenDelayMs=10');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForFinished(page, 3);
+  await page.reload();
+  await expect(page.getByRole('status')).toHaveText('Interrupted');
+  const kept = await finishedCount(page);
+  await page.waitForTimeout(500);
+  expect(await finishedCount(page)).toBe(kept);
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await waitForCompleted(page, 20);
 });

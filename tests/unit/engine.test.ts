@@ -116,7 +116,8 @@ describe('engineFromUrl', () => {
       kind: 'simulated',
       modelId: null,
       tokenDelayMs: 7,
-      simMemoryMB: 5000
+      simMemoryMB: 5000,
+      simHangAtItem: null
     });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
@@ -125,7 +126,8 @@ describe('engineFromUrl', () => {
       kind: 'webllm',
       modelId: null,
       tokenDelayMs: 0,
-      simMemoryMB: null
+      simMemoryMB: null,
+      simHangAtItem: null
     });
   });
 });

@@ -15,7 +15,13 @@ const job: JobMeta = {
   format: 'openai-batch',
   total: 3,
   settings: { ...DEFAULT_SETTINGS, name: 'WeClone scoring!' },
-  engine: { kind: 'simulated', modelId: null, tokenDelayMs: 0, simMemoryMB: null },
+  engine: {
+    kind: 'simulated',
+    modelId: null,
+    tokenDelayMs: 0,
+    simMemoryMB: null,
+    simHangAtItem: null
+  },
   needs: { longestPromptTokens: 100, maxAnswerTokens: 512, exact: false }
 };
 

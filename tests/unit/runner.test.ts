@@ -6,7 +6,14 @@ import { initialProgress } from '$lib/jobs/store';
 import { MODELS } from '$lib/gpu/models';
 import { stepDown } from '$lib/gpu/plan';
 import type { Plan } from '$lib/gpu/types';
-import type { ItemInput, ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/jobs/types';
+import type {
+  ItemError,
+  ItemInput,
+  ItemResult,
+  JobMeta,
+  JobProgress,
+  RunLogEntry
+} from '$lib/jobs/types';
 
 function job(total: number): JobMeta {
   return {
@@ -24,7 +31,13 @@ function job(total: number): JobMeta {
       max_tokens: 64,
       seed: 7
     },
-    engine: { kind: 'simulated', modelId: null, tokenDelayMs: 0, simMemoryMB: null },
+    engine: {
+      kind: 'simulated',
+      modelId: null,
+      tokenDelayMs: 0,
+      simMemoryMB: null,
+      simHangAtItem: null
+    },
     needs: { longestPromptTokens: 20, maxAnswerTokens: 64, exact: false }
   };
 }
@@ -53,12 +66,20 @@ class MemoryStore implements RunnerStore {
     if (!input) throw new Error('missing');
     return input;
   }
-  async recordAttempt(_: string, index: number) {
-    const next = (this.attempts.get(index) ?? 0) + 1;
-    this.attempts.set(index, next);
-    return next;
+  lastErrors = new Map<number, ItemError>();
+  failCommitWith: Error | null = null;
+  async recordAttempt(_: string, index: number, max: number) {
+    const count = this.attempts.get(index) ?? 0;
+    const lastError = this.lastErrors.get(index) ?? null;
+    if (count >= max) return { count, lastError, exhausted: true };
+    this.attempts.set(index, count + 1);
+    return { count: count + 1, lastError, exhausted: false };
+  }
+  async recordFailure(_: string, index: number, error: ItemError) {
+    this.lastErrors.set(index, error);
   }
   async commitResult(_: string, result: ItemResult, progress: JobProgress) {
+    if (this.failCommitWith) throw this.failCommitWith;
     this.results.set(result.index, result);
     this.progress = progress;
     this.commits++;
@@ -207,7 +228,7 @@ describe('Runner', () => {
     expect(store.progress).toMatchObject({ done: 2, failed: 1, cursor: 3 });
   });
 
-  it('steps the plan down on a lost device and finishes by itself, every item committed once', async () => {
+  it('restarts the engine on a new device after a lost device and finishes by itself', async () => {
     const store = new MemoryStore(job(4), inputs(4));
     const engine = new EchoEngine(
       new Map([[2, () => new EngineError('device-lost', 'The GPU device was lost (unknown).')]])
@@ -219,16 +240,97 @@ describe('Runner', () => {
     expect(store.commits).toBe(4);
     expect(store.attempts.get(2)).toBe(2);
     expect(engine.loads).toBe(2);
-    expect(r.planned).toEqual([null, 2048]);
-    expect(store.log.map((e) => e.message)).toEqual(['device lost at item 3; context 4096 → 2048']);
-    expect(store.progress).toMatchObject({ windowCap: 2048, plan: { contextWindow: 2048 } });
+    expect(r.planned).toEqual([null, null]);
+    expect(store.log.map((e) => e.message)).toEqual([
+      'device lost (unknown) at item 3; engine restarted on a new device'
+    ]);
     expect(events.some((e) => e.type === 'log')).toBe(true);
+  });
+
+  it('steps the plan down when the loss looks like memory, and finishes by itself', async () => {
+    const store = new MemoryStore(job(4), inputs(4));
+    const destroyed = () =>
+      new EngineError('device-lost', 'The GPU device was lost (destroyed).', [], 'destroyed');
+    const engine = new EchoEngine(new Map([[2, destroyed]]));
+    const r = runner(store, engine);
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(store.commits).toBe(4);
+    expect(r.planned).toEqual([null, 2048]);
+    expect(store.log.map((e) => e.message)).toEqual([
+      'device lost (destroyed) at item 3; context 4096 → 2048'
+    ]);
+    expect(store.progress).toMatchObject({ windowCap: 2048, plan: { contextWindow: 2048 } });
+  });
+
+  it('fails an item that three attempts did not finish with its last error, and goes on', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const original = engine.generate.bind(engine);
+    engine.generate = async (request, onText, signal) => {
+      if (request.messages.at(-1)?.content === 'prompt 2') {
+        throw new EngineError('device-lost', 'The GPU device was lost (unknown).');
+      }
+      return original(request, onText, signal);
+    };
+    const r = runner(store, engine);
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(store.results.get(1)).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error: {
+        code: 'device-lost',
+        message:
+          '3 attempts did not finish this item; the last one ended with: The GPU device was lost (unknown).'
+      }
+    });
+    expect(store.results.get(2)?.status).toBe('done');
+    expect(store.log.map((e) => e.kind)).toEqual(['restart', 'step-down', 'step-down', 'poison']);
+    expect(r.planned).toEqual([null, null, 2048, 1024]);
+  });
+
+  it('runs queued failed items again, overwriting their results, and keeps the counts right', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    await runner(store, engine).run('job-1', () => undefined);
+    store.results.set(1, { ...store.results.get(1)!, status: 'failed', text: '' });
+    store.progress = { ...store.progress, done: 2, failed: 1, retry: [1], state: 'paused' };
+    engine.requests = [];
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual(['prompt 2']);
+    expect(store.results.get(1)?.status).toBe('done');
+    expect(store.progress).toMatchObject({ done: 3, failed: 0, cursor: 3, retry: [] });
+  });
+
+  it('pauses with a clear message when the disk is full, leaving no item half-written', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const r = runner(store, engine);
+    const original = store.commitResult.bind(store);
+    store.commitResult = async (jobId, result, progress) => {
+      if (result.index === 1) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+      return original(jobId, result, progress);
+    };
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect(outcome.error?.code).toBe('quota');
+    expect(outcome.error?.message).toBe(
+      'The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The item in progress was not written. Nothing was lost: 1 of 3 results are saved. Free some space (delete finished jobs after exporting them, or a cached model), then press Resume.'
+    );
+    expect([...store.results.keys()]).toEqual([0]);
+    expect(store.progress.cursor).toBe(1);
+    store.commitResult = original;
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    expect([...store.results.keys()]).toEqual([0, 1, 2]);
   });
 
   it('at the smallest plan a further loss pauses the job with the saved count and advice', async () => {
     const store = new MemoryStore(job(4), inputs(4));
     store.progress = { ...initialProgress(0), windowCap: 1024 };
-    const lost = () => new EngineError('device-lost', 'The GPU device was lost (destroyed).');
+    const lost = () =>
+      new EngineError('device-lost', 'The GPU device was lost (destroyed).', [], 'destroyed');
     const engine = new EchoEngine(new Map([[1, lost]]));
     const outcome = await runner(store, engine, { window: 4096 }).run('job-1', () => undefined);
     expect(outcome.state).toBe('paused');

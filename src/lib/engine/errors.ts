@@ -24,14 +24,18 @@ export type EngineErrorCode =
   /** Anything else while loading. */
   | 'load-failed'
   /** Anything else while generating one item. */
-  | 'generation-failed';
+  | 'generation-failed'
+  /** The browser refused to store more (QuotaExceededError). */
+  | 'quota';
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
   constructor(
     readonly code: EngineErrorCode,
     message: string,
-    readonly hosts: string[] = []
+    readonly hosts: string[] = [],
+    /** GPUDeviceLostInfo.reason where known: "destroyed" is how an out-of-memory shows. */
+    readonly lostReason: string | null = null
   ) {
     super(message);
   }

@@ -5,6 +5,10 @@ import { WebLLMEngine } from './webllm';
 
 export function createEngine(choice: EngineChoice): Engine {
   return choice.kind === 'simulated'
-    ? new SimulatedEngine({ tokenDelayMs: choice.tokenDelayMs, simMemoryMB: choice.simMemoryMB })
+    ? new SimulatedEngine({
+        tokenDelayMs: choice.tokenDelayMs,
+        simMemoryMB: choice.simMemoryMB,
+        hangAtItem: choice.simHangAtItem
+      })
     : new WebLLMEngine();
 }

@@ -14,6 +14,7 @@ import type {
   EngineInfo,
   GenerateRequest,
   GenerateResult,
+  ItemContext,
   LoadPlan,
   LoadProgress
 } from './types';
@@ -40,6 +41,8 @@ export interface SimulatedOptions {
   tokenDelayMs: number;
   /** Behave like a GPU with this many MB: the plan's buffers are accounted against it. */
   simMemoryMB: number | null;
+  /** Hang (stop producing tokens, forever) on the first attempt at this item index. */
+  hangAtItem: number | null;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -161,7 +164,9 @@ export class SimulatedEngine implements Engine {
           'device-lost',
           `The GPU device was lost (destroyed) while allocating the ${chunk.label} (${Math.round(
             allocator.used / 1048576
-          )} MB held, ${Math.round(chunk.bytes / 1048576)} MB more asked, ${this.#options.simMemoryMB} MB in all).`
+          )} MB held, ${Math.round(chunk.bytes / 1048576)} MB more asked, ${this.#options.simMemoryMB} MB in all).`,
+          [],
+          'destroyed'
         );
       }
       this.#buffers.push(allocation.buffer);
@@ -170,9 +175,12 @@ export class SimulatedEngine implements Engine {
 
   #deviceLostError(): EngineError {
     const info = this.#lost;
+    const reason = info?.reason ?? 'unknown';
     return new EngineError(
       'device-lost',
-      `The GPU device was lost (${info?.reason ?? 'unknown'}${info?.message ? ': ' + info.message : ''}).`
+      `The GPU device was lost (${reason}${info?.message ? ': ' + info.message.trim() : ''}).`,
+      [],
+      reason
     );
   }
 
@@ -198,9 +206,14 @@ export class SimulatedEngine implements Engine {
   async generate(
     request: GenerateRequest,
     onText: (delta: string) => void,
-    signal: AbortSignal
+    signal: AbortSignal,
+    item?: ItemContext
   ): Promise<GenerateResult> {
     const completion = simulatedCompletion(request);
+    const hang =
+      this.#options.hangAtItem !== null &&
+      item?.index === this.#options.hangAtItem &&
+      item.attempt === 1;
     const started = performance.now();
     let firstTokenAt = started;
     let text = '';
@@ -213,6 +226,9 @@ export class SimulatedEngine implements Engine {
       const piece = completion.tokens[i] ?? '';
       text += piece;
       onText(piece);
+      // The hung-engine knob: after a few tokens, nothing more, ever (only terminating the worker ends it).
+      if (hang && i === Math.min(2, completion.tokens.length - 1))
+        await new Promise<never>(() => {});
     }
     const finished = performance.now();
     const decodeSeconds = Math.max((finished - firstTokenAt) / 1000, 1e-6);

@@ -13,6 +13,12 @@ export interface GenerateRequest {
   seed: number;
 }
 
+/** Which item a request is for: the simulated engine's fault knobs use it. */
+export interface ItemContext {
+  index: number;
+  attempt: number;
+}
+
 export interface GenerateResult {
   text: string;
   finishReason: FinishReason;
@@ -54,7 +60,8 @@ export interface Engine {
   generate(
     request: GenerateRequest,
     onText: (delta: string) => void,
-    signal: AbortSignal
+    signal: AbortSignal,
+    item?: ItemContext
   ): Promise<GenerateResult>;
   unload(): Promise<void>;
 }

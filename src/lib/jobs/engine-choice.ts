@@ -12,7 +12,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
- * (with optional `tokenDelayMs` and `simMemoryMB`) picks the simulated
+ * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`) picks the simulated
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
@@ -23,10 +23,17 @@ export function engineFromUrl(url: URL): EngineChoice {
       kind: 'simulated',
       modelId: params.get('model'),
       tokenDelayMs: numberParam(params, 'tokenDelayMs') ?? SIMULATED_TOKEN_DELAY_MS,
-      simMemoryMB: numberParam(params, 'simMemoryMB')
+      simMemoryMB: numberParam(params, 'simMemoryMB'),
+      simHangAtItem: numberParam(params, 'simHangAtItem')
     };
   }
-  return { kind: 'webllm', modelId: params.get('model'), tokenDelayMs: 0, simMemoryMB: null };
+  return {
+    kind: 'webllm',
+    modelId: params.get('model'),
+    tokenDelayMs: 0,
+    simMemoryMB: null,
+    simHangAtItem: null
+  };
 }
 
 export function describeEngine(choice: EngineChoice): string {

@@ -1,9 +1,15 @@
 /**
- * The runner: lease the job, then load the engine and loop
- *   read cursor -> count an attempt -> generate -> commit result + cursor
+ * The runner: lease the job (a Web Lock), plan its memory, load the engine and loop
+ *   next item (retry queue, else cursor) -> count an attempt -> generate
+ *   -> commit result + progress in one transaction
  * until the job is done, paused, or stopped by an error that is not the
- * item's fault. Runs inside the worker. Every start reads the cursor from
+ * item's fault. Runs inside the worker. Every start reads the progress from
  * IndexedDB, so resuming after any crash is the same act as starting.
+ *
+ * A lost device restarts the engine on a new device by itself; when the loss
+ * looks like memory (an allocation failed, the device was "destroyed", or
+ * the same item lost it twice) the next plan is smaller. An item that three
+ * attempts did not finish is failed with its last error.
  */
 import { EngineError, isItemError, type EngineErrorCode } from '$lib/engine/errors';
 import type {
@@ -22,10 +28,12 @@ import type {
   ItemResult,
   JobMeta,
   JobProgress,
+  ItemTries,
   PlanRecord,
   RunLogEntry,
   RunState
 } from './types';
+import { MAX_ATTEMPTS } from './types';
 
 export type RunEvent =
   | { type: 'load'; progress: LoadProgress }
@@ -48,7 +56,12 @@ export interface RunnerStore {
   getProgress(jobId: string): Promise<JobProgress>;
   saveProgress(jobId: string, progress: JobProgress): Promise<void>;
   getInput(jobId: string, index: number): Promise<ItemInput>;
-  recordAttempt(jobId: string, index: number): Promise<number>;
+  recordAttempt(
+    jobId: string,
+    index: number,
+    max: number
+  ): Promise<ItemTries & { exhausted: boolean }>;
+  recordFailure(jobId: string, index: number, error: ItemError): Promise<void>;
   commitResult(jobId: string, result: ItemResult, progress: JobProgress): Promise<void>;
   appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void>;
 }
@@ -82,14 +95,30 @@ export function stopMessage(error: EngineError, progress: JobProgress, total: nu
       ? 'Connect to the network, then press Resume.'
       : error.code === 'no-webgpu'
         ? 'Reload the page or use a browser with WebGPU, then press Resume.'
-        : 'Press Resume to continue from where it stopped.';
+        : error.code === 'quota'
+          ? 'Free some space (delete finished jobs after exporting them, or a cached model), then press Resume.'
+          : 'Press Resume to continue from where it stopped.';
   return `${error.message} ${summary(progress, total)} ${next}`;
 }
 
-/** Losses that a smaller plan may cure. */
-function isMemoryLoss(code: EngineErrorCode): boolean {
+function isLoss(code: EngineErrorCode): boolean {
   return code === 'device-lost' || code === 'out-of-memory';
 }
+
+/** A loss that a smaller plan may cure: an allocation failed, or TVM gave the device up. */
+function looksLikeMemory(error: EngineError, lossesHere: number): boolean {
+  return error.code === 'out-of-memory' || error.lostReason === 'destroyed' || lossesHere >= 2;
+}
+
+function isQuotaError(error: unknown): boolean {
+  return (
+    error instanceof DOMException &&
+    (error.name === 'QuotaExceededError' || /quota/i.test(error.message))
+  );
+}
+
+const QUOTA_MESSAGE =
+  'The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The item in progress was not written.';
 
 function asEngineError(error: unknown, fallback: EngineErrorCode): EngineError {
   if (error instanceof EngineError) return error;
@@ -142,6 +171,7 @@ export class Runner {
   #deps: RunnerDeps;
   #engine: { key: string; engine: Engine; info: EngineInfo } | null = null;
   #pauses = new Map<string, AbortController>();
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -152,7 +182,14 @@ export class Runner {
     this.#pauses.get(jobId)?.abort();
   }
 
-  async run(jobId: string, emit: (event: RunEvent) => void): Promise<RunOutcome> {
+  /** Runs the job; jobs given to one runner run one after another (they share the engine). */
+  run(jobId: string, emit: (event: RunEvent) => void): Promise<RunOutcome> {
+    const turn = this.#queue.then(() => this.#leased(jobId, emit));
+    this.#queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #leased(jobId: string, emit: (event: RunEvent) => void): Promise<RunOutcome> {
     const { locks } = this.#deps;
     if (!locks) return this.#run(jobId, emit);
     return locks.request(jobLockName(jobId), { ifAvailable: true }, (lock) =>
@@ -193,7 +230,10 @@ export class Runner {
     const job = await store.getJob(jobId);
     if (!job) throw new Error(`There is no job ${jobId}.`);
     let progress = await store.getProgress(jobId);
-    if (progress.cursor >= job.total) {
+    progress = { ...progress, retry: progress.retry ?? [] };
+    const nextIndex = () => progress.retry[0] ?? progress.cursor;
+    const finished = () => progress.retry.length === 0 && progress.cursor >= job.total;
+    if (finished()) {
       progress = { ...progress, state: 'completed', stopReason: null };
       await store.saveProgress(jobId, progress);
       return { state: 'completed', progress, error: null };
@@ -201,63 +241,40 @@ export class Runner {
 
     const pause = new AbortController();
     this.#pauses.set(jobId, pause);
+    const log = async (entry: Omit<RunLogEntry, 'at'>) => {
+      const full = { ...entry, at: now() };
+      await store.appendLog(jobId, full, progress);
+      emit({ type: 'log', entry: full });
+    };
     const finish = async (state: RunState, error: ItemError | null): Promise<RunOutcome> => {
       this.#pauses.delete(jobId);
       progress = { ...progress, state, stopReason: error, updatedAt: now() };
-      await store.saveProgress(jobId, progress);
+      // With a full disk even this write may fail: the last commit stands, and the page is told.
+      await store.saveProgress(jobId, progress).catch(() => undefined);
       emit({ type: 'progress', progress });
       return { state, progress, error };
     };
-    const commit = async (result: ItemResult, started: number) => {
-      progress = {
+    const commit = async (
+      result: ItemResult,
+      started: number,
+      previous: ItemResult['status'] | null
+    ) => {
+      const retried = progress.retry[0] === result.index;
+      const next: JobProgress = {
         ...progress,
-        cursor: result.index + 1,
-        done: progress.done + (result.status === 'done' ? 1 : 0),
-        failed: progress.failed + (result.status === 'failed' ? 1 : 0),
+        cursor: retried ? progress.cursor : result.index + 1,
+        retry: retried ? progress.retry.slice(1) : progress.retry,
+        done: progress.done + (result.status === 'done' ? 1 : 0) - (previous === 'done' ? 1 : 0),
+        failed:
+          progress.failed + (result.status === 'failed' ? 1 : 0) - (previous === 'failed' ? 1 : 0),
         promptTokens: progress.promptTokens + (result.usage?.prompt_tokens ?? 0),
         completionTokens: progress.completionTokens + (result.usage?.completion_tokens ?? 0),
         elapsedMs: progress.elapsedMs + (now() - started),
         updatedAt: now()
       };
-      await store.commitResult(jobId, result, progress);
+      await store.commitResult(jobId, result, next);
+      progress = next;
       emit({ type: 'committed', result, progress });
-    };
-    /**
-     * After a lost device or a failed allocation: the next attempt uses a
-     * smaller plan. Returns the outcome when there is no smaller plan.
-     */
-    const stepDown = async (
-      error: EngineError,
-      index: number,
-      window: number
-    ): Promise<RunOutcome | null> => {
-      await this.#dropEngine();
-      const next = this.#deps.stepDown(window);
-      const what = error.code === 'out-of-memory' ? 'out of GPU memory' : 'device lost';
-      if (next === null) {
-        const entry: RunLogEntry = {
-          at: now(),
-          index,
-          kind: 'paused',
-          message: `${what} at item ${index + 1} with the smallest plan (context ${window}); paused`
-        };
-        await store.appendLog(jobId, entry, progress);
-        emit({ type: 'log', entry });
-        return finish('paused', {
-          code: error.code,
-          message: `${error.message} This happened at item ${index + 1} with the smallest plan (a context of ${window} tokens). ${summary(progress, job.total)} Choose a smaller model, close other tabs and programs that use the GPU, then press Resume.`
-        });
-      }
-      const entry: RunLogEntry = {
-        at: now(),
-        index,
-        kind: 'step-down',
-        message: `${what} at item ${index + 1}; context ${window} → ${next}`
-      };
-      progress = { ...progress, windowCap: next, updatedAt: now() };
-      await store.appendLog(jobId, entry, progress);
-      emit({ type: 'log', entry });
-      return null;
     };
 
     progress = { ...progress, state: 'running', stopReason: null, updatedAt: now() };
@@ -266,120 +283,214 @@ export class Runner {
 
     let engine: Engine | null = null;
     let plan: PlannedMemory | null = null;
-    while (progress.cursor < job.total) {
-      if (pause.signal.aborted) return finish('paused', null);
-      const index = progress.cursor;
+    /** Losses since the last commit, and at which item. */
+    let losses = { index: -1, count: 0 };
+    let lostThisRun = false;
 
-      if (!engine || !plan) {
-        const planned = await this.#deps.plan(job, progress.windowCap);
-        if (!planned.ok) {
-          return finish('stopped', {
-            code: 'does-not-fit',
-            message: `${planned.refusal} ${summary(progress, job.total)}`
-          });
+    /**
+     * After a lost device: restart on a new device, with a smaller plan when
+     * the loss looks like memory. Returns the outcome when the run must stop.
+     */
+    const recover = async (error: EngineError, index: number): Promise<RunOutcome | null> => {
+      await this.#dropEngine();
+      engine = null;
+      lostThisRun = true;
+      losses = losses.index === index ? { index, count: losses.count + 1 } : { index, count: 1 };
+      const window = plan?.contextWindow ?? 0;
+      const what =
+        error.code === 'out-of-memory'
+          ? 'out of GPU memory'
+          : `device lost (${error.lostReason ?? 'unknown'})`;
+      if (!plan || !looksLikeMemory(error, losses.count)) {
+        await log({
+          index,
+          kind: 'restart',
+          message: `${what} at item ${index + 1}; engine restarted on a new device`
+        });
+        return null;
+      }
+      const smaller = this.#deps.stepDown(window);
+      if (smaller === null) {
+        await log({
+          index,
+          kind: 'paused',
+          message: `${what} at item ${index + 1} with the smallest plan (context ${window}); paused`
+        });
+        return finish('paused', {
+          code: error.code,
+          message: `${error.message} This happened at item ${index + 1} with the smallest plan (a context of ${window} tokens). ${summary(progress, job.total)} Choose a smaller model, close other tabs and programs that use the GPU, then press Resume.`
+        });
+      }
+      progress = { ...progress, windowCap: smaller, updatedAt: now() };
+      await log({
+        index,
+        kind: 'step-down',
+        message: `${what} at item ${index + 1}; context ${window} → ${smaller}`
+      });
+      return null;
+    };
+
+    try {
+      while (!finished()) {
+        if (pause.signal.aborted) return await finish('paused', null);
+        const index = nextIndex();
+
+        if (!engine || !plan) {
+          const planned = await this.#deps.plan(job, progress.windowCap);
+          if (!planned.ok) {
+            return await finish('stopped', {
+              code: 'does-not-fit',
+              message: `${planned.refusal} ${summary(progress, job.total)}`
+            });
+          }
+          plan = planned;
+          progress = { ...progress, plan: planRecord(planned) };
+          emit({ type: 'progress', progress });
+          try {
+            engine = await this.#engineFor(job.engine, planned, emit);
+          } catch (error) {
+            const engineError = asEngineError(error, 'load-failed');
+            if (isLoss(engineError.code)) {
+              const stopped = await recover(engineError, index);
+              if (stopped) return stopped;
+              continue;
+            }
+            if (engineError.code === 'no-webgpu' && lostThisRun) {
+              // Chrome blocks WebGPU for a page after repeated GPU crashes; a reload lifts it.
+              return await finish('stopped', {
+                code: 'gpu-blocked',
+                message: `The browser stopped giving this page a GPU after the GPU crashed again. ${summary(progress, job.total)}`
+              });
+            }
+            return await finish('stopped', {
+              code: engineError.code,
+              message: stopMessage(engineError, progress, job.total)
+            });
+          }
         }
-        plan = planned;
-        progress = { ...progress, plan: planRecord(planned) };
-        emit({ type: 'progress', progress });
+
+        const input = await store.getInput(jobId, index);
+        const previous = progress.retry[0] === index ? 'failed' : null;
+        const request = buildRequest(job, input);
+        const started = now();
+        const needed = this.#deps.promptTokens(request);
+        if (needed > plan.maxPromptTokens) {
+          // Never sent: a prompt longer than the window would crash the engine.
+          await commit(
+            failedResult(
+              input,
+              {
+                code: 'context-exceeded',
+                message: `The prompt needs about ${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
+              },
+              plan.model.id,
+              now(),
+              0
+            ),
+            started,
+            previous
+          );
+          continue;
+        }
+
+        const tries = await store.recordAttempt(jobId, index, MAX_ATTEMPTS);
+        if (tries.exhausted) {
+          const last = tries.lastError ?? {
+            code: 'interrupted',
+            message: 'The page or the engine stopped while this item was being generated.'
+          };
+          await commit(
+            failedResult(
+              input,
+              {
+                code: last.code,
+                message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: ${last.message}`
+              },
+              plan.model.id,
+              now(),
+              tries.count
+            ),
+            started,
+            previous
+          );
+          await log({
+            index,
+            kind: 'poison',
+            message: `item ${index + 1} failed after ${tries.count} attempts (${last.code}); moving on`
+          });
+          continue;
+        }
+        const attempt = tries.count;
+        emit({ type: 'item', index, customId: input.customId, attempt });
+        let pending = '';
+        let flushTimer: ReturnType<typeof setTimeout> | null = null;
+        const flush = () => {
+          flushTimer = null;
+          if (pending) emit({ type: 'text', index, text: pending });
+          pending = '';
+        };
+        let result: ItemResult;
         try {
-          engine = await this.#engineFor(job.engine, planned, emit);
+          const output = await engine.generate(
+            request,
+            (delta) => {
+              pending += delta;
+              flushTimer ??= setTimeout(flush, TEXT_FLUSH_MS);
+            },
+            pause.signal,
+            { index, attempt }
+          );
+          result = {
+            index,
+            customId: input.customId,
+            status: 'done',
+            text: output.text,
+            finishReason: output.finishReason,
+            usage: output.usage,
+            error: null,
+            model: output.model,
+            finishedAt: now(),
+            attempts: attempt
+          };
         } catch (error) {
-          const engineError = asEngineError(error, 'load-failed');
-          if (isMemoryLoss(engineError.code)) {
-            engine = null;
-            const stopped = await stepDown(engineError, index, planned.contextWindow);
+          const engineError = asEngineError(error, 'generation-failed');
+          if (engineError.code === 'cancelled') return await finish('paused', null);
+          if (isLoss(engineError.code)) {
+            await store.recordFailure(jobId, index, {
+              code: engineError.code,
+              message: engineError.message
+            });
+            const stopped = await recover(engineError, index);
             if (stopped) return stopped;
             continue;
           }
-          return finish('stopped', {
-            code: engineError.code,
-            message: stopMessage(engineError, progress, job.total)
-          });
-        }
-      }
-
-      const input = await store.getInput(jobId, index);
-      const request = buildRequest(job, input);
-      const started = now();
-      const needed = this.#deps.promptTokens(request);
-      if (needed > plan.maxPromptTokens) {
-        // Never sent: a prompt longer than the window would crash the engine.
-        await commit(
-          failedResult(
+          if (!isItemError(engineError.code)) {
+            await this.#dropEngine();
+            return await finish('stopped', {
+              code: engineError.code,
+              message: stopMessage(engineError, progress, job.total)
+            });
+          }
+          result = failedResult(
             input,
-            {
-              code: 'context-exceeded',
-              message: `The prompt needs about ${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
-            },
-            plan.model.id,
+            { code: engineError.code, message: engineError.message },
+            this.#engine?.info.model ?? plan.model.id,
             now(),
-            0
-          ),
-          started
-        );
-        continue;
-      }
-
-      const attempt = await store.recordAttempt(jobId, index);
-      emit({ type: 'item', index, customId: input.customId, attempt });
-      let pending = '';
-      let flushTimer: ReturnType<typeof setTimeout> | null = null;
-      const flush = () => {
-        flushTimer = null;
-        if (pending) emit({ type: 'text', index, text: pending });
-        pending = '';
-      };
-      let result: ItemResult;
-      try {
-        const output = await engine.generate(
-          request,
-          (delta) => {
-            pending += delta;
-            flushTimer ??= setTimeout(flush, TEXT_FLUSH_MS);
-          },
-          pause.signal
-        );
-        result = {
-          index,
-          customId: input.customId,
-          status: 'done',
-          text: output.text,
-          finishReason: output.finishReason,
-          usage: output.usage,
-          error: null,
-          model: output.model,
-          finishedAt: now(),
-          attempts: attempt
-        };
-      } catch (error) {
-        const engineError = asEngineError(error, 'generation-failed');
-        if (engineError.code === 'cancelled') return finish('paused', null);
-        if (isMemoryLoss(engineError.code)) {
-          engine = null;
-          const stopped = await stepDown(engineError, index, plan.contextWindow);
-          if (stopped) return stopped;
-          continue;
+            attempt
+          );
+        } finally {
+          if (flushTimer) clearTimeout(flushTimer);
+          flush();
         }
-        if (!isItemError(engineError.code)) {
-          await this.#dropEngine();
-          return finish('stopped', {
-            code: engineError.code,
-            message: stopMessage(engineError, progress, job.total)
-          });
-        }
-        result = failedResult(
-          input,
-          { code: engineError.code, message: engineError.message },
-          this.#engine?.info.model ?? plan.model.id,
-          now(),
-          attempt
-        );
-      } finally {
-        if (flushTimer) clearTimeout(flushTimer);
-        flush();
+        await commit(result, started, previous);
+        losses = { index: -1, count: 0 };
       }
-      await commit(result, started);
+      return await finish('completed', null);
+    } catch (error) {
+      if (!isQuotaError(error)) throw error;
+      await this.#dropEngine();
+      const quota = new EngineError('quota', QUOTA_MESSAGE);
+      return finish('paused', { code: 'quota', message: stopMessage(quota, progress, job.total) });
     }
-    return finish('completed', null);
   }
 }

@@ -13,10 +13,12 @@
  * as a job of 10. Results are keyed by index: a re-run after a crash
  * overwrites, so results are exactly-once although runs are at-least-once.
  */
-import { createStore, get, getMany, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import { createStore, del, get, getMany, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type {
+  ItemError,
   ItemInput,
   ItemResult,
+  ItemTries,
   JobMeta,
   JobProgress,
   MachineSettings,
@@ -71,7 +73,11 @@ function settingsStore(): UseStore {
  * the browser, the compositor and other tabs share the GPU, and vLLM's
  * out-of-memory at 90% utilisation shows that estimates run short.
  */
-export const DEFAULT_MACHINE_SETTINGS: MachineSettings = { gpuMemoryMB: null, safetyMargin: 0.15 };
+export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
+  gpuMemoryMB: null,
+  safetyMargin: 0.15,
+  autoResume: true
+};
 
 export async function getSettings(): Promise<MachineSettings> {
   const stored = await get<Partial<MachineSettings>>(SETTINGS_KEY, settingsStore());
@@ -103,6 +109,7 @@ export function initialProgress(now: number): JobProgress {
     stopReason: null,
     windowCap: null,
     plan: null,
+    retry: [],
     updatedAt: now
   };
 }
@@ -193,18 +200,83 @@ export function appendLog(jobId: string, entry: RunLogEntry, progress: JobProgre
   });
 }
 
-/** Counts an attempt at an item before it is sent to the engine. Returns the new count. */
-export async function recordAttempt(jobId: string, index: number): Promise<number> {
+/**
+ * Counts an attempt at an item before it is sent to the engine, unless
+ * `max` attempts were made already. Returns the tries as they now stand, and
+ * whether the item is out of attempts (then nothing is counted).
+ */
+export async function recordAttempt(
+  jobId: string,
+  index: number,
+  max: number
+): Promise<ItemTries & { exhausted: boolean }> {
   return jobStore(jobId)('readwrite', (s) => {
     const key = KEYS.attempts(index);
-    const read = s.get(key) as IDBRequest<number | undefined>;
-    let next = 1;
+    const read = s.get(key) as IDBRequest<ItemTries | undefined>;
+    let tries: ItemTries & { exhausted: boolean } = { count: 0, lastError: null, exhausted: false };
     read.onsuccess = () => {
-      next = (read.result ?? 0) + 1;
+      const before = read.result ?? { count: 0, lastError: null };
+      if (before.count >= max) {
+        tries = { ...before, exhausted: true };
+        return;
+      }
+      const next = { count: before.count + 1, lastError: before.lastError };
       s.put(next, key);
+      tries = { ...next, exhausted: false };
     };
-    return promisifyRequest(s.transaction).then(() => next);
+    return promisifyRequest(s.transaction).then(() => tries);
   });
+}
+
+/** Remembers why the latest attempt at an item did not finish it. */
+export function recordFailure(jobId: string, index: number, error: ItemError): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const key = KEYS.attempts(index);
+    const read = s.get(key) as IDBRequest<ItemTries | undefined>;
+    read.onsuccess = () => s.put({ count: read.result?.count ?? 0, lastError: error }, key);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+/** Appends to the job's run log only. */
+export function addLog(jobId: string, entry: RunLogEntry): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
+    read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+/**
+ * Queues every failed item again, with fresh attempts, in one transaction.
+ * Returns how many were queued.
+ */
+export async function queueFailedItems(jobId: string): Promise<number> {
+  const failed = (await getResults(jobId)).filter((r) => r.status === 'failed').map((r) => r.index);
+  if (!failed.length) return 0;
+  await jobStore(jobId)('readwrite', (s) => {
+    const read = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;
+    read.onsuccess = () => {
+      const progress = read.result;
+      if (!progress) return;
+      const queued = new Set(progress.retry ?? []);
+      for (const index of failed) {
+        queued.add(index);
+        s.delete(KEYS.attempts(index));
+      }
+      s.put(
+        {
+          ...progress,
+          retry: [...queued].sort((a, b) => a - b),
+          state: 'paused',
+          stopReason: null
+        } satisfies JobProgress,
+        KEYS.progress
+      );
+    };
+    return promisifyRequest(s.transaction);
+  });
+  return failed.length;
 }
 
 /** Writes a finished item and the job's new progress in one transaction. */
@@ -246,9 +318,22 @@ export function getInputs(
   );
 }
 
-export async function getAttempts(jobId: string, index: number): Promise<number> {
-  const [count] = await getMany<number>([KEYS.attempts(index)], jobStore(jobId));
-  return count ?? 0;
+export async function getTries(jobId: string, index: number): Promise<ItemTries> {
+  const [tries] = await getMany<ItemTries>([KEYS.attempts(index)], jobStore(jobId));
+  return tries ?? { count: 0, lastError: null };
+}
+
+/** Deletes a job and everything stored for it. */
+export async function deleteJob(jobId: string): Promise<void> {
+  await del(jobId, catalogStore());
+  await deleteJobDatabase(jobId);
+}
+
+/** What this origin stores and may store, where the browser says. */
+export async function storageEstimate(): Promise<{ usage: number; quota: number } | null> {
+  const estimate = await globalThis.navigator?.storage?.estimate?.();
+  if (!estimate || estimate.quota === undefined) return null;
+  return { usage: estimate.usage ?? 0, quota: estimate.quota };
 }
 
 async function deleteJobDatabase(jobId: string): Promise<void> {

@@ -84,6 +84,8 @@ export interface EngineChoice {
   tokenDelayMs: number;
   /** Simulated engine: behave like a GPU with this many MB (a fault knob for tests); null: no cap. */
   simMemoryMB: number | null;
+  /** Simulated engine: hang on the first attempt at this item index (a fault knob for tests). */
+  simHangAtItem: number | null;
 }
 
 export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt';
@@ -115,7 +117,18 @@ export interface RunLogEntry {
   at: number;
   /** Item index the event happened at, or null. */
   index: number | null;
-  kind: 'step-down' | 'device-lost' | 'paused' | 'stopped' | 'skipped';
+  kind:
+    | 'step-down'
+    | 'device-lost'
+    | 'restart'
+    | 'hung'
+    | 'reload'
+    | 'poison'
+    | 'quota'
+    | 'takeover'
+    | 'resumed'
+    | 'paused'
+    | 'stopped';
   message: string;
 }
 
@@ -138,8 +151,20 @@ export interface JobProgress {
   windowCap: number | null;
   /** The plan of the latest run. */
   plan: PlanRecord | null;
+  /** Failed items queued again by "Retry failed", run before the cursor moves on. */
+  retry: number[];
   updatedAt: number;
 }
+
+/** Attempts at one item, written before each generation. */
+export interface ItemTries {
+  count: number;
+  /** What went wrong on the last attempt, when anything did. */
+  lastError: ItemError | null;
+}
+
+/** An item is failed with its last error once this many attempts have not finished it. */
+export const MAX_ATTEMPTS = 3;
 
 /** Settings of this browser, not of a job. */
 export interface MachineSettings {
@@ -147,6 +172,8 @@ export interface MachineSettings {
   gpuMemoryMB: number | null;
   /** Fraction of the memory budget kept free. */
   safetyMargin: number;
+  /** Resume interrupted jobs by themselves when the app opens. */
+  autoResume: boolean;
 }
 
 export const DEFAULT_SETTINGS: Omit<JobSettings, 'name'> = {

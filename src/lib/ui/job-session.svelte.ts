@@ -4,7 +4,7 @@
  * shows the run still going.
  */
 import type { EngineInfo, LoadProgress } from '$lib/engine/types';
-import { pauseJob, runJob } from '$lib/jobs/bridge';
+import { pauseJob, restart, runJob, terminate } from '$lib/jobs/bridge';
 import { jobLockName } from '$lib/jobs/request';
 import type { RunEvent } from '$lib/jobs/runner';
 import * as store from '$lib/jobs/store';
@@ -29,6 +29,25 @@ export type JobStatus =
   | 'Completed';
 
 const RESULT_CHUNK = 5000;
+
+/** No token for this long (at least) means the engine hung. */
+export const HANG_FLOOR_MS = 15_000;
+/** Automatic page reloads allowed for a GPU blocked after crashes, in RELOAD_WINDOW_MS. */
+export const MAX_AUTO_RELOADS = 3;
+export const RELOAD_WINDOW_MS = 10 * 60_000;
+/** Worker crashes in a row, without a commit between them, before the job stops. */
+const MAX_WORKER_CRASHES = 3;
+
+const RELOADS_KEY = 'localbatch:auto-reloads';
+export const RESUME_AFTER_RELOAD_KEY = 'localbatch:resume-after-reload';
+
+/** Other tabs show a job's live progress from what its running tab broadcasts. */
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('localbatch') : null;
+
+export type BroadcastMessage =
+  | { jobId: string; type: 'committed'; index: number; row: RowSummary; progress: JobProgress }
+  | { jobId: string; type: 'progress'; progress: JobProgress }
+  | { jobId: string; type: 'log'; entry: RunLogEntry };
 
 function summarize(result: ItemResult): RowSummary {
   const source = result.status === 'done' ? result.text : (result.error?.message ?? '');
@@ -68,6 +87,13 @@ export class JobSession {
   promptTokens = $state.raw<number[]>([]);
   /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
   check = $state.raw<PreflightResult | null>(null);
+  /** Supervision: when the running engine last showed life, and how slow it has been. */
+  #lastActivity = 0;
+  #lastTextAt = 0;
+  #maxGapMs = 0;
+  #prefillTokensPerSecond: number | null = null;
+  #hung: { index: number; waitedMs: number } | null = null;
+  #waitingForLock = false;
   #opening: Promise<void> | null = null;
 
   constructor(jobId: string) {
@@ -131,6 +157,75 @@ export class JobSession {
     if (this.running || !navigator.locks) return;
     const { held = [] } = await navigator.locks.query();
     this.elsewhere = held.some((lock) => lock.name === jobLockName(this.jobId));
+    if (this.elsewhere) void this.#takeOverWhenFree();
+  }
+
+  /**
+   * While another tab runs the job, wait for its lock; when that tab closes
+   * or dies with the job still running, this tab takes over.
+   */
+  async #takeOverWhenFree(): Promise<void> {
+    if (this.#waitingForLock || !navigator.locks) return;
+    this.#waitingForLock = true;
+    try {
+      await navigator.locks.request(jobLockName(this.jobId), async () => undefined);
+      this.elsewhere = false;
+      this.progress = await store.getProgress(this.jobId);
+      if (this.progress.state === 'running' && !this.running) {
+        await this.#log('takeover', null, 'the tab that ran this job closed; this tab took over');
+        void this.run();
+      }
+    } finally {
+      this.#waitingForLock = false;
+    }
+  }
+
+  /** A message from the tab that runs this job. */
+  applyBroadcast(message: BroadcastMessage): void {
+    if (this.running) return;
+    this.elsewhere = true;
+    if (message.type === 'committed') {
+      this.rows.set(message.index, message.row);
+      this.version++;
+      this.progress = message.progress;
+    } else if (message.type === 'progress') {
+      this.progress = message.progress;
+    } else {
+      this.log = [...this.log, message.entry];
+    }
+  }
+
+  async #log(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
+    const entry: RunLogEntry = { at: Date.now(), index, kind, message };
+    await store.addLog(this.jobId, entry);
+    this.log = [...this.log, entry];
+    channel?.postMessage({ jobId: this.jobId, type: 'log', entry } satisfies BroadcastMessage);
+  }
+
+  /**
+   * How long without a token means a hang: ten times the slowest gap seen so
+   * far, three times the expected prefill of this item's prompt, and never
+   * less than HANG_FLOOR_MS.
+   */
+  hangTimeoutMs(): number {
+    const index = this.current?.index ?? 0;
+    const promptTokens = this.promptTokens[index] ?? 0;
+    const prefillMs = this.#prefillTokensPerSecond
+      ? (promptTokens / this.#prefillTokensPerSecond) * 1000 * 3
+      : 0;
+    return Math.max(HANG_FLOOR_MS, this.#maxGapMs * 10, prefillMs);
+  }
+
+  #watch(): void {
+    const current = this.current;
+    if (!this.running || !current || this.#hung) return;
+    const waited = Date.now() - this.#lastActivity;
+    if (waited < this.hangTimeoutMs()) return;
+    this.#hung = { index: current.index, waitedMs: waited };
+    const message = `No token for ${Math.round(waited / 1000)} s: the engine hung at item ${current.index + 1}.`;
+    void store
+      .recordFailure(this.jobId, current.index, { code: 'hung', message })
+      .finally(() => terminate(message));
   }
 
   row(index: number): RowSummary | undefined {
@@ -138,6 +233,8 @@ export class JobSession {
   }
 
   #onEvent = (event: RunEvent): void => {
+    const now = Date.now();
+    this.#lastActivity = now;
     switch (event.type) {
       case 'load':
         this.loadProgress = event.progress;
@@ -149,50 +246,70 @@ export class JobSession {
       case 'item':
         this.current = { index: event.index, customId: event.customId, attempt: event.attempt };
         this.streamText = '';
+        this.#lastTextAt = 0;
         break;
       case 'text':
+        if (this.#lastTextAt) this.#maxGapMs = Math.max(this.#maxGapMs, now - this.#lastTextAt);
+        this.#lastTextAt = now;
         if (this.current?.index === event.index) this.streamText += event.text;
         break;
-      case 'committed':
-        this.rows.set(event.result.index, summarize(event.result));
+      case 'committed': {
+        const row = summarize(event.result);
+        this.rows.set(event.result.index, row);
         this.version++;
         this.progress = event.progress;
-        this.liveSince = Date.now();
+        this.liveSince = now;
+        this.#crashes = 0;
+        const prefill = event.result.usage?.prefill_tokens_per_s;
+        if (prefill) this.#prefillTokensPerSecond = prefill;
+        channel?.postMessage({
+          jobId: this.jobId,
+          type: 'committed',
+          index: event.result.index,
+          row,
+          progress: event.progress
+        } satisfies BroadcastMessage);
         break;
+      }
       case 'progress':
         this.progress = event.progress;
-        this.liveSince = Date.now();
+        this.liveSince = now;
+        channel?.postMessage({
+          jobId: this.jobId,
+          type: 'progress',
+          progress: event.progress
+        } satisfies BroadcastMessage);
         break;
       case 'log':
         this.log = [...this.log, event.entry];
+        channel?.postMessage({
+          jobId: this.jobId,
+          type: 'log',
+          entry: event.entry
+        } satisfies BroadcastMessage);
         break;
     }
   };
 
+  #crashes = 0;
+  #restarted = false;
+
+  /**
+   * Runs the job and supervises it: a hung engine or a dead worker gets a new
+   * worker and the job resumes; a GPU that Chrome blocked after crashes gets
+   * a page reload (a few times at most) and the job resumes after it.
+   */
   async run(): Promise<void> {
     if (this.running || this.blocked) return;
     this.running = true;
     this.pausing = false;
     this.error = null;
     this.liveSince = Date.now();
+    const watchdog = setInterval(() => this.#watch(), 1000);
     try {
-      const outcome = await runJob(this.jobId, this.#onEvent);
-      if (outcome.state === 'busy') {
-        this.elsewhere = true;
-      } else {
-        this.progress = outcome.progress;
-        this.error = outcome.error;
-      }
-    } catch (error) {
-      // The worker died: what was committed is safe; read it back.
-      this.progress = await store.getProgress(this.jobId);
-      this.error = {
-        code: 'worker-crashed',
-        message: `${error instanceof Error ? error.message : String(error)} Nothing was lost: ${
-          (this.progress?.done ?? 0) + (this.progress?.failed ?? 0)
-        } results are saved. Press Resume to continue.`
-      };
+      while (await this.#runOnce());
     } finally {
+      clearInterval(watchdog);
       this.running = false;
       this.pausing = false;
       this.current = null;
@@ -200,14 +317,113 @@ export class JobSession {
     }
   }
 
+  /** One run in the worker. True when the supervisor should run again. */
+  async #runOnce(): Promise<boolean> {
+    this.#lastActivity = Date.now();
+    try {
+      let outcome = await runJob(this.jobId, this.#onEvent);
+      // A worker just terminated may hold the job's lock for a moment longer.
+      for (let i = 0; outcome.state === 'busy' && this.#restarted && i < 20; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        outcome = await runJob(this.jobId, this.#onEvent);
+      }
+      this.#restarted = false;
+      if (outcome.state === 'busy') {
+        this.elsewhere = true;
+        void this.#takeOverWhenFree();
+        return false;
+      }
+      this.progress = outcome.progress;
+      this.error = outcome.error;
+      if (outcome.error?.code === 'gpu-blocked') return this.#reloadForGpu();
+      return false;
+    } catch (error) {
+      // The worker is gone (hung and terminated, or crashed): what was committed is safe.
+      this.progress = await store.getProgress(this.jobId);
+      this.current = null;
+      const saved = (this.progress?.done ?? 0) + (this.progress?.failed ?? 0);
+      const hung = this.#hung;
+      this.#hung = null;
+      restart();
+      this.#restarted = true;
+      if (hung) {
+        await this.#log(
+          'hung',
+          hung.index,
+          `no token for ${Math.round(hung.waitedMs / 1000)} s at item ${hung.index + 1}; engine restarted in a new worker`
+        );
+        return !this.pausing;
+      }
+      this.#crashes++;
+      const reason = error instanceof Error ? error.message : String(error);
+      if (this.#crashes < MAX_WORKER_CRASHES && !this.pausing) {
+        await this.#log('restart', null, `the runner crashed (${reason}); restarted`);
+        return true;
+      }
+      this.error = {
+        code: 'worker-crashed',
+        message: `${reason} It crashed ${this.#crashes} times in a row. Nothing was lost: ${saved} results are saved. Press Resume to continue.`
+      };
+      this.#crashes = 0;
+      return false;
+    }
+  }
+
+  /** Reloads the page to get WebGPU back, at most MAX_AUTO_RELOADS times in RELOAD_WINDOW_MS. */
+  async #reloadForGpu(): Promise<boolean> {
+    const now = Date.now();
+    const recent = (JSON.parse(sessionStorage.getItem(RELOADS_KEY) ?? '[]') as number[]).filter(
+      (at) => now - at < RELOAD_WINDOW_MS
+    );
+    const saved = (this.progress?.done ?? 0) + (this.progress?.failed ?? 0);
+    if (recent.length >= MAX_AUTO_RELOADS) {
+      this.error = {
+        code: 'gpu-blocked',
+        message: `The browser keeps blocking the GPU after crashes: LocalBatch reloaded the page ${recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. Nothing was lost: ${saved} of ${this.meta?.total ?? '?'} results are saved. Close other tabs that use the GPU or restart the browser, then press Resume.`
+      };
+      await this.#log('stopped', null, 'GPU blocked again after 3 automatic reloads; stopped');
+      return false;
+    }
+    sessionStorage.setItem(RELOADS_KEY, JSON.stringify([...recent, now]));
+    sessionStorage.setItem(RESUME_AFTER_RELOAD_KEY, this.jobId);
+    await this.#log(
+      'reload',
+      null,
+      'the browser blocked the GPU after a crash; reloading the page to resume'
+    );
+    // Everything is committed (the run has returned): reload and resume after it.
+    location.reload();
+    return false;
+  }
+
   async pause(): Promise<void> {
     if (!this.running) return;
     this.pausing = true;
     await pauseJob(this.jobId);
   }
+
+  /** Queues the failed items again and runs them. */
+  async retryFailed(): Promise<void> {
+    if (this.running) return;
+    const queued = await store.queueFailedItems(this.jobId);
+    if (!queued) return;
+    this.progress = await store.getProgress(this.jobId);
+    for (const index of this.progress.retry) this.rows.delete(index);
+    this.version++;
+    await this.#log(
+      'resumed',
+      null,
+      `${queued} failed item${queued === 1 ? '' : 's'} queued again`
+    );
+    await this.run();
+  }
 }
 
 const sessions = new Map<string, JobSession>();
+
+channel?.addEventListener('message', (event: MessageEvent<BroadcastMessage>) => {
+  sessions.get(event.data.jobId)?.applyBroadcast(event.data);
+});
 
 export function sessionFor(jobId: string): JobSession {
   let session = sessions.get(jobId);
