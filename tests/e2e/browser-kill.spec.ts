@@ -2,11 +2,8 @@
  * The browser process is killed with SIGKILL mid-run (a persistent profile),
  * relaunched on the same profile, and Resume completes the job.
  */
-import { chromium, expect, test, type BrowserContext } from '@playwright/test';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BASE_URL, CHROMIUM_ARGS, CHROMIUM_PATH } from './browser';
+import { expect, test } from '@playwright/test';
+import { killBrowser, launch, newProfile, removeProfile } from './processes';
 import {
   batchFile,
   createJob,
@@ -19,30 +16,9 @@ import {
 
 const TOTAL = 200;
 
-function launch(profile: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    baseURL: BASE_URL,
-    acceptDownloads: true
-  });
-}
-
-/** Every process whose command line names this profile; the browser is the one without --type. */
-async function profileProcesses(profile: string) {
-  const found: { pid: number; browser: boolean }[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.includes(profile)) continue;
-    found.push({ pid: Number(entry), browser: !cmdline.includes('--type=') });
-  }
-  return found;
-}
-
 test('SIGKILL of the browser mid-run: after a relaunch, Resume completes with an identical export', async () => {
   test.setTimeout(240_000);
-  const profile = await mkdtemp(join(tmpdir(), 'localbatch-profile-'));
+  const profile = await newProfile();
   const file = batchFile(TOTAL);
   try {
     let context = await launch(profile);
@@ -54,16 +30,7 @@ test('SIGKILL of the browser mid-run: after a relaunch, Resume completes with an
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 60);
 
-    const processes = await profileProcesses(profile);
-    const browser = processes.find((p) => p.browser);
-    expect(browser, 'the browser process of this profile').toBeTruthy();
-    const closed = new Promise((resolve) => context.once('close', resolve));
-    process.kill(browser!.pid, 'SIGKILL');
-    await closed;
-    // The browser's helpers die with it; make sure none holds the profile.
-    await expect
-      .poll(async () => (await profileProcesses(profile)).length, { timeout: 15_000 })
-      .toBe(0);
+    await killBrowser(profile, context);
 
     context = await launch(profile);
     page = context.pages()[0] ?? (await context.newPage());
@@ -90,7 +57,6 @@ test('SIGKILL of the browser mid-run: after a relaunch, Resume completes with an
     expect(resumedCsv.text).toBe(cleanCsv.text);
     await context.close();
   } finally {
-    for (const { pid } of await profileProcesses(profile)) process.kill(pid, 'SIGKILL');
-    await rm(profile, { recursive: true, force: true });
+    await removeProfile(profile);
   }
 });

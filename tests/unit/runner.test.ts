@@ -290,6 +290,24 @@ describe('Runner', () => {
     expect(r.planned).toEqual([null, null, 2048, 1024]);
   });
 
+  it('at the smallest plan, crashes at one item restart the engine until the item fails', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    store.progress = { ...initialProgress(0), windowCap: 1024 };
+    const engine = new EchoEngine();
+    const original = engine.generate.bind(engine);
+    engine.generate = async (request, onText, signal) => {
+      if (request.messages.at(-1)?.content === 'prompt 2') {
+        throw new EngineError('device-lost', 'The GPU device was lost (unknown).', [], 'unknown');
+      }
+      return original(request, onText, signal);
+    };
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(store.log.map((e) => e.kind)).toEqual(['restart', 'restart', 'restart', 'poison']);
+    expect(store.results.get(1)?.status).toBe('failed');
+    expect(store.progress).toMatchObject({ done: 2, failed: 1 });
+  });
+
   it('runs queued failed items again, overwriting their results, and keeps the counts right', async () => {
     const store = new MemoryStore(job(3), inputs(3));
     const engine = new EchoEngine();

@@ -7,7 +7,8 @@
  */
 import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
 import { planBuffers } from '$lib/gpu/preflight';
-import { EngineError } from './errors';
+import { requestAdapter } from '$lib/gpu/probe';
+import { EngineError, translateEngineError } from './errors';
 import { simulatedCompletion } from './simulated-text';
 import type {
   Engine,
@@ -89,7 +90,7 @@ export class SimulatedEngine implements Engine {
       mbPerSecond: null,
       etaSeconds: null
     });
-    const adapter = await gpu.requestAdapter();
+    const adapter = await requestAdapter(gpu);
     if (!adapter) {
       throw new EngineError(
         'no-webgpu',
@@ -191,15 +192,22 @@ export class SimulatedEngine implements Engine {
       throw new EngineError('device-lost', 'The simulated engine has no GPU device.');
     }
     if (this.#lost) throw this.#deviceLostError();
-    device.queue.writeBuffer(this.#uniform, 0, new Uint32Array([token, salt]));
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(this.#pipeline);
-    pass.setBindGroup(0, this.#bindGroup);
-    pass.dispatchWorkgroups(4);
-    pass.end();
-    device.queue.submit([encoder.finish()]);
-    await Promise.race([device.queue.onSubmittedWorkDone(), this.#lostPromise]);
+    try {
+      device.queue.writeBuffer(this.#uniform, 0, new Uint32Array([token, salt]));
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(this.#pipeline);
+      pass.setBindGroup(0, this.#bindGroup);
+      pass.dispatchWorkgroups(4);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      await Promise.race([device.queue.onSubmittedWorkDone(), this.#lostPromise]);
+    } catch (error) {
+      // A dying GPU process can make a call throw before device.lost says so; wait a moment for it.
+      await Promise.race([this.#lostPromise, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      if (this.#lost) throw this.#deviceLostError();
+      throw translateEngineError(error, { phase: 'generate', model: SIMULATED_MODEL });
+    }
     if (this.#lost) throw this.#deviceLostError();
   }
 

@@ -4,6 +4,7 @@
  * lazily, so the 6 MB library loads only when a job uses it.
  */
 import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
+import { requestAdapter } from '$lib/gpu/probe';
 import { EngineError, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
 import { parseInitReport } from './load-progress';
@@ -44,7 +45,7 @@ export class WebLLMEngine implements Engine {
         'This browser does not offer WebGPU. Use Chrome or Edge 113+ on a machine with a GPU.'
       );
     }
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const adapter = await requestAdapter(gpu);
     if (!adapter) {
       throw new EngineError(
         'no-webgpu',

@@ -30,6 +30,22 @@ export function adapterFacts(adapter: GPUAdapter, deviceMemoryGB: number | null)
   };
 }
 
+/**
+ * requestAdapter, asked again a few times: right after a GPU-process crash
+ * the browser answers null until its new GPU process is up.
+ */
+export async function requestAdapter(
+  gpu: GPU,
+  tries = 5,
+  delayMs = 600
+): Promise<GPUAdapter | null> {
+  for (let attempt = 1; ; attempt++) {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (adapter || attempt >= tries) return adapter;
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
 export async function probeAdapter(): Promise<ProbeResult> {
   const nav = globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined;
   if (!nav?.gpu) {
@@ -39,7 +55,7 @@ export async function probeAdapter(): Promise<ProbeResult> {
         'This browser does not offer WebGPU. Use Chrome or Edge 113+ (or Chrome on Linux with WebGPU enabled) on a secure page.'
     };
   }
-  const adapter = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const adapter = await requestAdapter(nav.gpu);
   if (!adapter) {
     return {
       ok: false,

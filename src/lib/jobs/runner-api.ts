@@ -1,5 +1,6 @@
 /** The API the runner worker exposes to the page (through Comlink). Worker-side only. */
 import { createEngine } from '$lib/engine';
+import { EngineError } from '$lib/engine/errors';
 import { stepDown } from '$lib/gpu/plan';
 import { planJob } from '$lib/gpu/plan-job';
 import { probeAdapter } from '$lib/gpu/probe';
@@ -11,7 +12,7 @@ import type { JobMeta } from './types';
 
 async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promise<Plan> {
   const [probe, settings] = await Promise.all([probeAdapter(), store.getSettings()]);
-  if (!probe.ok) return { ok: false, reasons: [], refusal: probe.reason, suggestion: null };
+  if (!probe.ok) throw new EngineError('no-webgpu', probe.reason);
   return planJob(probe.facts, job, settings, windowCap).plan;
 }
 

@@ -105,9 +105,13 @@ function isLoss(code: EngineErrorCode): boolean {
   return code === 'device-lost' || code === 'out-of-memory';
 }
 
-/** A loss that a smaller plan may cure: an allocation failed, or TVM gave the device up. */
-function looksLikeMemory(error: EngineError, lossesHere: number): boolean {
-  return error.code === 'out-of-memory' || error.lostReason === 'destroyed' || lossesHere >= 2;
+/**
+ * A loss that says "memory": an allocation failed, or the runtime gave the
+ * device up (TVM destroys it on an allocation error). A crash ("unknown")
+ * says less; only when it repeats at the same item is a smaller plan tried.
+ */
+function isMemoryLoss(error: EngineError): boolean {
+  return error.code === 'out-of-memory' || error.lostReason === 'destroyed';
 }
 
 function isQuotaError(error: unknown): boolean {
@@ -301,7 +305,10 @@ export class Runner {
         error.code === 'out-of-memory'
           ? 'out of GPU memory'
           : `device lost (${error.lostReason ?? 'unknown'})`;
-      if (!plan || !looksLikeMemory(error, losses.count)) {
+      const memory = isMemoryLoss(error);
+      const smaller = plan && (memory || losses.count >= 2) ? this.#deps.stepDown(window) : null;
+      if (smaller === null && !memory) {
+        // A crash (not a memory error): same plan on a new device; the item's attempts are counted.
         await log({
           index,
           kind: 'restart',
@@ -309,7 +316,6 @@ export class Runner {
         });
         return null;
       }
-      const smaller = this.#deps.stepDown(window);
       if (smaller === null) {
         await log({
           index,
@@ -336,17 +342,17 @@ export class Runner {
         const index = nextIndex();
 
         if (!engine || !plan) {
-          const planned = await this.#deps.plan(job, progress.windowCap);
-          if (!planned.ok) {
-            return await finish('stopped', {
-              code: 'does-not-fit',
-              message: `${planned.refusal} ${summary(progress, job.total)}`
-            });
-          }
-          plan = planned;
-          progress = { ...progress, plan: planRecord(planned) };
-          emit({ type: 'progress', progress });
           try {
+            const planned = await this.#deps.plan(job, progress.windowCap);
+            if (!planned.ok) {
+              return await finish('stopped', {
+                code: 'does-not-fit',
+                message: `${planned.refusal} ${summary(progress, job.total)}`
+              });
+            }
+            plan = planned;
+            progress = { ...progress, plan: planRecord(planned) };
+            emit({ type: 'progress', progress });
             engine = await this.#engineFor(job.engine, planned, emit);
           } catch (error) {
             const engineError = asEngineError(error, 'load-failed');

@@ -260,6 +260,7 @@ export class JobSession {
         this.progress = event.progress;
         this.liveSince = now;
         this.#crashes = 0;
+        this.resumedAfterGpuReload = false;
         const prefill = event.result.usage?.prefill_tokens_per_s;
         if (prefill) this.#prefillTokensPerSecond = prefill;
         channel?.postMessage({
@@ -293,6 +294,8 @@ export class JobSession {
 
   #crashes = 0;
   #restarted = false;
+  /** This page was reloaded to get the GPU back, and has not committed since. */
+  resumedAfterGpuReload = false;
 
   /**
    * Runs the job and supervises it: a hung engine or a dead worker gets a new
@@ -335,7 +338,10 @@ export class JobSession {
       }
       this.progress = outcome.progress;
       this.error = outcome.error;
-      if (outcome.error?.code === 'gpu-blocked') return this.#reloadForGpu();
+      const blocked =
+        outcome.error?.code === 'gpu-blocked' ||
+        (outcome.error?.code === 'no-webgpu' && this.resumedAfterGpuReload);
+      if (blocked) return this.#reloadForGpu();
       return false;
     } catch (error) {
       // The worker is gone (hung and terminated, or crashed): what was committed is safe.
@@ -379,9 +385,11 @@ export class JobSession {
     if (recent.length >= MAX_AUTO_RELOADS) {
       this.error = {
         code: 'gpu-blocked',
-        message: `The browser keeps blocking the GPU after crashes: LocalBatch reloaded the page ${recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. Nothing was lost: ${saved} of ${this.meta?.total ?? '?'} results are saved. Close other tabs that use the GPU or restart the browser, then press Resume.`
+        message: `The browser keeps blocking the GPU for this page after crashes: LocalBatch reloaded the page ${recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. Nothing was lost: ${saved} of ${this.meta?.total ?? '?'} results are saved. Press the browser's Reload button (Chrome lifts the block when you reload) and the job resumes by itself; if the GPU keeps crashing, close other tabs that use it or choose a smaller model.`
       };
       await this.#log('stopped', null, 'GPU blocked again after 3 automatic reloads; stopped');
+      // The reload the user is asked for resumes the job.
+      sessionStorage.setItem(RESUME_AFTER_RELOAD_KEY, this.jobId);
       return false;
     }
     sessionStorage.setItem(RELOADS_KEY, JSON.stringify([...recent, now]));

@@ -30,10 +30,15 @@ export async function resumeInterrupted(): Promise<string[]> {
     if (job.id !== reloadedFor && !settings.autoResume) continue;
     if (locked.has(jobLockName(job.id))) continue;
     const progress = await store.getProgress(job.id).catch(() => null);
-    if (progress?.state !== 'running') continue;
+    // 'running' with no tab holding its lock: the page died; 'stopped' for the job this tab
+    // reloaded for: the run stopped itself so that the page could reload.
+    const interrupted =
+      progress?.state === 'running' || (job.id === reloadedFor && progress?.state === 'stopped');
+    if (!interrupted) continue;
     const session = sessionFor(job.id);
     if (session.running) continue;
     await session.open();
+    session.resumedAfterGpuReload = job.id === reloadedFor;
     await store.addLog(job.id, {
       at: Date.now(),
       index: null,
