@@ -7,7 +7,7 @@
  */
 import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
 import { planBuffers } from '$lib/gpu/preflight';
-import { requestAdapter } from '$lib/gpu/probe';
+import { requireAdapter } from '$lib/gpu/probe';
 import { EngineError, translateEngineError } from './errors';
 import { simulatedCompletion } from './simulated-text';
 import type {
@@ -74,13 +74,6 @@ export class SimulatedEngine implements Engine {
   }
 
   async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
-    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-    if (!gpu) {
-      throw new EngineError(
-        'no-webgpu',
-        'This browser does not offer WebGPU. Use Chrome or Edge 113+ on a machine with a GPU.'
-      );
-    }
     onProgress({
       phase: 'gpu',
       text: 'Requesting a WebGPU device',
@@ -90,13 +83,7 @@ export class SimulatedEngine implements Engine {
       mbPerSecond: null,
       etaSeconds: null
     });
-    const adapter = await requestAdapter(gpu);
-    if (!adapter) {
-      throw new EngineError(
-        'no-webgpu',
-        'The browser gave no WebGPU adapter. After a GPU crash Chrome blocks WebGPU for the page until it reloads.'
-      );
-    }
+    const adapter = await requireAdapter();
     const device = await adapter.requestDevice();
     this.#device = device;
     this.#lost = null;

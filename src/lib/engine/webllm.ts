@@ -4,7 +4,7 @@
  * lazily, so the 6 MB library loads only when a job uses it.
  */
 import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
-import { requestAdapter } from '$lib/gpu/probe';
+import { requireAdapter } from '$lib/gpu/probe';
 import { EngineError, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
 import { parseInitReport } from './load-progress';
@@ -38,20 +38,7 @@ export class WebLLMEngine implements Engine {
   #model = '';
 
   async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
-    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-    if (!gpu) {
-      throw new EngineError(
-        'no-webgpu',
-        'This browser does not offer WebGPU. Use Chrome or Edge 113+ on a machine with a GPU.'
-      );
-    }
-    const adapter = await requestAdapter(gpu);
-    if (!adapter) {
-      throw new EngineError(
-        'no-webgpu',
-        'The browser gave no WebGPU adapter. After a GPU crash Chrome blocks WebGPU for the page until it reloads.'
-      );
-    }
+    const adapter = await requireAdapter();
     const model = plan.modelId;
     this.#model = model;
     const webllm = await import('@mlc-ai/web-llm');

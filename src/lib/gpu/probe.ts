@@ -2,6 +2,7 @@
  * Reads what WebGPU reports about this machine: limits, features, adapter
  * info, and navigator.deviceMemory. Works on the page and in the worker.
  */
+import { EngineError } from '$lib/engine/errors';
 import type { AdapterFacts } from './types';
 
 export type ProbeResult =
@@ -64,4 +65,11 @@ export async function probeAdapter(): Promise<ProbeResult> {
     };
   }
   return { ok: true, facts: adapterFacts(adapter, nav.deviceMemory ?? null), adapter };
+}
+
+/** An adapter for an engine, or EngineError('no-webgpu') that says why there is none. */
+export async function requireAdapter(): Promise<GPUAdapter> {
+  const probe = await probeAdapter();
+  if (!probe.ok) throw new EngineError('no-webgpu', probe.reason);
+  return probe.adapter;
 }
