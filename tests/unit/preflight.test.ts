@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PREFLIGHT_CHUNK_BYTES, mb, planBuffers } from '$lib/gpu/preflight';
+import { mb } from '$lib/gpu/plan';
+import { PREFLIGHT_CHUNK_BYTES, planBuffers } from '$lib/gpu/preflight';
 
 const MiB = 1024 * 1024;
 

@@ -8,6 +8,7 @@
  * reason "destroyed"). SwiftShader never runs out of memory, so tests of the
  * plan, the preflight and the step-down need the cap.
  */
+import { MIB } from './models';
 
 export interface Allocation {
   buffer: GPUBuffer;
@@ -24,7 +25,6 @@ export interface GpuAllocator {
   readonly used: number;
 }
 
-const MB = 1024 * 1024;
 /** Real bytes behind a capped allocation: enough for the device to do real work. */
 const CAPPED_BACKING_BYTES = 64 * 1024;
 
@@ -63,7 +63,7 @@ export class CappedAllocator implements GpuAllocator {
     readonly device: GPUDevice,
     capMB: number
   ) {
-    this.capBytes = capMB * MB;
+    this.capBytes = capMB * MIB;
   }
 
   async allocate(bytes: number, label: string): Promise<Allocation | null> {

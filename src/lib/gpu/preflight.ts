@@ -5,6 +5,8 @@
  * frees them all, and says whether the plan fits, with the numbers.
  */
 import { allocatorFor, type Allocation } from './allocator';
+import { MIB } from './models';
+import { mb } from './plan';
 import type { PlannedMemory } from './types';
 
 export interface PreflightResult {
@@ -23,19 +25,13 @@ export type PreflightPlan = Pick<
   'weightsBytes' | 'activationBytes' | 'kvBytes' | 'totalBytes' | 'contextWindow'
 >;
 
-const MB = 1024 * 1024;
-
-export function mb(bytes: number): string {
-  return `${Math.round(bytes / MB).toLocaleString('en')} MB`;
-}
-
 /**
  * Pieces no larger than this: WebLLM uploads weights tensor by tensor (the
  * largest about 260 MB), and drivers refuse single allocations far below the
  * total they can hold (SwiftShader: a 256 MiB buffer works, a 1 GiB one is
  * out of memory although maxBufferSize is 1 GiB; measured).
  */
-export const PREFLIGHT_CHUNK_BYTES = 256 * 1024 * 1024;
+export const PREFLIGHT_CHUNK_BYTES = 256 * MIB;
 
 /** The buffers of a plan, split so that no piece is larger than `maxBufferSize`. */
 export function planBuffers(

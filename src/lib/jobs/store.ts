@@ -13,7 +13,8 @@
  * as a job of 10. Results are keyed by index: a re-run after a crash
  * overwrites, so results are exactly-once although runs are at-least-once.
  */
-import { createStore, del, get, getMany, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import { DEFAULT_SAFETY_MARGIN } from '$lib/gpu/plan';
 import type {
   ItemError,
   ItemInput,
@@ -68,14 +69,10 @@ function settingsStore(): UseStore {
   return settings;
 }
 
-/**
- * Why 0.15: WebLLM's own memory figures are called optimistic by its authors,
- * the browser, the compositor and other tabs share the GPU, and vLLM's
- * out-of-memory at 90% utilisation shows that estimates run short.
- */
+/** The margin's default and its reasons: DEFAULT_SAFETY_MARGIN in the memory plan. */
 export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
   gpuMemoryMB: null,
-  safetyMargin: 0.15,
+  safetyMargin: DEFAULT_SAFETY_MARGIN,
   autoResume: true
 };
 
@@ -190,12 +187,16 @@ export async function getLog(jobId: string): Promise<RunLogEntry[]> {
   return (await get<RunLogEntry[]>(KEYS.log, jobStore(jobId))) ?? [];
 }
 
-/** Appends to the job's run log and saves its progress, in one transaction. */
-export function appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void> {
+/** Appends to the job's run log, and saves its progress when given, in one transaction. */
+export function appendLog(
+  jobId: string,
+  entry: RunLogEntry,
+  progress?: JobProgress
+): Promise<void> {
   return jobStore(jobId)('readwrite', (s) => {
     const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
     read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
-    s.put(progress, KEYS.progress);
+    if (progress) s.put(progress, KEYS.progress);
     return promisifyRequest(s.transaction);
   });
 }
@@ -234,15 +235,6 @@ export function recordFailure(jobId: string, index: number, error: ItemError): P
     const key = KEYS.attempts(index);
     const read = s.get(key) as IDBRequest<ItemTries | undefined>;
     read.onsuccess = () => s.put({ count: read.result?.count ?? 0, lastError: error }, key);
-    return promisifyRequest(s.transaction);
-  });
-}
-
-/** Appends to the job's run log only. */
-export function addLog(jobId: string, entry: RunLogEntry): Promise<void> {
-  return jobStore(jobId)('readwrite', (s) => {
-    const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
-    read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
     return promisifyRequest(s.transaction);
   });
 }
@@ -319,8 +311,9 @@ export function getInputs(
 }
 
 export async function getTries(jobId: string, index: number): Promise<ItemTries> {
-  const [tries] = await getMany<ItemTries>([KEYS.attempts(index)], jobStore(jobId));
-  return tries ?? { count: 0, lastError: null };
+  return (
+    (await get<ItemTries>(KEYS.attempts(index), jobStore(jobId))) ?? { count: 0, lastError: null }
+  );
 }
 
 /** Deletes a job and everything stored for it. */

@@ -172,7 +172,7 @@ export class JobSession {
       this.elsewhere = false;
       this.progress = await store.getProgress(this.jobId);
       if (this.progress.state === 'running' && !this.running) {
-        await this.#log('takeover', null, 'the tab that ran this job closed; this tab took over');
+        await this.note('takeover', null, 'the tab that ran this job closed; this tab took over');
         void this.run();
       }
     } finally {
@@ -195,9 +195,10 @@ export class JobSession {
     }
   }
 
-  async #log(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
+  /** Adds a line to the run log: stored, shown, and sent to other tabs. */
+  async note(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
     const entry: RunLogEntry = { at: Date.now(), index, kind, message };
-    await store.addLog(this.jobId, entry);
+    await store.appendLog(this.jobId, entry);
     this.log = [...this.log, entry];
     channel?.postMessage({ jobId: this.jobId, type: 'log', entry } satisfies BroadcastMessage);
   }
@@ -353,7 +354,7 @@ export class JobSession {
       restart();
       this.#restarted = true;
       if (hung) {
-        await this.#log(
+        await this.note(
           'hung',
           hung.index,
           `no token for ${Math.round(hung.waitedMs / 1000)} s at item ${hung.index + 1}; engine restarted in a new worker`
@@ -363,7 +364,7 @@ export class JobSession {
       this.#crashes++;
       const reason = error instanceof Error ? error.message : String(error);
       if (this.#crashes < MAX_WORKER_CRASHES && !this.pausing) {
-        await this.#log('restart', null, `the runner crashed (${reason}); restarted`);
+        await this.note('restart', null, `the runner crashed (${reason}); restarted`);
         return true;
       }
       this.error = {
@@ -387,14 +388,14 @@ export class JobSession {
         code: 'gpu-blocked',
         message: `The browser keeps blocking the GPU for this page after crashes: LocalBatch reloaded the page ${recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. Nothing was lost: ${saved} of ${this.meta?.total ?? '?'} results are saved. Press the browser's Reload button (Chrome lifts the block when you reload) and the job resumes by itself; if the GPU keeps crashing, close other tabs that use it or choose a smaller model.`
       };
-      await this.#log('stopped', null, 'GPU blocked again after 3 automatic reloads; stopped');
+      await this.note('stopped', null, 'GPU blocked again after 3 automatic reloads; stopped');
       // The reload the user is asked for resumes the job.
       sessionStorage.setItem(RESUME_AFTER_RELOAD_KEY, this.jobId);
       return false;
     }
     sessionStorage.setItem(RELOADS_KEY, JSON.stringify([...recent, now]));
     sessionStorage.setItem(RESUME_AFTER_RELOAD_KEY, this.jobId);
-    await this.#log(
+    await this.note(
       'reload',
       null,
       'the browser blocked the GPU after a crash; reloading the page to resume'
@@ -418,7 +419,7 @@ export class JobSession {
     this.progress = await store.getProgress(this.jobId);
     for (const index of this.progress.retry) this.rows.delete(index);
     this.version++;
-    await this.#log(
+    await this.note(
       'resumed',
       null,
       `${queued} failed item${queued === 1 ? '' : 's'} queued again`

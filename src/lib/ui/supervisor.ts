@@ -39,16 +39,13 @@ export async function resumeInterrupted(): Promise<string[]> {
     if (session.running) continue;
     await session.open();
     session.resumedAfterGpuReload = job.id === reloadedFor;
-    await store.addLog(job.id, {
-      at: Date.now(),
-      index: null,
-      kind: 'resumed',
-      message:
-        job.id === reloadedFor
-          ? 'resumed by itself after the page reload'
-          : 'resumed by itself when the app opened'
-    });
-    session.log = await store.getLog(job.id);
+    await session.note(
+      'resumed',
+      null,
+      job.id === reloadedFor
+        ? 'resumed by itself after the page reload'
+        : 'resumed by itself when the app opened'
+    );
     void session.run();
     resumed.push(job.id);
   }
