@@ -113,3 +113,27 @@ test('with simMemoryMB that fits 2048 tokens but not 4096, the job steps down by
   expect(records[count].error.code).toBe('context-exceeded');
   expect(records[count].error.message).toContain("the plan's context of 2048 tokens");
 });
+
+test("once the model's tokenizer has counted the prompts, a window too small for them grows before they run", async ({
+  page
+}) => {
+  // Punctuation: a third of a token each by the estimate, one each by the (simulated) tokenizer.
+  const lines = [
+    JSON.stringify({ custom_id: 'short', prompt: 'Score pair 1.', max_tokens: 64 }),
+    JSON.stringify({ custom_id: 'dense', prompt: '!'.repeat(3000), max_tokens: 64 })
+  ];
+  await createJob(
+    page,
+    { name: 'dense.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n')) },
+    '?engine=simulated&tokenDelayMs=0'
+  );
+  await expect(panel(page).getByTestId('plan-window')).toHaveText('2,048 tokens');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForCompleted(page, 2);
+  await expect(page.getByTestId('run-log')).toContainText(
+    /Counted the prompts with the model's tokenizer: the longest needs 3,0\d\d tokens \(estimated 1,0\d\d\); context 2048 → 3072/
+  );
+  await expect(panel(page).getByTestId('plan-window')).toHaveText('3,072 tokens');
+  await expect(page.getByTestId('count-done')).toHaveText('2');
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+});

@@ -5,7 +5,7 @@ import { Runner, type RunEvent, type RunnerStore } from '$lib/jobs/runner';
 import { initialProgress } from '$lib/jobs/store';
 import { MODELS } from '$lib/gpu/models';
 import { stepDown } from '$lib/gpu/plan';
-import type { Plan } from '$lib/gpu/types';
+import type { JobNeeds, Plan } from '$lib/gpu/types';
 import type {
   ItemError,
   ItemInput,
@@ -88,6 +88,15 @@ class MemoryStore implements RunnerStore {
     this.log.push(entry);
     this.progress = progress;
   }
+  inputReads = 0;
+  async getInputs(_: string, from: number, to: number) {
+    this.inputReads++;
+    return this.inputs.slice(from, to);
+  }
+  exact: { needs: JobNeeds; promptTokens: number[] } | null = null;
+  async saveExactCounts(_: string, needs: JobNeeds, promptTokens: number[]) {
+    this.exact = { needs, promptTokens };
+  }
 }
 
 const model = MODELS[0]!;
@@ -123,7 +132,12 @@ function inputs(count: number): ItemInput[] {
 class EchoEngine implements Engine {
   loads = 0;
   requests: GenerateRequest[] = [];
+  /** The loaded model's tokenizer, when the test gives the engine one. */
+  counter: ((request: GenerateRequest) => number) | null = null;
   constructor(private failAt: Map<number, () => EngineError> = new Map()) {}
+  tokenCounter() {
+    return this.counter;
+  }
   async load() {
     this.loads++;
     return { model: 'echo', placeholder: true, adapter: 'test' };
@@ -153,7 +167,12 @@ class EchoEngine implements Engine {
 function runner(
   store: MemoryStore,
   engine: Engine,
-  options: { window?: number; promptTokens?: (content: string) => number } = {}
+  options: {
+    window?: number;
+    promptTokens?: (content: string) => number;
+    /** Plan from the job's needs (the real planner's window: what the job needs, in 1024s). */
+    fromNeeds?: boolean;
+  } = {}
 ) {
   let clock = 1000;
   const planned: (number | null)[] = [];
@@ -161,9 +180,13 @@ function runner(
     store,
     createEngine: () => engine,
     now: () => (clock += 10),
-    plan: async (_, windowCap) => {
+    plan: async (meta, windowCap) => {
       planned.push(windowCap);
-      return planAt(Math.min(options.window ?? 4096, windowCap ?? Infinity));
+      const needed = Math.ceil(
+        (meta.needs.longestPromptTokens + meta.needs.maxAnswerTokens) / 1024
+      );
+      const window = options.fromNeeds ? needed * 1024 : (options.window ?? 4096);
+      return planAt(Math.min(window, windowCap ?? Infinity));
     },
     promptTokens: (request) => options.promptTokens?.(request.messages.at(-1)?.content ?? '') ?? 10,
     stepDown: (window) => stepDown(window)
@@ -380,6 +403,103 @@ describe('Runner', () => {
           "The prompt needs about 5000 tokens, but the plan's context of 1024 tokens leaves 960 for the prompt after the answer."
       }
     });
+  });
+
+  /** A tokenizer for the tests: 'prompt N' counts as `sizes[N]` tokens, else 10 (system message included). */
+  function tokenizer(sizes: Record<number, number>) {
+    const calls: string[] = [];
+    const count = (request: GenerateRequest) => {
+      const content = request.messages.at(-1)?.content ?? '';
+      calls.push(content);
+      return sizes[Number(content.split(' ')[1])] ?? 10;
+    };
+    return { count, calls };
+  }
+
+  it("counts every prompt once with the model's tokenizer, saves the exact needs and fails too-long items with the exact count", async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const { count, calls } = tokenizer({ 2: 5000, 3: 40 });
+    engine.counter = count;
+    const events: RunEvent[] = [];
+    const outcome = await runner(store, engine, { window: 1024 }).run('job-1', (event) =>
+      events.push(event)
+    );
+    expect(outcome.state).toBe('completed');
+    expect(store.exact).toEqual({
+      needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true },
+      promptTokens: [10, 5000, 40]
+    });
+    expect(events.filter((e) => e.type === 'needs')).toEqual([
+      { type: 'needs', needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true } }
+    ]);
+    expect(store.log.map((e) => [e.kind, e.message])).toEqual([
+      [
+        'tokens',
+        "Counted the prompts with the model's tokenizer: the longest needs 5,000 tokens (estimated 20)"
+      ]
+    ]);
+    // The whole job once (for the needs), then each item before it is sent.
+    expect(calls).toEqual(['prompt 1', 'prompt 2', 'prompt 3', 'prompt 1', 'prompt 2', 'prompt 3']);
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual([
+      'prompt 1',
+      'prompt 3'
+    ]);
+    expect(store.results.get(1)?.error).toEqual({
+      code: 'context-exceeded',
+      message:
+        "The prompt needs 5000 tokens, but the plan's context of 1024 tokens leaves 960 for the prompt after the answer."
+    });
+  });
+
+  it('grows the window and reloads the engine when the exact counts need more than the estimate', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    engine.counter = tokenizer({ 2: 1500 }).count;
+    const r = runner(store, engine, { fromNeeds: true });
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.loads).toBe(2);
+    expect(store.log.at(-1)?.message).toBe(
+      "Counted the prompts with the model's tokenizer: the longest needs 1,500 tokens (estimated 20); context 1024 → 2048"
+    );
+    expect(store.progress.plan?.contextWindow).toBe(2048);
+    expect(store.progress).toMatchObject({ done: 3, failed: 0 });
+  });
+
+  it('keeps a window larger than the exact counts need (no reload) and reads the inputs in chunks', async () => {
+    const meta = {
+      ...job(2500),
+      needs: { longestPromptTokens: 3500, maxAnswerTokens: 64, exact: false }
+    };
+    const store = new MemoryStore(meta, inputs(2500));
+    const engine = new EchoEngine();
+    engine.counter = tokenizer({}).count;
+    const r = runner(store, engine, { fromNeeds: true });
+    store.progress = { ...store.progress, cursor: 2499, done: 2499 };
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    expect(engine.loads).toBe(1);
+    expect(store.inputReads).toBe(2);
+    expect(store.exact?.promptTokens).toHaveLength(2500);
+    expect(store.progress.plan?.contextWindow).toBe(4096);
+    expect(store.log.at(-1)?.message).toBe(
+      "Counted the prompts with the model's tokenizer: the longest needs 10 tokens (estimated 3,500)"
+    );
+  });
+
+  it('does not count the job again once its needs are exact', async () => {
+    const meta = {
+      ...job(2),
+      needs: { longestPromptTokens: 10, maxAnswerTokens: 64, exact: true }
+    };
+    const store = new MemoryStore(meta, inputs(2));
+    const engine = new EchoEngine();
+    const { count, calls } = tokenizer({});
+    engine.counter = count;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.exact).toBeNull();
+    expect(store.inputReads).toBe(0);
+    expect(calls).toEqual(['prompt 1', 'prompt 2']);
   });
 
   it("stops with the plan's refusal when nothing fits, changing no result", async () => {

@@ -34,7 +34,12 @@ function generator(seed: number): () => number {
   };
 }
 
-/** A rough token count: words and punctuation, plus a few per message for the chat template. */
+/**
+ * The simulated model's tokenizer: one token per word and per punctuation
+ * mark, plus a few per message for the chat template. Its counts differ from
+ * the estimates made before load (as a real tokenizer's do), so the switch to
+ * exact counts is exercised.
+ */
 export function countPromptTokens(request: GenerateRequest): number {
   let count = 0;
   for (const message of request.messages) {

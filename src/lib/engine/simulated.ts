@@ -9,7 +9,7 @@ import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
 import { planBuffers } from '$lib/gpu/preflight';
 import { requireAdapter } from '$lib/gpu/probe';
 import { EngineError, translateEngineError } from './errors';
-import { simulatedCompletion } from './simulated-text';
+import { countPromptTokens, simulatedCompletion } from './simulated-text';
 import type {
   Engine,
   EngineInfo,
@@ -68,6 +68,7 @@ export class SimulatedEngine implements Engine {
   #bindGroup: GPUBindGroup | null = null;
   #uniform: GPUBuffer | null = null;
   #buffers: GPUBuffer[] = [];
+  #contextWindow = 0;
 
   constructor(options: SimulatedOptions) {
     this.#options = options;
@@ -86,6 +87,7 @@ export class SimulatedEngine implements Engine {
     const adapter = await requireAdapter();
     const device = await adapter.requestDevice();
     this.#device = device;
+    this.#contextWindow = plan.contextWindow;
     this.#lost = null;
     this.#lostPromise = device.lost.then((info) => {
       this.#lost = info;
@@ -205,6 +207,14 @@ export class SimulatedEngine implements Engine {
     item?: ItemContext
   ): Promise<GenerateResult> {
     const completion = simulatedCompletion(request);
+    if (completion.promptTokens > this.#contextWindow) {
+      // As WebLLM refuses a prompt longer than the window (ContextWindowSizeExceededError).
+      const error = new Error(
+        `Prompt tokens exceed context window size: number of prompt tokens: ${completion.promptTokens}; context window size: ${this.#contextWindow}`
+      );
+      error.name = 'ContextWindowSizeExceededError';
+      throw translateEngineError(error, { phase: 'generate', model: SIMULATED_MODEL });
+    }
     const hang =
       this.#options.hangAtItem !== null &&
       item?.index === this.#options.hangAtItem &&
@@ -240,6 +250,11 @@ export class SimulatedEngine implements Engine {
         decode_tokens_per_s: Math.max(completion.tokens.length - 1, 0) / decodeSeconds
       }
     };
+  }
+
+  /** The simulated model's tokenizer: words and punctuation (see simulated-text.ts). */
+  tokenCounter(): ((request: GenerateRequest) => number) | null {
+    return this.#device ? countPromptTokens : null;
   }
 
   async unload(): Promise<void> {

@@ -63,5 +63,10 @@ export interface Engine {
     signal: AbortSignal,
     item?: ItemContext
   ): Promise<GenerateResult>;
+  /**
+   * Exact prompt tokens of a request, chat template included, with the loaded
+   * model's tokenizer; null before load or when the engine cannot count.
+   */
+  tokenCounter(): ((request: GenerateRequest) => number) | null;
   unload(): Promise<void>;
 }

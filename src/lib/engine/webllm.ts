@@ -5,6 +5,7 @@
  */
 import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
 import { requireAdapter } from '$lib/gpu/probe';
+import { countChatTokens, type ChatTemplate } from './chat-template';
 import { EngineError, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
 import { parseInitReport } from './load-progress';
@@ -33,9 +34,35 @@ async function unreachableHosts(urls: string[]): Promise<string[]> {
   return checks.filter((host): host is string => host !== null);
 }
 
+/**
+ * What WebLLM 0.2.86 keeps private but a batch needs: the loaded pipeline's
+ * tokenizer and chat template (`MLCEngine.loadedModelIdToPipeline`, and the
+ * pipeline's `tokenizer` and `config`). Read defensively: when the shape is
+ * not there, counts stay estimates.
+ */
+interface PipelineInternals {
+  tokenizer?: { encode(text: string): ArrayLike<number> };
+  config?: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
+}
+
+export function pipelineTokenCounter(
+  engine: unknown,
+  model: string
+): ((request: GenerateRequest) => number) | null {
+  const pipelines = (engine as { loadedModelIdToPipeline?: unknown }).loadedModelIdToPipeline;
+  if (!(pipelines instanceof Map)) return null;
+  const pipeline = pipelines.get(model) as PipelineInternals | undefined;
+  const tokenizer = pipeline?.tokenizer;
+  const base = pipeline?.config?.conv_template;
+  if (typeof tokenizer?.encode !== 'function' || !base || !Array.isArray(base.seps)) return null;
+  const template: ChatTemplate = { ...base, ...pipeline?.config?.conv_config };
+  return (request) => countChatTokens((text) => tokenizer.encode(text), template, request.messages);
+}
+
 export class WebLLMEngine implements Engine {
   #engine: MLCEngine | null = null;
   #model = '';
+  #counter: ((request: GenerateRequest) => number) | null = null;
 
   async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
     const adapter = await requireAdapter();
@@ -71,6 +98,7 @@ export class WebLLMEngine implements Engine {
       throw translateEngineError(error, { phase: 'load', model, unreachable });
     }
     this.#engine = engine;
+    this.#counter = pipelineTokenCounter(engine, model);
     const info = adapter.info;
     return {
       model,
@@ -134,9 +162,14 @@ export class WebLLMEngine implements Engine {
     }
   }
 
+  tokenCounter(): ((request: GenerateRequest) => number) | null {
+    return this.#engine ? this.#counter : null;
+  }
+
   async unload(): Promise<void> {
     const engine = this.#engine;
     this.#engine = null;
+    this.#counter = null;
     await engine?.unload().catch(() => undefined);
   }
 }

@@ -19,7 +19,7 @@ import type {
   LoadPlan,
   LoadProgress
 } from '$lib/engine/types';
-import type { Plan, PlannedMemory } from '$lib/gpu/types';
+import type { JobNeeds, Plan, PlannedMemory } from '$lib/gpu/types';
 import { buildRequest, jobLockName } from './request';
 import type {
   EngineChoice,
@@ -42,7 +42,8 @@ export type RunEvent =
   | { type: 'text'; index: number; text: string }
   | { type: 'committed'; result: ItemResult; progress: JobProgress }
   | { type: 'progress'; progress: JobProgress }
-  | { type: 'log'; entry: RunLogEntry };
+  | { type: 'log'; entry: RunLogEntry }
+  | { type: 'needs'; needs: JobNeeds };
 
 export interface RunOutcome {
   state: RunState | 'busy';
@@ -56,6 +57,9 @@ export interface RunnerStore {
   getProgress(jobId: string): Promise<JobProgress>;
   saveProgress(jobId: string, progress: JobProgress): Promise<void>;
   getInput(jobId: string, index: number): Promise<ItemInput>;
+  /** Inputs with index in [from, to), in index order. */
+  getInputs(jobId: string, from: number, to: number): Promise<ItemInput[]>;
+  saveExactCounts(jobId: string, needs: JobNeeds, promptTokens: number[]): Promise<void>;
   recordAttempt(
     jobId: string,
     index: number,
@@ -79,6 +83,9 @@ export interface RunnerDeps {
   /** Web Locks where the platform has them; one runner per job across tabs. */
   locks?: LockManager;
 }
+
+/** Inputs read at a time when the tokenizer counts a whole job. */
+const COUNT_CHUNK = 2000;
 
 /** How often streamed text is sent to the page, at most. */
 const TEXT_FLUSH_MS = 50;
@@ -223,6 +230,27 @@ export class Runner {
     }
   }
 
+  /** Every item's prompt tokens with the loaded tokenizer; saved as the job's exact needs. */
+  async #countExactly(
+    jobId: string,
+    job: JobMeta,
+    count: (request: GenerateRequest) => number
+  ): Promise<JobNeeds> {
+    const counts: number[] = [];
+    let longestPromptTokens = 0;
+    for (let from = 0; from < job.total; from += COUNT_CHUNK) {
+      const inputs = await this.#deps.store.getInputs(jobId, from, from + COUNT_CHUNK);
+      for (const input of inputs) {
+        const tokens = count(buildRequest(job, input));
+        counts.push(tokens);
+        if (tokens > longestPromptTokens) longestPromptTokens = tokens;
+      }
+    }
+    const needs: JobNeeds = { ...job.needs, longestPromptTokens, exact: true };
+    await this.#deps.store.saveExactCounts(jobId, needs, counts);
+    return needs;
+  }
+
   async #dropEngine(): Promise<void> {
     const current = this.#engine;
     this.#engine = null;
@@ -231,8 +259,9 @@ export class Runner {
 
   async #run(jobId: string, emit: (event: RunEvent) => void): Promise<RunOutcome> {
     const { store, now } = this.#deps;
-    const job = await store.getJob(jobId);
-    if (!job) throw new Error(`There is no job ${jobId}.`);
+    const stored = await store.getJob(jobId);
+    if (!stored) throw new Error(`There is no job ${jobId}.`);
+    let job: JobMeta = stored;
     let progress = await store.getProgress(jobId);
     progress = { ...progress, retry: progress.retry ?? [] };
     const nextIndex = () => progress.retry[0] ?? progress.cursor;
@@ -354,6 +383,31 @@ export class Runner {
             progress = { ...progress, plan: planRecord(planned) };
             emit({ type: 'progress', progress });
             engine = await this.#engineFor(job.engine, planned, emit);
+            const count = engine.tokenCounter();
+            if (count && !job.needs.exact) {
+              const estimated = job.needs;
+              const needs = await this.#countExactly(jobId, job, count);
+              job = { ...job, needs };
+              emit({ type: 'needs', needs });
+              let message = `Counted the prompts with the model's tokenizer: the longest needs ${needs.longestPromptTokens.toLocaleString('en')} tokens (estimated ${estimated.longestPromptTokens.toLocaleString('en')})`;
+              // A window larger than the exact counts need is kept (it loaded, and a reload costs
+              // minutes on a real GPU); one too small for them is grown when the GPU has room.
+              const exact = await this.#deps.plan(job, progress.windowCap);
+              if (
+                exact.ok &&
+                exact.model.id === planned.model.id &&
+                exact.contextWindow > planned.contextWindow
+              ) {
+                message += `; context ${planned.contextWindow} → ${exact.contextWindow}`;
+                plan = exact;
+                progress = { ...progress, plan: planRecord(exact) };
+                emit({ type: 'progress', progress });
+                await log({ index: null, kind: 'tokens', message });
+                engine = await this.#engineFor(job.engine, exact, emit);
+              } else {
+                await log({ index: null, kind: 'tokens', message });
+              }
+            }
           } catch (error) {
             const engineError = asEngineError(error, 'load-failed');
             if (isLoss(engineError.code)) {
@@ -379,7 +433,8 @@ export class Runner {
         const previous = progress.retry[0] === index ? 'failed' : null;
         const request = buildRequest(job, input);
         const started = now();
-        const needed = this.#deps.promptTokens(request);
+        const counter = engine.tokenCounter();
+        const needed = counter ? counter(request) : this.#deps.promptTokens(request);
         if (needed > plan.maxPromptTokens) {
           // Never sent: a prompt longer than the window would crash the engine.
           await commit(
@@ -387,7 +442,7 @@ export class Runner {
               input,
               {
                 code: 'context-exceeded',
-                message: `The prompt needs about ${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
+                message: `The prompt needs ${counter ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
               },
               plan.model.id,
               now(),

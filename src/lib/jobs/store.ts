@@ -15,6 +15,7 @@
  */
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import { DEFAULT_SAFETY_MARGIN } from '$lib/gpu/plan';
+import type { JobNeeds } from '$lib/gpu/types';
 import type {
   ItemError,
   ItemInput,
@@ -39,7 +40,7 @@ export const KEYS = {
   progress: 'progress',
   ids: 'ids',
   log: 'log',
-  /** Estimated prompt tokens of every item, in order. */
+  /** Prompt tokens of every item, in order: estimates, then exact once the tokenizer counted (`needs.exact`). */
   promptTokens: 'prompt-tokens',
   input: (index: number): IDBValidKey => ['in', index],
   result: (index: number): IDBValidKey => ['out', index],
@@ -169,6 +170,26 @@ export async function getInput(jobId: string, index: number): Promise<ItemInput>
   const input = await get<ItemInput>(KEYS.input(index), jobStore(jobId));
   if (!input) throw new Error(`Item ${index + 1} of job ${jobId} is missing from storage.`);
   return input;
+}
+
+/**
+ * Exact counts from the model's tokenizer replace the estimates: the per-item
+ * counts first, then the job's needs marked exact (so a crash in between
+ * only means counting again).
+ */
+export async function saveExactCounts(
+  jobId: string,
+  needs: JobNeeds,
+  promptTokens: number[]
+): Promise<void> {
+  await set(KEYS.promptTokens, promptTokens, jobStore(jobId));
+  await catalogStore()('readwrite', (s) => {
+    const read = s.get(jobId) as IDBRequest<JobMeta | undefined>;
+    read.onsuccess = () => {
+      if (read.result) s.put({ ...read.result, needs }, jobId);
+    };
+    return promisifyRequest(s.transaction);
+  });
 }
 
 export async function getResult(jobId: string, index: number): Promise<ItemResult | undefined> {

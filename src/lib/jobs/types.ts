@@ -99,7 +99,7 @@ export interface JobMeta {
   total: number;
   settings: JobSettings;
   engine: EngineChoice;
-  /** Token needs estimated at import, before any tokenizer is loaded. */
+  /** Token needs: estimated at import, exact once the model's tokenizer counted them. */
   needs: JobNeeds;
 }
 
@@ -128,7 +128,8 @@ export interface RunLogEntry {
     | 'takeover'
     | 'resumed'
     | 'paused'
-    | 'stopped';
+    | 'stopped'
+    | 'tokens';
   message: string;
 }
 

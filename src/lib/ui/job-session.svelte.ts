@@ -83,7 +83,7 @@ export class JobSession {
   loaded = $state(false);
   /** The run log: step-downs, lost devices, pauses at the smallest plan. */
   log = $state.raw<RunLogEntry[]>([]);
-  /** Estimated prompt tokens per item, to list items too long for the plan. */
+  /** Prompt tokens per item (estimates, exact once counted), to list items too long for the plan. */
   promptTokens = $state.raw<number[]>([]);
   /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
   check = $state.raw<PreflightResult | null>(null);
@@ -289,6 +289,11 @@ export class JobSession {
           type: 'log',
           entry: event.entry
         } satisfies BroadcastMessage);
+        break;
+      case 'needs':
+        // The model's tokenizer counted the prompts: the plan and the too-long list use them now.
+        if (this.meta) this.meta = { ...this.meta, needs: event.needs };
+        void store.getPromptTokens(this.jobId).then((tokens) => (this.promptTokens = tokens));
         break;
     }
   };
