@@ -1,11 +1,11 @@
-// Serves the built app (build/) on http://localhost:4173, or $PORT, as a
-// single-page app: unknown paths get index.html.
+// Serves the built app (build/, or $ROOT) on http://localhost:4173, or $PORT,
+// as a single-page app: unknown paths get index.html.
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sirv from 'sirv';
 
-const root = fileURLToPath(new URL('../build', import.meta.url));
+const root = process.env.ROOT ?? fileURLToPath(new URL('../build', import.meta.url));
 if (!existsSync(root)) {
   console.error('No build found. Run `npm run build` first (or `npm start`, which builds).');
   process.exit(1);

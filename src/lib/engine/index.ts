@@ -8,7 +8,8 @@ export function createEngine(choice: EngineChoice): Engine {
     ? new SimulatedEngine({
         tokenDelayMs: choice.tokenDelayMs,
         simMemoryMB: choice.simMemoryMB,
-        hangAtItem: choice.simHangAtItem
+        hangAtItem: choice.simHangAtItem,
+        echo: choice.simEcho === true
       })
     : new WebLLMEngine();
 }

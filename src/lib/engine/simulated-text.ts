@@ -55,7 +55,7 @@ export interface SimulatedCompletion {
   promptTokens: number;
 }
 
-export function simulatedCompletion(request: GenerateRequest): SimulatedCompletion {
+export function simulatedCompletion(request: GenerateRequest, echo = false): SimulatedCompletion {
   const key = JSON.stringify([
     request.messages,
     request.temperature,
@@ -72,6 +72,7 @@ export function simulatedCompletion(request: GenerateRequest): SimulatedCompleti
     tokens.push(i === 0 ? '[simulated] ' + word : ' ' + word);
   }
   if (length === wanted) tokens[tokens.length - 1] += '.';
+  if (echo) tokens.unshift(`You said: ${request.messages.at(-1)?.content ?? ''}\n`);
   return {
     tokens,
     finishReason: length < wanted ? 'length' : 'stop',

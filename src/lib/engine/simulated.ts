@@ -44,6 +44,8 @@ export interface SimulatedOptions {
   simMemoryMB: number | null;
   /** Hang (stop producing tokens, forever) on the first attempt at this item index. */
   hangAtItem: number | null;
+  /** Each answer starts by quoting the prompt, as a model may: output must show as text. */
+  echo?: boolean;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -206,7 +208,7 @@ export class SimulatedEngine implements Engine {
     signal: AbortSignal,
     item?: ItemContext
   ): Promise<GenerateResult> {
-    const completion = simulatedCompletion(request);
+    const completion = simulatedCompletion(request, this.#options.echo === true);
     if (completion.promptTokens > this.#contextWindow) {
       // As WebLLM refuses a prompt longer than the window (ContextWindowSizeExceededError).
       const error = new Error(

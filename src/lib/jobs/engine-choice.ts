@@ -12,7 +12,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
- * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`) picks the simulated
+ * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`) picks the simulated
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
@@ -24,7 +24,8 @@ export function engineFromUrl(url: URL): EngineChoice {
       modelId: params.get('model'),
       tokenDelayMs: numberParam(params, 'tokenDelayMs') ?? SIMULATED_TOKEN_DELAY_MS,
       simMemoryMB: numberParam(params, 'simMemoryMB'),
-      simHangAtItem: numberParam(params, 'simHangAtItem')
+      simHangAtItem: numberParam(params, 'simHangAtItem'),
+      simEcho: params.get('simEcho') === '1'
     };
   }
   return {

@@ -86,6 +86,8 @@ export interface EngineChoice {
   simMemoryMB: number | null;
   /** Simulated engine: hang on the first attempt at this item index (a fault knob for tests). */
   simHangAtItem: number | null;
+  /** Simulated engine: each answer quotes the prompt (to test that output is shown as text). */
+  simEcho?: boolean;
 }
 
 export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt';

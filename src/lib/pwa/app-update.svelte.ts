@@ -1,0 +1,76 @@
+/**
+ * The service worker from the page's side: registers it, and notices when a
+ * new version has installed and is waiting. The page then offers "Reload";
+ * the waiting worker takes over only then, so nothing changes under a
+ * running job without the user's say (and the job resumes after the reload).
+ */
+import { dev } from '$app/environment';
+
+/** How often a long-open page asks the server for a new version. */
+const CHECK_EVERY_MS = 30 * 60 * 1000;
+
+class AppUpdate {
+  /** A new version is installed and waits for a reload. */
+  ready = $state(false);
+  /** The service worker controls this page: the app opens without the network. */
+  offlineReady = $state(false);
+  #registration: ServiceWorkerRegistration | null = null;
+  #reloading = false;
+
+  async start(): Promise<void> {
+    if (!('serviceWorker' in navigator) || this.#registration) return;
+    let registration: ServiceWorkerRegistration;
+    try {
+      registration = await navigator.serviceWorker.register('/service-worker.js', {
+        type: dev ? 'module' : 'classic'
+      });
+    } catch (error) {
+      // The app works without it, only not offline.
+      console.warn('LocalBatch: the service worker could not be registered', error);
+      return;
+    }
+    this.#registration = registration;
+    /** Whether a version controlled this page before: then a new one is an update. */
+    let controlled = navigator.serviceWorker.controller !== null;
+    const watch = (worker: ServiceWorker | null) => {
+      if (!worker) return;
+      const check = () => {
+        // The first install has nothing to replace: that is "offline ready", not an update.
+        if (worker.state === 'installed' && navigator.serviceWorker.controller) this.ready = true;
+        if (worker.state === 'activated') this.offlineReady = true;
+      };
+      check();
+      worker.addEventListener('statechange', check);
+    };
+    if (registration.waiting && controlled) this.ready = true;
+    watch(registration.installing);
+    registration.addEventListener('updatefound', () => watch(registration.installing));
+    navigator.serviceWorker.ready.then(() => (this.offlineReady = true)).catch(() => undefined);
+    navigator.serviceWorker.addEventListener('controllerchange', () => {
+      if (this.#reloading) location.reload();
+      // A new version took over by itself (no page was open when it installed, as during a
+      // reload): this page still runs the old code, so offer the reload all the same.
+      else if (controlled) this.ready = true;
+      controlled = true;
+    });
+    setInterval(() => void this.check(), CHECK_EVERY_MS);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') void this.check();
+    });
+  }
+
+  /** Asks the server whether there is a new version. */
+  async check(): Promise<void> {
+    await this.#registration?.update().catch(() => undefined);
+  }
+
+  /** Lets the waiting version take over, then reloads into it. */
+  apply(): void {
+    const waiting = this.#registration?.waiting;
+    if (!waiting) return location.reload();
+    this.#reloading = true;
+    waiting.postMessage({ type: 'SKIP_WAITING' });
+  }
+}
+
+export const appUpdate = new AppUpdate();

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { pageWithPolicy, policyFromPage, withConnectSources } from '$lib/pwa/csp';
+
+const POLICY =
+  "default-src 'self'; connect-src 'self' https://huggingface.co; script-src 'self' 'wasm-unsafe-eval'";
+const PAGE = `<head><meta http-equiv="content-security-policy" content="${POLICY}"><title>x</title></head>`;
+
+describe('the CSP as the service worker hands it out', () => {
+  it('reads the policy from the page', () => {
+    expect(policyFromPage(PAGE)).toBe(POLICY);
+    expect(policyFromPage('<head></head>')).toBeNull();
+  });
+
+  it("adds a mirror's origin to connect-src once, and nothing that is not an origin", () => {
+    expect(withConnectSources(POLICY, ['https://models.example.org'])).toBe(
+      "default-src 'self'; connect-src 'self' https://huggingface.co https://models.example.org; script-src 'self' 'wasm-unsafe-eval'"
+    );
+    expect(withConnectSources(POLICY, ['https://huggingface.co'])).toBe(POLICY);
+    expect(withConnectSources(POLICY, ["https://x.org; script-src 'unsafe-inline'", '*'])).toBe(
+      POLICY
+    );
+    expect(withConnectSources("default-src 'self'", ['http://localhost:8000'])).toBe(
+      "default-src 'self'; connect-src 'self' http://localhost:8000"
+    );
+  });
+
+  it('puts the policy back in the page', () => {
+    const policy = withConnectSources(POLICY, ['https://m.example.org']);
+    const page = pageWithPolicy(PAGE, policy);
+    expect(policyFromPage(page)).toBe(policy);
+    expect(page).toContain('<title>x</title>');
+  });
+});
