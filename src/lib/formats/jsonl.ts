@@ -43,7 +43,7 @@ export const jsonArrayFormat: FormatMeta = {
  * (or just a column, for one JSONL line). Newer V8 versions append "(line L column C)"
  * themselves; that is dropped first so the text is the same on every Node version.
  */
-function errorReason(e: unknown, text: string, oneLine: boolean): string {
+export function errorReason(e: unknown, text: string, oneLine: boolean): string {
   const message = (e instanceof Error ? e.message : String(e)).replace(
     / \(line \d+ column \d+\)$/,
     ''
