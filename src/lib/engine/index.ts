@@ -1,14 +1,14 @@
 import type { EngineChoice } from '$lib/jobs/types';
 import { SimulatedEngine } from './simulated';
 import type { Engine } from './types';
-import { WebLLMEngine } from './webllm';
+import { WebLLMEngine, type WebLLMEngineOptions } from './webllm';
 
-export function createEngine(choice: EngineChoice): Engine {
+export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions = {}): Engine {
   return choice.kind === 'simulated'
     ? new SimulatedEngine({
         tokenDelayMs: choice.tokenDelayMs,
         simMemoryMB: choice.simMemoryMB,
         hangAtItem: choice.simHangAtItem
       })
-    : new WebLLMEngine();
+    : new WebLLMEngine(webllm);
 }
