@@ -111,8 +111,11 @@ export interface FakeMirror {
 
 const SHARD = /\/params_shard_\d+\.bin$/;
 
+/** Ports the tests may use for servers of their own. */
+export const MIRROR_PORTS = [4340, 4341, 4342, 4343, 4344, 4345, 4346, 4347, 4348, 4349];
+
+/** Starts a mirror on the first free port of MIRROR_PORTS (tests may run side by side). */
 export async function startFakeMirror(
-  port: number,
   options: { chunkBytes?: number; chunkDelayMs?: number; files?: Map<string, Uint8Array> } = {}
 ): Promise<FakeMirror> {
   const files = options.files ?? fakeMirrorFiles();
@@ -121,6 +124,7 @@ export async function startFakeMirror(
   const requests: MirrorRequest[] = [];
   let shardsAllowed = Infinity;
   let server: Server;
+  let port = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://mirror').pathname);
@@ -163,11 +167,11 @@ export async function startFakeMirror(
     res.end(() => (entry.completed = true));
   }
 
-  function listen(): Promise<void> {
+  function listen(on: number): Promise<void> {
     server = createServer((req, res) => void handle(req, res));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(on, '127.0.0.1', () => resolve());
     });
   }
 
@@ -177,7 +181,16 @@ export async function startFakeMirror(
     await closed;
   }
 
-  await listen();
+  for (const candidate of MIRROR_PORTS) {
+    try {
+      await listen(candidate);
+      port = candidate;
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  if (!port) throw new Error(`Every port of ${MIRROR_PORTS.join(', ')} is in use.`);
   return {
     url: `http://127.0.0.1:${port}/`,
     port,
@@ -193,7 +206,7 @@ export async function startFakeMirror(
     holdAfter: (n) => void (shardsAllowed = n),
     release: () => void (shardsAllowed = Infinity),
     kill: stop,
-    restart: listen,
+    restart: () => listen(port),
     close: stop
   };
 }

@@ -60,7 +60,7 @@ const allShards = (modelId: string) =>
 test('the model source: a bad URL or mirror gets a clear error; a good one is saved and shown', async ({
   page
 }) => {
-  mirror = await startFakeMirror(4341);
+  mirror = await startFakeMirror();
   await page.goto('/models');
   await expect(page.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
   await expect(page.getByTestId('model-source')).toHaveText(
@@ -81,7 +81,7 @@ test('the model source: a bad URL or mirror gets a clear error; a good one is sa
     'http:// is allowed only for localhost and 127.0.0.1 (not mirror.lan)'
   );
 
-  // Nothing listens on 4349.
+  // Nothing listens on 4349 (mirrors take the lowest free port of 4340-4349).
   await input.fill('http://127.0.0.1:4349/');
   await save.click();
   await expect(error).toContainText('Not saved: http://127.0.0.1:4349 could not be reached', {
@@ -119,7 +119,7 @@ test('the model source: a bad URL or mirror gets a clear error; a good one is sa
 test('a download shows its progress, continues after a reload from the last finished shard, and can be deleted', async ({
   page
 }) => {
-  mirror = await startFakeMirror(4342);
+  mirror = await startFakeMirror();
   await setMirror(page, mirror.url);
   const item = modelItem(page, SMALL_LABEL);
   await expect(item.getByTestId('cached-state')).toHaveText('Not downloaded');
@@ -131,9 +131,9 @@ test('a download shows its progress, continues after a reload from the last fini
   await expect(bar).toBeVisible();
   const text = item.getByTestId('progress-text');
   await expect(text).toHaveText(
-    /^\d+\.\d of 2\.0 MB \(\d+%\) · (measuring speed|\d+\.\d MB\/s) · (time left unknown|about .+ left) · \d of 8 files$/
+    /^\d+\.\d of 2\.0 MB \(\d+%\) · (measuring speed|\d+\.\d MB\/s) · (time left unknown|about .+ left) · \d of 8 shards$/
   );
-  await expect(text).toContainText('3 of 8 files', { timeout: 30_000 });
+  await expect(text).toContainText('3 of 8 shards', { timeout: 30_000 });
   await expect(text).toContainText('0.8 of 2.0 MB (37%)');
   await expect(item.getByTestId('cached-state')).toHaveText('Partly downloaded: 3 of 8 shards');
   expect(Number(await bar.getAttribute('value'))).toBeCloseTo(3 / 8, 2);
@@ -181,10 +181,39 @@ test('a download shows its progress, continues after a reload from the last fini
   await expect(item.getByRole('button', { name: `Delete ${SMALL_LABEL}` })).toHaveCount(0);
 });
 
+test('by keyboard: Download and Stop are one control that keeps focus; the live region says what happened', async ({
+  page
+}) => {
+  mirror = await startFakeMirror();
+  await setMirror(page, mirror.url);
+  const item = modelItem(page, SMALL_LABEL);
+  const announcer = page.getByTestId('download-announcer');
+  await expect(announcer).toHaveAttribute('aria-live', 'polite');
+  mirror.holdAfter(2);
+  await item.getByRole('button', { name: `Download ${SMALL_LABEL}`, exact: true }).focus();
+  await page.keyboard.press('Enter');
+  const stop = item.getByRole('button', { name: `Stop downloading ${SMALL_LABEL}`, exact: true });
+  await expect(stop).toBeFocused();
+  await expect(announcer).toHaveText(`Downloading ${SMALL_LABEL}.`);
+  await expect(item.getByTestId('progress-text')).toContainText('2 of 8 shards', {
+    timeout: 30_000
+  });
+  // The figures change several times a second: they are not in a live region.
+  await expect(item.getByTestId('progress-text')).not.toHaveAttribute('aria-live');
+  await expect(announcer).toHaveText(`${SMALL_LABEL}: 25% downloaded.`);
+  await page.keyboard.press('Enter');
+  await expect(announcer).toHaveText(`The download of ${SMALL_LABEL} was stopped.`);
+  await expect(item.getByTestId('cached-state')).toHaveText('Partly downloaded: 2 of 8 shards');
+  await expect(
+    item.getByRole('button', { name: `Download ${SMALL_LABEL}`, exact: true })
+  ).toBeFocused();
+  await expect(item.getByRole('alert')).toHaveCount(0);
+});
+
 test('a lost connection: the download retries, and continues from the last finished shard when the mirror is back', async ({
   page
 }) => {
-  mirror = await startFakeMirror(4343);
+  mirror = await startFakeMirror();
   await setMirror(page, mirror.url);
   const item = modelItem(page, SMALL_LABEL);
   await item.getByRole('button', { name: `Download ${SMALL_LABEL}`, exact: true }).click();
@@ -192,7 +221,9 @@ test('a lost connection: the download retries, and continues from the last finis
 
   await mirror.kill();
   const text = item.getByTestId('progress-text');
-  await expect(text).toContainText('Connection lost: The connection to 127.0.0.1:4343');
+  await expect(text).toContainText(
+    `Connection lost: The connection to 127.0.0.1:${mirror.port} was lost`
+  );
   await expect(text).toContainText('the finished shards are kept');
   const kept = await cachedShards(page, SMALL);
   expect(kept.length).toBeGreaterThan(1);
@@ -216,7 +247,7 @@ test('a lost connection: the download retries, and continues from the last finis
  * where the override shows through as it would on a nearly full disk.
  */
 test('before a download, a warning when the free quota is below the model size', async () => {
-  mirror = await startFakeMirror(4344);
+  mirror = await startFakeMirror();
   const profile = await newProfile();
   try {
     const context = await launch(profile, ['--disable-features=StaticStorageQuota']);
@@ -261,7 +292,7 @@ test('before a download, a warning when the free quota is below the model size',
 test("with a mirror set, a WebLLM job's load goes to the mirror and fails clearly at the fake library; downloaded first, it asks the mirror for nothing", async ({
   page
 }) => {
-  mirror = await startFakeMirror(4345);
+  mirror = await startFakeMirror();
   const elsewhere: string[] = [];
   page.context().on('request', (request) => {
     const url = new URL(request.url());

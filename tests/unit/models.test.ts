@@ -287,8 +287,8 @@ describe('download progress', () => {
       loadedBytes: 25 * MIB,
       totalBytes: 100 * MIB,
       bytesPerSecond: 5 * MIB,
-      filesDone: 1,
-      filesTotal: 4
+      shardsDone: 1,
+      shardsTotal: 4
     });
     expect(p).toEqual({
       loadedMB: 25,
@@ -296,18 +296,18 @@ describe('download progress', () => {
       fraction: 0.25,
       mbPerSecond: 5,
       etaSeconds: 15,
-      filesDone: 1,
-      filesTotal: 4
+      shardsDone: 1,
+      shardsTotal: 4
     });
     expect(describeProgress(p)).toBe(
-      '25.0 of 100 MB (25%) · 5.0 MB/s · about 15 s left · 1 of 4 files'
+      '25.0 of 100 MB (25%) · 5.0 MB/s · about 15 s left · 1 of 4 shards'
     );
     const unknown = downloadProgress({
       loadedBytes: 0,
       totalBytes: 10,
       bytesPerSecond: null,
-      filesDone: 0,
-      filesTotal: 1
+      shardsDone: 0,
+      shardsTotal: 1
     });
     expect(unknown.etaSeconds).toBeNull();
     expect(describeProgress(unknown)).toContain('measuring speed · time left unknown');
@@ -316,8 +316,8 @@ describe('download progress', () => {
         loadedBytes: 10,
         totalBytes: 10,
         bytesPerSecond: 0,
-        filesDone: 1,
-        filesTotal: 1
+        shardsDone: 1,
+        shardsTotal: 1
       }).etaSeconds
     ).toBe(0);
     expect(describeProgress({ ...p, etaSeconds: 3725 })).toContain('about 1 h 02 min left');

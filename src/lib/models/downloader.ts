@@ -230,7 +230,7 @@ async function fetchIntoCache(
   } catch (error) {
     throw classify(error, file);
   }
-  if (!response.ok || !response.body) {
+  if (!response.ok) {
     const code = isRetryableStatus(response.status) ? 'network' : 'http';
     throw new DownloadError(
       code,
@@ -262,7 +262,8 @@ async function fetchIntoCache(
   if (type) headers.set('content-type', type);
   const cache = await store.open(file.scope);
   try {
-    await cache.put(file.url, new Response(response.body.pipeThrough(counter), { headers }));
+    const body = response.body ?? new Blob([]).stream();
+    await cache.put(file.url, new Response(body.pipeThrough(counter), { headers }));
   } catch (error) {
     throw classify(error, file);
   }
@@ -338,8 +339,8 @@ export async function downloadModel(
           loadedBytes: committedBytes + [...inFlight.values()].reduce((a, b) => a + b, 0),
           totalBytes: totalBytes(),
           bytesPerSecond: meter.rate(now()),
-          filesDone: committedShards,
-          filesTotal: shards.length
+          shardsDone: committedShards,
+          shardsTotal: shards.length
         })
       : null;
   let lastEmit = 0;
@@ -454,7 +455,11 @@ export async function downloadModel(
       }
       tries++;
       emit({ type: 'retrying', inMs: wait, reason: failure.message, progress: progress() });
-      await sleep(wait, options.signal);
+      try {
+        await sleep(wait, options.signal);
+      } catch (stopped) {
+        throw withKept(stopped as DownloadError, progress());
+      }
     }
   }
 }
@@ -463,12 +468,12 @@ export async function downloadModel(
 function withKept(error: DownloadError, progress: DownloadProgress | null): DownloadError {
   if (error.code === 'cancelled') {
     const kept = progress
-      ? ` ${progress.filesDone} of ${progress.filesTotal} shards are kept.`
+      ? ` ${progress.shardsDone} of ${progress.shardsTotal} shards are kept.`
       : '';
     return new DownloadError('cancelled', `The download was stopped.${kept}`);
   }
   const kept = progress
-    ? `The ${progress.filesDone} finished shards of ${progress.filesTotal} are kept;`
+    ? `The ${progress.shardsDone} finished shards of ${progress.shardsTotal} are kept;`
     : 'Every finished file is kept;';
   const next =
     error.code === 'quota'

@@ -10,8 +10,8 @@ export interface DownloadProgress {
   /** Over the last few seconds of this session's transfer; null until there is enough to say. */
   mbPerSecond: number | null;
   etaSeconds: number | null;
-  filesDone: number;
-  filesTotal: number;
+  shardsDone: number;
+  shardsTotal: number;
 }
 
 /**
@@ -58,10 +58,10 @@ export function downloadProgress(input: {
   loadedBytes: number;
   totalBytes: number;
   bytesPerSecond: number | null;
-  filesDone: number;
-  filesTotal: number;
+  shardsDone: number;
+  shardsTotal: number;
 }): DownloadProgress {
-  const { loadedBytes, totalBytes, bytesPerSecond, filesDone, filesTotal } = input;
+  const { loadedBytes, totalBytes, bytesPerSecond, shardsDone, shardsTotal } = input;
   const fraction = totalBytes > 0 ? Math.min(1, Math.max(0, loadedBytes / totalBytes)) : 0;
   const remaining = Math.max(0, totalBytes - loadedBytes);
   const etaSeconds =
@@ -72,8 +72,8 @@ export function downloadProgress(input: {
     fraction,
     mbPerSecond: bytesPerSecond === null ? null : bytesPerSecond / MIB,
     etaSeconds,
-    filesDone,
-    filesTotal
+    shardsDone,
+    shardsTotal
   };
 }
 
@@ -89,13 +89,13 @@ function seconds(value: number): string {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
-/** "12.5 of 40.0 MB (31%) · 2.1 MB/s · about 13 s left · 3 of 9 files". */
+/** "12.5 of 40.0 MB (31%) · 2.1 MB/s · about 13 s left · 3 of 9 shards". */
 export function describeProgress(p: DownloadProgress): string {
   const parts = [
     `${megabytes(p.loadedMB)} of ${megabytes(p.totalMB)} MB (${Math.floor(p.fraction * 100)}%)`,
     p.mbPerSecond === null ? 'measuring speed' : `${p.mbPerSecond.toFixed(1)} MB/s`,
     p.etaSeconds === null ? 'time left unknown' : `about ${seconds(p.etaSeconds)} left`,
-    `${p.filesDone} of ${p.filesTotal} files`
+    `${p.shardsDone} of ${p.shardsTotal} shards`
   ];
   return parts.join(' · ');
 }
