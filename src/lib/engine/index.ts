@@ -1,9 +1,9 @@
 import type { EngineChoice } from '$lib/jobs/types';
 import { SimulatedEngine } from './simulated';
 import type { Engine } from './types';
-import { WebLLMEngine } from './webllm';
+import { WebLLMEngine, type WebLLMEngineOptions } from './webllm';
 
-export function createEngine(choice: EngineChoice): Engine {
+export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions = {}): Engine {
   return choice.kind === 'simulated'
     ? new SimulatedEngine({
         tokenDelayMs: choice.tokenDelayMs,
@@ -11,5 +11,5 @@ export function createEngine(choice: EngineChoice): Engine {
         hangAtItem: choice.simHangAtItem,
         echo: choice.simEcho === true
       })
-    : new WebLLMEngine();
+    : new WebLLMEngine(webllm);
 }

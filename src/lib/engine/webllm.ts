@@ -8,6 +8,7 @@ import { requireAdapter } from '$lib/gpu/probe';
 import { countChatTokens, type ChatTemplate } from './chat-template';
 import { EngineError, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
+import { describeModelSource, withModelSource } from '$lib/models/source';
 import { parseInitReport } from './load-progress';
 import type {
   Engine,
@@ -20,18 +21,44 @@ import type {
 
 /** After a failed fetch: which of these hosts cannot be reached at all? */
 async function unreachableHosts(urls: string[]): Promise<string[]> {
-  const hosts = [...new Set(urls.map(hostOf))];
+  // By origin, so a mirror on http://127.0.0.1:port is asked where it is.
+  const origins = [...new Set(urls.map((url) => new URL(url).origin))];
   const checks = await Promise.all(
-    hosts.map(async (host) => {
+    origins.map(async (origin) => {
       try {
-        await fetch(`https://${host}/`, { mode: 'no-cors', cache: 'no-store' });
+        await fetch(`${origin}/`, { mode: 'no-cors', cache: 'no-store' });
         return null;
       } catch {
-        return host;
+        return hostOf(origin);
       }
     })
   );
   return checks.filter((host): host is string => host !== null);
+}
+
+/**
+ * A model library that is not WebAssembly (a mirror serving an error page, a
+ * wrong or truncated file) fails in `WebAssembly.instantiate`: say which file,
+ * from where, and that WebLLM keeps the bad copy until the model is deleted.
+ */
+function libraryError(error: unknown, modelLib: string, mirror: string | null): EngineError | null {
+  const name = error instanceof Error ? error.name : '';
+  if (name !== 'CompileError' && name !== 'LinkError') return null;
+  const message = error instanceof Error ? error.message : String(error);
+  const file = modelLib.split('/').pop() ?? modelLib;
+  return new EngineError(
+    'load-failed',
+    `The model library ${file} from ${describeModelSource(mirror)} is not a WebAssembly program this browser can run (${message}). ` +
+      (mirror
+        ? `Check that the mirror serves WebLLM 0.2.86's library at ${modelLib}, `
+        : 'The download may have been damaged: ') +
+      'delete the model on the Models page (the browser keeps the bad copy until then), then press Resume.'
+  );
+}
+
+export interface WebLLMEngineOptions {
+  /** The model mirror's base URL, read at each load; null: WebLLM's official hosts. */
+  modelMirror?: () => Promise<string | null>;
 }
 
 /**
@@ -63,16 +90,24 @@ export class WebLLMEngine implements Engine {
   #engine: MLCEngine | null = null;
   #model = '';
   #counter: ((request: GenerateRequest) => number) | null = null;
+  #modelMirror: () => Promise<string | null>;
+
+  constructor(options: WebLLMEngineOptions = {}) {
+    this.#modelMirror = options.modelMirror ?? (() => Promise.resolve(null));
+  }
 
   async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
     const adapter = await requireAdapter();
     const model = plan.modelId;
     this.#model = model;
     const webllm = await import('@mlc-ai/web-llm');
-    const record = webllm.prebuiltAppConfig.model_list.find((m) => m.model_id === model);
+    const mirror = await this.#modelMirror();
+    // The same URLs the Models page downloads to, so its downloads are found here.
+    const appConfig = withModelSource(webllm.prebuiltAppConfig, mirror);
+    const record = appConfig.model_list.find((m) => m.model_id === model);
     if (!record) throw new EngineError('load-failed', `WebLLM does not know the model ${model}.`);
     // Prove the plan on this device before a download of several GB.
-    const cached = await webllm.hasModelInCache(model).catch(() => false);
+    const cached = await webllm.hasModelInCache(model, appConfig).catch(() => false);
     if (!cached) {
       onProgress({
         phase: 'gpu',
@@ -87,12 +122,15 @@ export class WebLLMEngine implements Engine {
       if (!check.fits) throw new EngineError('does-not-fit', check.message);
     }
     const engine = new webllm.MLCEngine({
+      appConfig,
       initProgressCallback: (report) => onProgress(parseInitReport(report))
     });
     try {
       await engine.reload(model, { context_window_size: plan.contextWindow });
     } catch (error) {
       await engine.unload().catch(() => undefined);
+      const badLibrary = libraryError(error, record.model_lib, mirror);
+      if (badLibrary) throw badLibrary;
       const isFetch = error instanceof TypeError;
       const unreachable = isFetch ? await unreachableHosts([record.model, record.model_lib]) : [];
       throw translateEngineError(error, { phase: 'load', model, unreachable });

@@ -19,7 +19,9 @@ async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promis
 export function createRunnerApi() {
   const runner = new Runner({
     store,
-    createEngine,
+    // The model source is read at each load, so a mirror set on the Models page applies to the next run.
+    createEngine: (choice) =>
+      createEngine(choice, { modelMirror: async () => (await store.getSettings()).modelMirror }),
     now: () => Date.now(),
     plan: planOnThisMachine,
     promptTokens: (request) => estimatePromptTokens(request.messages),

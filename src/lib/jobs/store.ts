@@ -35,6 +35,8 @@ const JOB_STORE = 'items';
 const SETTINGS_DB = 'localbatch-settings';
 const SETTINGS_STORE = 'settings';
 const SETTINGS_KEY = 'machine';
+/** Model ids whose download was started and has not finished or been stopped. */
+const DOWNLOADS_KEY = 'downloads';
 
 export const KEYS = {
   progress: 'progress',
@@ -74,7 +76,8 @@ function settingsStore(): UseStore {
 export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
   gpuMemoryMB: null,
   safetyMargin: DEFAULT_SAFETY_MARGIN,
-  autoResume: true
+  autoResume: true,
+  modelMirror: null
 };
 
 export async function getSettings(): Promise<MachineSettings> {
@@ -84,6 +87,23 @@ export async function getSettings(): Promise<MachineSettings> {
 
 export function saveSettings(value: MachineSettings): Promise<void> {
   return set(SETTINGS_KEY, value, settingsStore());
+}
+
+/** Models whose download should continue when the Models page opens (it was interrupted). */
+export async function getPendingDownloads(): Promise<string[]> {
+  return (await get<string[]>(DOWNLOADS_KEY, settingsStore())) ?? [];
+}
+
+/** Marks a model's download as wanted (started) or not (finished, stopped or deleted). */
+export function setPendingDownload(modelId: string, pending: boolean): Promise<void> {
+  return settingsStore()('readwrite', (s) => {
+    const read = s.get(DOWNLOADS_KEY) as IDBRequest<string[] | undefined>;
+    read.onsuccess = () => {
+      const others = (read.result ?? []).filter((id) => id !== modelId);
+      s.put(pending ? [...others, modelId] : others, DOWNLOADS_KEY);
+    };
+    return promisifyRequest(s.transaction);
+  });
 }
 
 export function jobDatabaseName(jobId: string): string {

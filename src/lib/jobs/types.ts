@@ -177,6 +177,12 @@ export interface MachineSettings {
   safetyMargin: number;
   /** Resume interrupted jobs by themselves when the app opens. */
   autoResume: boolean;
+  /**
+   * Base URL of a self-hosted mirror of the MLC model files (layout in
+   * src/lib/models/source.ts), checked before it is saved; null: WebLLM's
+   * official hosts.
+   */
+  modelMirror: string | null;
 }
 
 export const DEFAULT_SETTINGS: Omit<JobSettings, 'name'> = {

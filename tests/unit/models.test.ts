@@ -1,0 +1,522 @@
+/**
+ * The Models page's pure logic, and the downloader against WebLLM's own cache
+ * checks: Node has no Cache Storage, so a small in-memory one stands in for
+ * it, and WebLLM 0.2.86's real `hasModelInCache` reads what the downloader
+ * wrote.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as webllm from '@mlc-ai/web-llm';
+import { MODELS } from '$lib/gpu/models';
+import {
+  cachedState,
+  deleteModel,
+  DownloadError,
+  downloadModel,
+  type DownloadEvent
+} from '$lib/models/downloader';
+import { describeProgress, downloadProgress, RateMeter } from '$lib/models/progress';
+import {
+  checkMirror,
+  describeModelSource,
+  MODEL_LIB_FILES,
+  MODEL_LIB_VERSION,
+  modelSourceOrigins,
+  modelUrls,
+  OFFICIAL_LIB_PREFIX,
+  parseMirrorUrl,
+  withModelSource
+} from '$lib/models/source';
+import {
+  CACHE_SCOPES,
+  cleanModelUrl,
+  isKeyOfModel,
+  parseTensorCacheManifest,
+  tokenizerFileOf
+} from '$lib/models/webllm-cache';
+import { fakeMirrorFiles, SHARD_BYTES, SHARDS, shardPath } from '../e2e/fake-mirror';
+
+const MIRROR = 'https://mirror.test/mlc/';
+const MODEL = 'Qwen2.5-0.5B-Instruct-q4f16_1-MLC';
+const QWEN = MODELS.map((model) => model.id);
+
+describe('model source', () => {
+  it('knows every catalog model, with the URLs of WebLLM 0.2.86 prebuilt records', () => {
+    expect(Object.keys(MODEL_LIB_FILES).sort()).toEqual([...QWEN].sort());
+    expect(MODEL_LIB_VERSION).toBe(webllm.modelVersion);
+    expect(OFFICIAL_LIB_PREFIX).toBe(webllm.modelLibURLPrefix);
+    for (const id of QWEN) {
+      const record = webllm.prebuiltAppConfig.model_list.find((r) => r.model_id === id);
+      expect(record, id).toBeDefined();
+      const urls = modelUrls(id, null);
+      expect(urls.model).toBe(record?.model);
+      expect(urls.modelLib).toBe(record?.model_lib);
+      // No manifest: config and tensor-cache.json sit at the model URL.
+      expect(record?.model_manifest).toBeUndefined();
+    }
+  });
+
+  it('maps a mirror onto <base>/<model_id>/resolve/main/ and <base>/libs/<version>/', () => {
+    const urls = modelUrls(MODEL, MIRROR);
+    expect(urls.model).toBe(`${MIRROR}${MODEL}`);
+    expect(urls.modelUrl).toBe(`${MIRROR}${MODEL}/resolve/main/`);
+    expect(urls.modelLib).toBe(
+      `${MIRROR}libs/v0_2_86/base/Qwen2-0.5B-Instruct-q4f16_1_cs1k-webgpu.wasm`
+    );
+  });
+
+  it('builds an app config whose catalog records point at the mirror, others untouched', () => {
+    const config = withModelSource(webllm.prebuiltAppConfig, MIRROR);
+    const record = config.model_list.find((r) => r.model_id === MODEL);
+    expect(record?.model).toBe(`${MIRROR}${MODEL}`);
+    expect(record?.overrides).toEqual({ context_window_size: 4096 });
+    expect(config.cacheBackend).toBe('cache');
+    const llama = config.model_list.find((r) => r.model_id.startsWith('Llama-3.2-1B'));
+    expect(llama?.model.startsWith('https://huggingface.co/')).toBe(true);
+    expect(withModelSource(webllm.prebuiltAppConfig, null)).toBe(webllm.prebuiltAppConfig);
+    // The original is not changed.
+    expect(
+      webllm.prebuiltAppConfig.model_list
+        .find((r) => r.model_id === MODEL)
+        ?.model.startsWith('https://huggingface.co/')
+    ).toBe(true);
+  });
+
+  it('cleans model URLs as WebLLM does', () => {
+    expect(cleanModelUrl('https://huggingface.co/mlc-ai/X')).toBe(
+      'https://huggingface.co/mlc-ai/X/resolve/main/'
+    );
+    expect(cleanModelUrl('https://huggingface.co/mlc-ai/X/')).toBe(
+      'https://huggingface.co/mlc-ai/X/resolve/main/'
+    );
+    expect(cleanModelUrl('https://h/m/X/resolve/v2/')).toBe('https://h/m/X/resolve/v2/');
+  });
+
+  it('validates a mirror URL and says what is wrong', () => {
+    expect(parseMirrorUrl(' https://mirror.lan/mlc ')).toEqual({
+      ok: true,
+      base: 'https://mirror.lan/mlc/'
+    });
+    expect(parseMirrorUrl('http://127.0.0.1:4340')).toEqual({
+      ok: true,
+      base: 'http://127.0.0.1:4340/'
+    });
+    expect(parseMirrorUrl('http://localhost:8080/m/')).toMatchObject({ ok: true });
+    const bad = (text: string) => {
+      const result = parseMirrorUrl(text);
+      return result.ok ? '' : result.message;
+    };
+    expect(bad('')).toMatch(/Enter the base URL/);
+    expect(bad('mirror.lan')).toMatch(/is not a URL/);
+    expect(bad('ftp://mirror.lan/')).toMatch(/must be an https:\/\/ URL/);
+    expect(bad('http://mirror.lan/')).toMatch(/http:\/\/ is allowed only for localhost/);
+    expect(bad('https://u:p@mirror.lan/')).toMatch(/user name or password/);
+    expect(bad('https://mirror.lan/?a=1')).toMatch(/query/);
+  });
+
+  it('gives the origins the source needs, for connect-src', () => {
+    expect(modelSourceOrigins({ modelMirror: 'http://127.0.0.1:4340/mlc/' })).toEqual([
+      'http://127.0.0.1:4340'
+    ]);
+    const official = modelSourceOrigins({ modelMirror: null });
+    expect(official).toContain('https://huggingface.co');
+    expect(official).toContain('https://raw.githubusercontent.com');
+    expect(official).toContain('https://*.hf.co');
+  });
+
+  it('describes the source for the job page', () => {
+    expect(describeModelSource(null)).toBe('huggingface.co (official)');
+    expect(describeModelSource(MIRROR)).toBe(`mirror ${MIRROR}`);
+  });
+});
+
+/** A fetch that serves the fake mirror at MIRROR, counting requests. */
+function mirrorFetch(files = fakeMirrorFiles(3, 1000)) {
+  const log: string[] = [];
+  let failAfter = Infinity;
+  let failures = Infinity;
+  const fetchFn = async (input: string, init?: RequestInit): Promise<Response> => {
+    if (init?.signal?.aborted) throw new DOMException('Aborted', 'AbortError');
+    const url = new URL(input);
+    if (url.origin !== new URL(MIRROR).origin) throw new TypeError('Failed to fetch');
+    if (failAfter-- <= 0 && failures-- > 0) throw new TypeError('Failed to fetch');
+    const path = url.pathname.slice(new URL(MIRROR).pathname.length - 1);
+    log.push(`${init?.method ?? 'GET'} ${path}`);
+    const body = files.get(path);
+    if (!body) return new Response('Not found', { status: 404, statusText: 'Not Found' });
+    return new Response(init?.method === 'HEAD' ? null : body.slice(), { status: 200 });
+  };
+  return {
+    fetch: fetchFn,
+    log,
+    files,
+    /** After `n` requests the connection drops, for `times` requests (default: for good). */
+    failAfter: (n: number, times = Infinity) => {
+      failAfter = n;
+      failures = times;
+    }
+  };
+}
+
+describe('mirror check', () => {
+  it('passes when the mirror holds the models', async () => {
+    const mirror = mirrorFetch();
+    const check = await checkMirror(MIRROR, QWEN, mirror.fetch);
+    expect(check.ok).toBe(true);
+    expect(check.message).toBe('The mirror holds all 8 models.');
+    expect(mirror.log).toContain(`GET /${MODEL}/resolve/main/mlc-chat-config.json`);
+    expect(mirror.log).toContain(`HEAD /libs/v0_2_86/base/${MODEL_LIB_FILES[MODEL] ?? ''}`);
+  });
+
+  it('lists the models a partial mirror holds', async () => {
+    const files = fakeMirrorFiles(1, 10);
+    for (const path of [...files.keys()]) if (!path.includes('0.5B')) files.delete(path);
+    const check = await checkMirror(MIRROR, QWEN, mirrorFetch(files).fetch);
+    expect(check.ok).toBe(true);
+    expect(check.message).toBe(
+      'The mirror holds 2 of 8 models: Qwen2.5-0.5B-Instruct-q4f16_1-MLC, Qwen2.5-0.5B-Instruct-q4f32_1-MLC.'
+    );
+  });
+
+  it('says when the mirror cannot be reached', async () => {
+    const check = await checkMirror('https://elsewhere.test/', QWEN, mirrorFetch().fetch);
+    expect(check.ok).toBe(false);
+    expect(check.message).toMatch(/^https:\/\/elsewhere\.test could not be reached/);
+    expect(check.message).toMatch(/Access-Control-Allow-Origin/);
+  });
+
+  it('says when the files are not where the layout puts them', async () => {
+    const check = await checkMirror(MIRROR, QWEN, mirrorFetch(new Map()).fetch);
+    expect(check.ok).toBe(false);
+    expect(check.message).toContain(
+      `answered 404 Not Found for ${MIRROR}Qwen2.5-7B-Instruct-q4f16_1-MLC/resolve/main/mlc-chat-config.json`
+    );
+    expect(check.message).toContain(`${MIRROR}<model id>/resolve/main/`);
+  });
+
+  it('says when a config is not JSON, or not an MLC chat config', async () => {
+    const files = new Map([
+      [`/${QWEN[0]}/resolve/main/mlc-chat-config.json`, new TextEncoder().encode('<html>')]
+    ]);
+    expect((await checkMirror(MIRROR, [QWEN[0] ?? ''], mirrorFetch(files).fetch)).message).toMatch(
+      /is not JSON/
+    );
+    files.set(`/${QWEN[0]}/resolve/main/mlc-chat-config.json`, new TextEncoder().encode('{}'));
+    expect((await checkMirror(MIRROR, [QWEN[0] ?? ''], mirrorFetch(files).fetch)).message).toMatch(
+      /not an MLC chat config/
+    );
+  });
+
+  it('says when the libraries are missing', async () => {
+    const files = fakeMirrorFiles(1, 10);
+    for (const path of [...files.keys()]) if (path.startsWith('/libs/')) files.delete(path);
+    const check = await checkMirror(MIRROR, QWEN, mirrorFetch(files).fetch);
+    expect(check.ok).toBe(false);
+    expect(check.message).toMatch(/configs but not their libraries/);
+    expect(check.message).toContain(`${MIRROR}libs/v0_2_86/base/`);
+  });
+});
+
+describe('tensor-cache manifest', () => {
+  const base = `${MIRROR}${MODEL}/resolve/main/`;
+  it('lists the shards with their sizes', () => {
+    const json = { records: [{ dataPath: 'params_shard_0.bin', nbytes: 10, records: [] }] };
+    expect(parseTensorCacheManifest(json, base)).toEqual([
+      { dataPath: 'params_shard_0.bin', nbytes: 10 }
+    ]);
+  });
+  it('refuses what would cost a wrong download', () => {
+    expect(() => parseTensorCacheManifest({}, base)).toThrow(/lists no weight shards/);
+    expect(() => parseTensorCacheManifest({ records: [{ nbytes: 1 }] }, base)).toThrow(
+      /shard 1 has no "dataPath"/
+    );
+    expect(() => parseTensorCacheManifest({ records: [{ dataPath: 'a.bin' }] }, base)).toThrow(
+      /a.bin has no valid "nbytes"/
+    );
+    expect(() =>
+      parseTensorCacheManifest({ records: [{ dataPath: 'https://evil.test/a', nbytes: 1 }] }, base)
+    ).toThrow(/outside the model's folder/);
+    expect(() =>
+      parseTensorCacheManifest({ records: [{ dataPath: '../../x.bin', nbytes: 1 }] }, base)
+    ).toThrow(/outside the model's folder/);
+    const twice = { dataPath: 'a.bin', nbytes: 1 };
+    expect(() => parseTensorCacheManifest({ records: [twice, twice] }, base)).toThrow(
+      /listed twice/
+    );
+  });
+  it('picks the tokenizer WebLLM reads', () => {
+    expect(tokenizerFileOf({ tokenizer_files: ['vocab.json', 'tokenizer.json'] })).toBe(
+      'tokenizer.json'
+    );
+    expect(tokenizerFileOf({ tokenizer_files: ['tokenizer.model'] })).toBe('tokenizer.model');
+    expect(tokenizerFileOf({ tokenizer_files: ['vocab.json'] })).toBeNull();
+    expect(tokenizerFileOf({})).toBeNull();
+  });
+  it("tells a model's cache keys from any source", () => {
+    const lib = MODEL_LIB_FILES[MODEL] ?? '';
+    expect(isKeyOfModel(`https://a.test/mlc-ai/${MODEL}/resolve/main/x.bin`, MODEL, lib)).toBe(
+      true
+    );
+    expect(isKeyOfModel(`https://b.test/libs/v0_2_86/base/${lib}`, MODEL, lib)).toBe(true);
+    expect(
+      isKeyOfModel(
+        `https://a.test/mlc-ai/${MODEL.replace('0.5B', '1.5B')}/resolve/main/x`,
+        MODEL,
+        lib
+      )
+    ).toBe(false);
+  });
+});
+
+describe('download progress', () => {
+  it('measures speed over a sliding window', () => {
+    const meter = new RateMeter(4000, 1000);
+    meter.add(0, 0);
+    expect(meter.rate(500)).toBeNull();
+    meter.add(1_000_000, 1000);
+    expect(meter.rate(1000)).toBe(1_000_000);
+    meter.add(1_000_000, 2000);
+    expect(meter.rate(2000)).toBe(1_000_000);
+    // A stall: no bytes for a while, the speed falls.
+    expect(meter.rate(6000)).toBeLessThan(1_000_000);
+    expect(meter.rate(30_000)).toBe(0);
+  });
+
+  it('gives MB, share, speed and time left', () => {
+    const MIB = 1024 * 1024;
+    const p = downloadProgress({
+      loadedBytes: 25 * MIB,
+      totalBytes: 100 * MIB,
+      bytesPerSecond: 5 * MIB,
+      shardsDone: 1,
+      shardsTotal: 4
+    });
+    expect(p).toEqual({
+      loadedMB: 25,
+      totalMB: 100,
+      fraction: 0.25,
+      mbPerSecond: 5,
+      etaSeconds: 15,
+      shardsDone: 1,
+      shardsTotal: 4
+    });
+    expect(describeProgress(p)).toBe(
+      '25.0 of 100 MB (25%) · 5.0 MB/s · about 15 s left · 1 of 4 shards'
+    );
+    const unknown = downloadProgress({
+      loadedBytes: 0,
+      totalBytes: 10,
+      bytesPerSecond: null,
+      shardsDone: 0,
+      shardsTotal: 1
+    });
+    expect(unknown.etaSeconds).toBeNull();
+    expect(describeProgress(unknown)).toContain('measuring speed · time left unknown');
+    expect(
+      downloadProgress({
+        loadedBytes: 10,
+        totalBytes: 10,
+        bytesPerSecond: 0,
+        shardsDone: 1,
+        shardsTotal: 1
+      }).etaSeconds
+    ).toBe(0);
+    expect(describeProgress({ ...p, etaSeconds: 3725 })).toContain('about 1 h 02 min left');
+  });
+});
+
+/** Cache Storage in memory, enough for the downloader and WebLLM's ArtifactCache. */
+class MemoryCache {
+  entries = new Map<string, { body: ArrayBuffer; headers: Headers }>();
+  #key(request: RequestInfo | URL): string {
+    return new Request(request instanceof URL ? request.href : request).url;
+  }
+  async match(request: RequestInfo | URL): Promise<Response | undefined> {
+    const entry = this.entries.get(this.#key(request));
+    return entry ? new Response(entry.body.slice(0), { headers: entry.headers }) : undefined;
+  }
+  async put(request: RequestInfo | URL, response: Response): Promise<void> {
+    // Like the browser: the entry is stored only once the whole body was read.
+    const body = await response.arrayBuffer();
+    this.entries.set(this.#key(request), { body, headers: new Headers(response.headers) });
+  }
+  async add(request: RequestInfo | URL): Promise<void> {
+    const response = await fetch(request);
+    if (!response.ok) throw new TypeError('bad response');
+    await this.put(request, response);
+  }
+  async keys(): Promise<Request[]> {
+    return [...this.entries.keys()].map((url) => new Request(url));
+  }
+  async delete(request: RequestInfo | URL): Promise<boolean> {
+    return this.entries.delete(this.#key(request));
+  }
+}
+
+class MemoryCacheStorage {
+  caches = new Map<string, MemoryCache>();
+  async open(name: string) {
+    let cache = this.caches.get(name);
+    if (!cache) this.caches.set(name, (cache = new MemoryCache()));
+    return cache;
+  }
+  async has(name: string) {
+    return this.caches.has(name);
+  }
+}
+
+describe('downloader', () => {
+  let storage: MemoryCacheStorage;
+  beforeEach(() => {
+    storage = new MemoryCacheStorage();
+    (globalThis as { caches?: unknown }).caches = storage;
+  });
+  afterEach(() => {
+    delete (globalThis as { caches?: unknown }).caches;
+  });
+
+  const appConfig = () => withModelSource(webllm.prebuiltAppConfig, MIRROR);
+  const shardKey = (i: number) => `${MIRROR}${shardPath(MODEL, i).slice(1)}`;
+
+  it("writes the entries WebLLM's own hasModelInCache looks for", async () => {
+    const mirror = mirrorFetch();
+    expect(await cachedState(MODEL, MIRROR)).toEqual({ kind: 'none', otherSourceFiles: 0 });
+    expect(await webllm.hasModelInCache(MODEL, appConfig())).toBe(false);
+    const events: DownloadEvent[] = [];
+    await downloadModel(MODEL, MIRROR, { fetch: mirror.fetch, onEvent: (e) => events.push(e) });
+    expect(await webllm.hasModelInCache(MODEL, appConfig())).toBe(true);
+    expect(await cachedState(MODEL, MIRROR)).toEqual({
+      kind: 'complete',
+      shards: 3,
+      bytes: 3000,
+      otherSourceFiles: 0
+    });
+    const modelUrl = `${MIRROR}${MODEL}/resolve/main/`;
+    const config = await storage.open(CACHE_SCOPES.config);
+    expect([...config.entries.keys()]).toEqual([`${modelUrl}mlc-chat-config.json`]);
+    const wasm = await storage.open(CACHE_SCOPES.wasm);
+    expect([...wasm.entries.keys()]).toEqual([modelUrls(MODEL, MIRROR).modelLib]);
+    const model = await storage.open(CACHE_SCOPES.model);
+    expect([...model.entries.keys()].sort()).toEqual(
+      [
+        `${modelUrl}tensor-cache.json`,
+        `${modelUrl}tokenizer.json`,
+        shardKey(0),
+        shardKey(1),
+        shardKey(2)
+      ].sort()
+    );
+    // The bytes are the mirror's.
+    const stored = new Uint8Array(model.entries.get(shardKey(1))?.body ?? new ArrayBuffer(0));
+    expect(stored).toEqual(mirror.files.get(shardPath(MODEL, 1)));
+    const last = events.at(-1);
+    expect(last?.type === 'progress' && last.progress.fraction).toBe(1);
+  });
+
+  it('continues from the shards it has, and fetches nothing when complete', async () => {
+    const first = mirrorFetch();
+    // The connection drops after the small files and one shard.
+    first.failAfter(5);
+    await expect(
+      downloadModel(MODEL, MIRROR, { fetch: first.fetch, retryDelaysMs: [], concurrency: 1 })
+    ).rejects.toThrow(
+      /connection to mirror\.test was lost.*The 1 finished shards of 3 are kept; press Download/
+    );
+    expect(await cachedState(MODEL, MIRROR)).toMatchObject({
+      kind: 'partial',
+      shardsDone: 1,
+      shardsTotal: 3,
+      bytesDone: 1000,
+      bytesTotal: 3000
+    });
+    const second = mirrorFetch();
+    await downloadModel(MODEL, MIRROR, { fetch: second.fetch });
+    expect(second.log.sort()).toEqual(
+      [`GET ${shardPath(MODEL, 1)}`, `GET ${shardPath(MODEL, 2)}`].sort()
+    );
+    const third = mirrorFetch();
+    await downloadModel(MODEL, MIRROR, { fetch: third.fetch });
+    expect(third.log).toEqual([]);
+  });
+
+  it('retries a lost connection by itself', async () => {
+    const mirror = mirrorFetch();
+    mirror.failAfter(6, 1);
+    const events: DownloadEvent[] = [];
+    await downloadModel(MODEL, MIRROR, {
+      fetch: mirror.fetch,
+      retryDelaysMs: [1],
+      concurrency: 1,
+      onEvent: (e) => events.push(e)
+    });
+    expect(events.some((e) => e.type === 'retrying')).toBe(true);
+    expect(await webllm.hasModelInCache(MODEL, appConfig())).toBe(true);
+  });
+
+  it('never stores a shard whose size differs from the manifest', async () => {
+    const files = fakeMirrorFiles(3, 1000);
+    files.set(shardPath(MODEL, 2), new Uint8Array(999));
+    const error = await downloadModel(MODEL, MIRROR, {
+      fetch: mirrorFetch(files).fetch,
+      retryDelaysMs: []
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).message).toMatch(/had 999 bytes; the manifest says 1000/);
+    const model = await storage.open(CACHE_SCOPES.model);
+    expect(model.entries.has(shardKey(2))).toBe(false);
+    expect(model.entries.has(shardKey(1))).toBe(true);
+  });
+
+  it('stops on a missing file with what was kept and what to do', async () => {
+    const files = fakeMirrorFiles(3, 1000);
+    files.delete(shardPath(MODEL, 0));
+    const error = await downloadModel(MODEL, MIRROR, {
+      fetch: mirrorFetch(files).fetch,
+      concurrency: 1
+    }).catch((e: unknown) => e);
+    expect((error as DownloadError).code).toBe('http');
+    expect((error as DownloadError).message).toBe(
+      `mirror.test answered 404 Not Found for ${shardKey(0)}. The 0 finished shards of 3 are kept; check the model source, then press Download to continue from there.`
+    );
+  });
+
+  it('stops when asked, keeping finished shards', async () => {
+    const controller = new AbortController();
+    const mirror = mirrorFetch();
+    let shards = 0;
+    const slow = async (input: string, init?: RequestInit) => {
+      if (input.endsWith('.bin') && ++shards === 2) controller.abort();
+      return mirror.fetch(input, init);
+    };
+    const error = await downloadModel(MODEL, MIRROR, {
+      fetch: slow,
+      signal: controller.signal,
+      concurrency: 1
+    }).catch((e: unknown) => e);
+    expect((error as DownloadError).code).toBe('cancelled');
+    expect((error as DownloadError).message).toBe(
+      'The download was stopped. 1 of 3 shards are kept.'
+    );
+  });
+
+  it('deletes every file of the model from any source; WebLLM then finds nothing', async () => {
+    await downloadModel(MODEL, MIRROR, { fetch: mirrorFetch().fetch });
+    // The same model stored from another source too, and another model beside it.
+    const other = await storage.open(CACHE_SCOPES.model);
+    other.entries.set(`https://huggingface.co/mlc-ai/${MODEL}/resolve/main/params_shard_0.bin`, {
+      body: new ArrayBuffer(1),
+      headers: new Headers()
+    });
+    const neighbour = `${MIRROR}Qwen2.5-1.5B-Instruct-q4f16_1-MLC/resolve/main/tensor-cache.json`;
+    other.entries.set(neighbour, { body: new ArrayBuffer(1), headers: new Headers() });
+    expect((await cachedState(MODEL, MIRROR)).otherSourceFiles).toBe(1);
+    expect(await deleteModel(MODEL)).toBe(3 + 4 + 1);
+    expect(await cachedState(MODEL, MIRROR)).toEqual({ kind: 'none', otherSourceFiles: 0 });
+    expect(await webllm.hasModelInCache(MODEL, appConfig())).toBe(false);
+    expect(other.entries.has(neighbour)).toBe(true);
+  });
+
+  it('has a test mirror of several shards per model', () => {
+    expect(SHARDS).toBeGreaterThan(4);
+    expect(SHARD_BYTES % 4).toBe(0);
+  });
+});
