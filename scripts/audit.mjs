@@ -214,6 +214,8 @@ try {
   const pages = [
     { name: 'home', label: '/', path: '/' },
     { name: 'settings', label: '/settings', path: '/settings' },
+    { name: 'models', label: '/models', path: '/models' },
+    { name: 'results', label: '/results', path: '/results' },
     { name: 'job', label: '/jobs/[id]', path: jobPath }
   ];
   const rows = [];

@@ -20,6 +20,8 @@
  *   here: the shared file is parked in a cache and the import page picks it up.
  */
 import { build, files, version } from '$service-worker';
+import { getSettings } from '$lib/jobs/store';
+import { mirrorOrigins } from '$lib/models/source';
 import { pageWithPolicy, policyFromPage, withConnectSources } from '$lib/pwa/csp';
 import {
   SHARE_CACHE,
@@ -83,7 +85,11 @@ async function cacheFirst(request: Request): Promise<Response> {
 
 /** Origins the configured model source needs beyond the policy's own (a self-hosted mirror). */
 async function extraOrigins(): Promise<string[]> {
-  return [];
+  try {
+    return mirrorOrigins(await getSettings());
+  } catch {
+    return [];
+  }
 }
 
 /** The app shell for any navigation: from the cache (its CSP naming a mirror if one is set). */

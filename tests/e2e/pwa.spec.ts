@@ -70,6 +70,24 @@ test('after one visit the app works with the server stopped: jobs, results, a ne
     await waitForCompleted(page, 6);
     const before = await exportAs(page, 'OpenAI batch output (.jsonl)');
 
+    // The app cache holds the app and nothing else: the shell, the built chunks (the workers'
+    // too, WebLLM's library among them) and the static files; never a model file.
+    const cached = await page.evaluate(async () => {
+      const names = await caches.keys();
+      const app = names.find((name) => name.startsWith('localbatch-app-'));
+      const requests = app ? await (await caches.open(app)).keys() : [];
+      return { names, urls: requests.map((r) => r.url) };
+    });
+    expect(cached.names).toHaveLength(1);
+    const paths = cached.urls.map((url) => new URL(url).pathname);
+    expect(cached.urls.every((url) => url.startsWith(server.url + '/'))).toBe(true);
+    const workerChunks = JSON.parse(await readFile(join(BUILD, 'worker-chunks.json'), 'utf8'));
+    expect(workerChunks.length).toBeGreaterThanOrEqual(2);
+    expect(paths).toEqual(expect.arrayContaining(['/', '/manifest.webmanifest', ...workerChunks]));
+    expect(paths.filter((path) => /\.(bin|wasm)$|resolve\/main|tensor-cache/.test(path))).toEqual(
+      []
+    );
+
     await server.stop();
     stopped = true;
     // The network is really gone: a file the service worker does not hold fails.

@@ -117,10 +117,14 @@ describe('engineFromUrl', () => {
       modelId: null,
       tokenDelayMs: 7,
       simMemoryMB: 5000,
-      simHangAtItem: null
+      simHangAtItem: null,
+      simEcho: false
     });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
+    });
+    expect(engineFromUrl(new URL('http://localhost/?engine=simulated&simEcho=1'))).toMatchObject({
+      simEcho: true
     });
     expect(engineFromUrl(new URL('http://localhost/'))).toEqual({
       kind: 'webllm',
@@ -129,5 +133,22 @@ describe('engineFromUrl', () => {
       simMemoryMB: null,
       simHangAtItem: null
     });
+  });
+});
+
+describe('simulatedCompletion', () => {
+  const request = {
+    messages: [{ role: 'user' as const, content: '<img src=x onerror=alert(1)>' }],
+    temperature: 0,
+    top_p: 1,
+    max_tokens: 32,
+    seed: 1
+  };
+
+  it('quotes the prompt first with the echo knob, and is otherwise the same text', () => {
+    const plain = simulatedCompletion(request);
+    const echoed = simulatedCompletion(request, true);
+    expect(echoed.tokens[0]).toBe('You said: <img src=x onerror=alert(1)>\n');
+    expect(echoed.tokens.slice(1)).toEqual(plain.tokens);
   });
 });

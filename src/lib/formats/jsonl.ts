@@ -80,6 +80,28 @@ function result(
   };
 }
 
+/**
+ * Each non-blank line of `text` parsed as JSON and given to `take` with its
+ * line number; a line that is not JSON is a problem of that line.
+ */
+export function forEachJsonLine(
+  text: string,
+  problems: ProblemList,
+  take: (value: unknown, lineNumber: number) => void
+): void {
+  forEachLine(text, (line, n) => {
+    if (isBlank(line)) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (e) {
+      problems.add(n, `not valid JSON (${errorReason(e, line, true)})`);
+      return;
+    }
+    take(value, n);
+  });
+}
+
 /** One JSON object per line; blank lines are skipped, "\r\n" works. */
 export function parseJsonLines(text: string): ParseResult {
   const problems = new ProblemList('line');
@@ -90,15 +112,7 @@ export function parseJsonLines(text: string): ParseResult {
   }
   const ids = new IdRegistry('line');
   let allBatch = true;
-  forEachLine(text, (line, n) => {
-    if (isBlank(line)) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      problems.add(n, `not valid JSON (${errorReason(e, line, true)})`);
-      return;
-    }
+  forEachJsonLine(text, problems, (value, n) => {
     const read = readObjectItem(value, n, `line-${n}`, 'line');
     if (!read.ok) {
       problems.add(n, read.message);

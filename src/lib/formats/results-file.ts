@@ -15,15 +15,8 @@ import type {
 } from '$lib/jobs/types';
 import { DEFAULT_SETTINGS } from '$lib/jobs/types';
 import type { ExportInput, Exporter, ImportProblem } from '$lib/formats/types';
-import {
-  MAX_IMPORT_BYTES,
-  ProblemList,
-  describeValue,
-  forEachLine,
-  isBlank,
-  plural
-} from '$lib/formats/common';
-import { errorReason } from '$lib/formats/jsonl';
+import { MAX_IMPORT_BYTES, ProblemList, describeValue, isBlank, plural } from '$lib/formats/common';
+import { errorReason, forEachJsonLine } from '$lib/formats/jsonl';
 import { exportFileName } from '$lib/formats/index';
 
 /** For the viewer's <input type="file" accept="...">. */
@@ -362,17 +355,7 @@ export function parseResultsFile(fileName: string, bytes: Uint8Array): ResultsFi
     }
     values.forEach((value, i) => take(value, i + 1));
   } else {
-    forEachLine(text, (line, n) => {
-      if (isBlank(line)) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (e) {
-        problems.add(n, `not valid JSON (${errorReason(e, line, true)})`);
-        return;
-      }
-      take(value, n);
-    });
+    forEachJsonLine(text, problems, take);
   }
 
   if (rows.length === 0) {

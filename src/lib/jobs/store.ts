@@ -77,7 +77,8 @@ export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
   gpuMemoryMB: null,
   safetyMargin: DEFAULT_SAFETY_MARGIN,
   autoResume: true,
-  modelMirror: null
+  modelMirror: null,
+  modelMirrorPending: null
 };
 
 export async function getSettings(): Promise<MachineSettings> {

@@ -183,6 +183,11 @@ export interface MachineSettings {
    * official hosts.
    */
   modelMirror: string | null;
+  /**
+   * A mirror the user asked for, not yet checked: the service worker lets the
+   * page reach it (CSP connect-src) so the check can run after a reload.
+   */
+  modelMirrorPending: string | null;
 }
 
 export const DEFAULT_SETTINGS: Omit<JobSettings, 'name'> = {
