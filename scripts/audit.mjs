@@ -1,5 +1,5 @@
 // `npm run audit`: Lighthouse (the version pinned in package.json) against Debian's
-// Chromium, on `/`, `/settings` and a job page, with the desktop form factor.
+// Chromium, on `/`, `/settings`, `/models`, `/results` and a job page, with the desktop form factor.
 //
 //   npm run audit                  build, serve on port 4393 (or a free one), audit
 //   npm run audit -- --no-build    audit the build/ that is there

@@ -1,7 +1,7 @@
 // Serves the built app (build/, or $ROOT) on http://localhost:4173, or $PORT,
 // as a single-page app: unknown paths get index.html.
 import { createServer } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sirv from 'sirv';
 
@@ -10,6 +10,12 @@ if (!existsSync(root)) {
   console.error('No build found. Run `npm run build` first (or `npm start`, which builds).');
   process.exit(1);
 }
+// The page carries its Content-Security-Policy in a <meta> tag; a worker follows only its own
+// response's policy, so worker scripts get the same policy as a header. (Once the service worker
+// serves the app it does the same, with the model mirror the user set.)
+const policy = /<meta http-equiv="content-security-policy" content="([^"]*)"/i.exec(
+  readFileSync(`${root}/index.html`, 'utf8')
+)?.[1];
 const port = Number(process.env.PORT ?? 4173);
 const host = process.env.HOST ?? 'localhost';
 const assets = sirv(root, {
@@ -21,6 +27,9 @@ const assets = sirv(root, {
       'Cache-Control',
       pathname.startsWith('/_app/immutable/') ? 'public, max-age=31536000, immutable' : 'no-cache'
     );
+    if (policy && pathname.startsWith('/_app/immutable/workers/')) {
+      res.setHeader('Content-Security-Policy', policy);
+    }
   }
 });
 

@@ -9,7 +9,7 @@
  *
  * - Precaches the app shell, every built chunk (the runner worker and the 6 MB
  *   WebLLM chunk too) and the static files, in a cache named by the build
- *   version; old versions' caches are removed when this one activates.
+ *   version; an old version's cache is removed once no open page runs it.
  * - Serves the app from that cache first, so it opens with no network.
  *   Navigations get the shell (a single-page app: every route is index.html).
  * - Never caches anything else: model weights, wasm and configs belong to
@@ -21,14 +21,16 @@
  */
 import { build, files, version } from '$service-worker';
 import { getSettings } from '$lib/jobs/store';
-import { mirrorOrigins } from '$lib/models/source';
-import { pageWithPolicy, policyFromPage, withConnectSources } from '$lib/pwa/csp';
+import { mirrorOrigin } from '$lib/models/source';
+import { pageWithPolicy, policyForModelSource, policyFromPage } from '$lib/pwa/csp';
 import {
   SHARE_CACHE,
   SHARE_TARGET_PATH,
   SHARED_FILE_KEY,
-  SHARED_QUERY
+  SHARED_QUERY,
+  SHARED_TEXT_NAME
 } from '$lib/pwa/share-target';
+import { HELLO, SKIP_WAITING, type PageMessage } from '$lib/pwa/messages';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -40,8 +42,13 @@ const SHELL = '/';
 const WORKER_CHUNKS = '/worker-chunks.json';
 
 async function precacheList(): Promise<string[]> {
-  const response = await fetch(WORKER_CHUNKS, { cache: 'no-store' }).catch(() => null);
-  const chunks = response?.ok ? ((await response.json()) as string[]) : [];
+  const response = await fetch(WORKER_CHUNKS, { cache: 'no-store' });
+  // Without it the runner worker's chunks (WebLLM's library) would be missing offline: fail the
+  // install loudly rather than install an app that breaks without the network.
+  if (!response.ok && !import.meta.env.DEV) {
+    throw new Error(`${WORKER_CHUNKS} is missing (build with npm run build)`);
+  }
+  const chunks = response.ok ? ((await response.json()) as string[]) : [];
   return [...new Set([SHELL, ...build, ...files, ...chunks])];
 }
 
@@ -56,51 +63,89 @@ sw.addEventListener('install', (event) => {
   );
 });
 
+/**
+ * The version each open page runs (pages say so: HELLO). An old version's
+ * cache is kept while a page may still run it: another tab that has not
+ * reloaded loads its chunks (a route, the runner worker after a GPU loss)
+ * from there, as the server may no longer have them.
+ */
+const pageVersions = new Map<string, string>();
+
+async function removeUnusedVersions(): Promise<void> {
+  const pages = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const inUse = new Set<string>([version]);
+  for (const page of pages) {
+    const pageVersion = pageVersions.get(page.id);
+    if (pageVersion === undefined) return; // a page that has not said which: keep everything
+    inUse.add(pageVersion);
+  }
+  for (const key of await caches.keys()) {
+    if (key.startsWith(APP_CACHE_PREFIX) && !inUse.has(key.slice(APP_CACHE_PREFIX.length))) {
+      await caches.delete(key);
+    }
+  }
+}
+
 sw.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
-      for (const key of await caches.keys()) {
-        if (key.startsWith(APP_CACHE_PREFIX) && key !== APP_CACHE) await caches.delete(key);
-      }
       await sw.clients.claim();
+      await removeUnusedVersions();
     })()
   );
 });
 
 sw.addEventListener('message', (event) => {
-  if ((event.data as { type?: string } | null)?.type === 'SKIP_WAITING') void sw.skipWaiting();
+  const message = event.data as PageMessage | null;
+  if (message?.type === SKIP_WAITING) {
+    event.waitUntil(sw.skipWaiting());
+  } else if (message?.type === HELLO && event.source && 'id' in event.source) {
+    pageVersions.set(event.source.id, message.version);
+    event.waitUntil(removeUnusedVersions());
+  }
 });
 
-async function fromCache(request: Request | string): Promise<Response | undefined> {
-  const cache = await caches.open(APP_CACHE);
-  return cache.match(request);
+/** A file of the app: this version's copy, else an older version's (a page still running it). */
+async function fromCache(path: string): Promise<Response | undefined> {
+  const current = await (await caches.open(APP_CACHE)).match(path);
+  if (current) return current;
+  for (const key of await caches.keys()) {
+    if (!key.startsWith(APP_CACHE_PREFIX) || key === APP_CACHE) continue;
+    const older = await (await caches.open(key)).match(path);
+    if (older) return older;
+  }
+  return undefined;
 }
 
-/** This version's copy when it has one (only precached files are), else the network. */
+/** The cached copy when there is one (only the app's own files are cached), else the network. */
 async function cacheFirst(request: Request): Promise<Response> {
   const cached = await fromCache(new URL(request.url).pathname);
   if (cached) return cached;
   return fetch(request);
 }
 
-/** Origins the configured model source needs beyond the policy's own (a self-hosted mirror). */
-async function extraOrigins(): Promise<string[]> {
+/** The page's policy with the model source the user set (a mirror instead of the official hosts). */
+async function policyFor(html: string): Promise<string | null> {
+  const policy = policyFromPage(html);
+  if (!policy) return null;
   try {
-    return mirrorOrigins(await getSettings());
+    const settings = await getSettings();
+    return policyForModelSource(policy, {
+      mirror: mirrorOrigin(settings.modelMirror),
+      pending: mirrorOrigin(settings.modelMirrorPending)
+    });
   } catch {
-    return [];
+    return policy;
   }
 }
 
-/** The app shell for any navigation: from the cache (its CSP naming a mirror if one is set). */
+/** The app shell for any navigation, from the cache, its CSP naming the model source in use. */
 async function shell(request: Request): Promise<Response> {
-  const cached = await fromCache(SHELL);
+  const cached = await (await caches.open(APP_CACHE)).match(SHELL);
   if (!cached) return fetch(request);
-  const origins = await extraOrigins();
-  if (!origins.length) return cached;
   const html = await cached.text();
-  const policy = policyFromPage(html);
-  const page = policy ? pageWithPolicy(html, withConnectSources(policy, origins)) : html;
+  const policy = await policyFor(html);
+  const page = policy ? pageWithPolicy(html, policy) : html;
   return new Response(page, { status: cached.status, headers: cached.headers });
 }
 
@@ -110,17 +155,25 @@ async function shell(request: Request): Promise<Response> {
  */
 async function workerScript(request: Request): Promise<Response> {
   const [response, page] = await Promise.all([cacheFirst(request), fromCache(SHELL)]);
-  const policy = page ? policyFromPage(await page.text()) : null;
+  const policy = page ? await policyFor(await page.text()) : null;
   if (!policy || !response.ok) return response;
   const headers = new Headers(response.headers);
-  headers.set('Content-Security-Policy', withConnectSources(policy, await extraOrigins()));
+  headers.set('Content-Security-Policy', policy);
   return new Response(response.body, { status: response.status, headers });
 }
 
-/** Parks the shared file and sends the page to the import flow. */
+/** Parks the shared file (or shared text, as a text file) and sends the page to the import flow. */
 async function receiveShare(request: Request): Promise<Response> {
   const data = await request.formData();
-  const file = [...data.values()].find((value): value is File => value instanceof File);
+  // A form's empty file field sends a nameless, empty file: that is no file.
+  let file =
+    [...data.values()].find(
+      (value): value is File => value instanceof File && (value.name !== '' || value.size > 0)
+    ) ?? null;
+  const text = [data.get('text'), data.get('title')].find(
+    (value): value is string => typeof value === 'string' && value.trim() !== ''
+  );
+  if (!file && text) file = new File([text], SHARED_TEXT_NAME, { type: 'text/plain' });
   const cache = await caches.open(SHARE_CACHE);
   if (file) {
     await cache.put(

@@ -5,12 +5,19 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Papa from 'papaparse';
 import { launch, newProfile, removeProfile } from './processes';
-import { batchFile, createJob, exportAs, waitForCompleted, withoutRunIds } from './helpers';
+import {
+  batchFile,
+  createJob,
+  type PromptFile,
+  exportAs,
+  waitForCompleted,
+  withoutRunIds
+} from './helpers';
 
 const BUILD = new URL('../../build', import.meta.url).pathname;
 
@@ -35,6 +42,7 @@ async function serve(root: string, port: number): Promise<Server> {
     url: `http://localhost:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill();
       })
@@ -124,7 +132,17 @@ test('after one visit the app works with the server stopped: jobs, results, a ne
   }
 });
 
-test('a new version of the app is detected and offered; Reload switches to it', async ({
+/** Every text file of a build copy with its version replaced: a second release. */
+async function release(dir: string, from: string, to: string) {
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !/\.(js|json|html)$/.test(entry.name)) continue;
+    const path = join(entry.parentPath, entry.name);
+    const text = await readFile(path, 'utf8');
+    if (text.includes(from)) await writeFile(path, text.replaceAll(from, to));
+  }
+}
+
+test('a new version is detected and offered; Reload switches to it; an older tab keeps its files until it reloads', async ({
   page
 }, info) => {
   const port = portFor(info.workerIndex, 1);
@@ -132,35 +150,62 @@ test('a new version of the app is detected and offered; Reload switches to it', 
   const [v1, v2] = [join(dir, 'v1'), join(dir, 'v2')];
   await cp(BUILD, v1, { recursive: true });
   await cp(BUILD, v2, { recursive: true });
-  // A second release: a different build version, so a different service worker and cache.
   const sw = await readFile(join(v1, 'service-worker.js'), 'utf8');
   const version = /`(\d{10,})`/.exec(sw)?.[1];
   expect(version).toBeTruthy();
-  await writeFile(join(v2, 'service-worker.js'), sw.replaceAll(version!, '9' + version!));
+  const [oldCache, newCache] = [`localbatch-app-${version}`, `localbatch-app-9${version}`];
+  await release(v2, version!, '9' + version!);
+  // In a real release the chunks get new names; here the Models page's chunk is gone from v2,
+  // so only the old version's cache has it.
+  const nodes = join(v2, '_app', 'immutable', 'nodes');
+  let modelsChunk = '';
+  for (const name of await readdir(nodes)) {
+    if ((await readFile(join(nodes, name), 'utf8')).includes('Mirror base URL')) modelsChunk = name;
+  }
+  expect(modelsChunk).not.toBe('');
+  await rm(join(nodes, modelsChunk));
+  const sw2 = await readFile(join(v2, 'service-worker.js'), 'utf8');
+  const entry = new RegExp(
+    'e\\+`/_app/immutable/nodes/' + modelsChunk.replaceAll('.', '\\.') + '`,?'
+  );
+  expect(sw2).toMatch(entry);
+  await writeFile(join(v2, 'service-worker.js'), sw2.replace(entry, ''));
+  const cacheNames = () => page.evaluate(() => caches.keys());
 
   let server = await serve(v1, port);
   try {
     await page.goto(server.url + '/');
     await waitForServiceWorker(page);
     await expect(page.getByText('A new version is ready.')).toHaveCount(0);
-    expect(await page.evaluate(() => caches.keys())).toContain(`localbatch-app-${version}`);
+    expect(await cacheNames()).toEqual([oldCache]);
+    // A second tab on the same version, left alone throughout.
+    const other = await page.context().newPage();
+    await other.goto(server.url + '/settings');
+    await waitForServiceWorker(other);
 
     await server.stop();
     server = await serve(v2, port);
     // The page was left open (overnight, say) and comes back to the front: it asks for updates.
     await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
     await expect(page.getByText('A new version is ready.')).toBeVisible();
-    // It waits for the user: the old version still serves this page.
-    expect(await page.evaluate(() => caches.keys())).toContain(`localbatch-app-${version}`);
+    // It waits for the user: the old version still serves the pages.
+    expect(await cacheNames()).toEqual(expect.arrayContaining([oldCache, newCache]));
     await page.getByRole('button', { name: 'Reload', exact: true }).click();
-    await page.waitForFunction(
-      (next) => caches.keys().then((keys) => keys.includes(next)),
-      `localbatch-app-9${version}`
-    );
     await expect(page.getByText('A new version is ready.')).toHaveCount(0);
-    await expect
-      .poll(() => page.evaluate(() => caches.keys()))
-      .not.toContain(`localbatch-app-${version}`);
+    await expect.poll(() => other.getByText('A new version is ready.').count()).toBe(1);
+
+    // The other tab still runs the old code: its files stay, and it still works from them
+    // (with the server gone, so only the caches can answer).
+    await page.waitForTimeout(500);
+    expect(await cacheNames()).toContain(oldCache);
+    await server.stop();
+    await other.getByRole('link', { name: 'Models' }).click();
+    await expect(other.getByRole('heading', { name: 'Models', level: 1 })).toBeVisible();
+
+    // Once it reloads into the new version too, the old files go.
+    await other.getByRole('button', { name: 'Reload', exact: true }).click();
+    await expect(other.getByText('A new version is ready.')).toHaveCount(0);
+    await expect.poll(cacheNames).toEqual([newCache]);
   } finally {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
@@ -239,28 +284,62 @@ test("the manifest is valid and installable by Chrome's own check, with its icon
   }
 });
 
-test('a file posted to the share target arrives in the import flow', async ({ page }) => {
-  await page.goto('/?engine=simulated&tokenDelayMs=0');
-  await waitForServiceWorker(page);
-  // What Android's share sheet does: a multipart POST navigation to the share target.
-  await page.evaluate(() => {
+/** What a system share sheet does: a multipart POST navigation to the share target. */
+async function postShare(page: Page, fields: Record<string, string>, file?: PromptFile) {
+  await page.evaluate((values) => {
     const form = document.createElement('form');
+    form.id = 'share';
     form.method = 'POST';
     form.action = '/share-target';
     form.enctype = 'multipart/form-data';
+    for (const [name, value] of Object.entries(values)) {
+      const input = document.createElement('textarea');
+      input.name = name;
+      input.value = value;
+      form.append(input);
+    }
     const input = document.createElement('input');
     input.type = 'file';
     input.name = 'file';
     form.append(input);
     document.body.append(form);
+  }, fields);
+  if (file) await page.locator('#share input[type=file]').setInputFiles(file);
+  await page.evaluate(() => document.querySelector<HTMLFormElement>('#share')!.submit());
+}
+
+test('shared text (no file) arrives in the import flow as one prompt per line', async ({
+  page
+}) => {
+  await page.goto('/?engine=simulated&tokenDelayMs=0');
+  await waitForServiceWorker(page);
+  await postShare(page, { title: 'Pairs', text: 'Score pair one.\nScore pair two.\n' });
+  await expect(page.getByTestId('arrived')).toHaveText('shared-text.txt was shared to LocalBatch.');
+  await expect(page.getByTestId('import-summary')).toHaveText('2 valid prompts.');
+  // The address no longer says a share came: a reload does not repeat it.
+  expect(new URL(page.url()).search).toBe('');
+});
+
+test.describe('before the service worker runs', () => {
+  test.use({ serviceWorkers: 'block' });
+
+  test('a share that reaches the server says it did not arrive and what to do', async ({
+    page
+  }) => {
+    await page.goto('/');
+    await postShare(page, {}, batchFile(2, 'early.jsonl'));
+    await page.waitForURL(/\/share-target$/);
+    await expect(page.getByRole('heading', { name: 'Share to LocalBatch' })).toBeVisible();
+    await expect(page.getByRole('alert')).toContainText(
+      'The shared file did not arrive: LocalBatch was not fully installed in this browser yet'
+    );
   });
-  await page
-    .locator('form[action="/share-target"] input')
-    .setInputFiles(batchFile(3, 'shared.jsonl'));
-  await page.evaluate(() =>
-    document.querySelector<HTMLFormElement>('form[action="/share-target"]')!.submit()
-  );
-  await page.waitForURL(/\/\?shared=1$/);
+});
+
+test('a file posted to the share target arrives in the import flow', async ({ page }) => {
+  await page.goto('/?engine=simulated&tokenDelayMs=0');
+  await waitForServiceWorker(page);
+  await postShare(page, {}, batchFile(3, 'shared.jsonl'));
   await expect(page.getByTestId('arrived')).toHaveText('shared.jsonl was shared to LocalBatch.');
   await expect(page.getByTestId('import-summary')).toHaveText('3 valid prompts.');
   await page.getByRole('button', { name: 'Create job', exact: true }).click();
@@ -289,7 +368,8 @@ test('a file opened with the installed app (launchQueue) arrives in the import f
       }
     });
   });
-  await page.goto('/?launch=file');
+  // The window was on another page when the file came: it goes to the import form.
+  await page.goto('/settings');
   await page.waitForFunction(() => '__consumer' in window);
   await page.evaluate(async () => {
     const root = await navigator.storage.getDirectory();
@@ -302,6 +382,7 @@ test('a file opened with the installed app (launchQueue) arrives in the import f
   });
   await expect(page.getByTestId('arrived')).toHaveText('opened.csv was opened with LocalBatch.');
   await expect(page.getByTestId('import-summary')).toHaveText('2 valid prompts.');
+  expect(new URL(page.url()).pathname).toBe('/');
 });
 
 test('Share… falls back to a download where the browser cannot share files', async ({ page }) => {
@@ -367,52 +448,98 @@ const PAYLOADS = [
   '{{constructor.constructor("window.__xss=1")()}}'
 ];
 
-test('prompts and model outputs holding HTML and script payloads show as text and run nothing; the CSP is in the page', async ({
+function payloadFile() {
+  const lines = PAYLOADS.map((payload, i) =>
+    JSON.stringify({ custom_id: `x-${i + 1}`, prompt: payload })
+  );
+  return {
+    name: 'payloads.jsonl',
+    mimeType: 'application/jsonl',
+    buffer: Buffer.from(lines.join('\n'))
+  };
+}
+
+/** Elements a payload would create if it were rendered as HTML (the app itself has none). */
+const INJECTED =
+  'body img, body iframe, body svg, body details, body math, body input[autofocus], main script';
+
+test.describe('with the CSP bypassed, so only rendering as text can stop a payload', () => {
+  test.use({ bypassCSP: true });
+
+  test('prompts and model outputs holding HTML and script payloads show as text and run nothing', async ({
+    page
+  }) => {
+    await page.goto('/?engine=simulated&tokenDelayMs=0&simEcho=1');
+    await page.getByLabel('Prompt file').setInputFiles(payloadFile());
+    // The import preview shows the first prompts as text.
+    await expect(page.getByRole('table')).toContainText(PAYLOADS[0]!);
+    await page.getByRole('button', { name: 'Create job', exact: true }).click();
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForCompleted(page, PAYLOADS.length);
+
+    // Each output quotes its prompt; every one shows as the literal text.
+    const results = page.getByRole('list', { name: 'Results' });
+    for (const payload of PAYLOADS) await expect(results).toContainText(`You said: ${payload}`);
+    for (const index of [0, 2, 7]) {
+      await results.getByRole('listitem').nth(index).click();
+      const dialog = page.getByRole('dialog');
+      await expect(dialog).toContainText(PAYLOADS[index]!);
+      await expect(dialog).toContainText(`You said: ${PAYLOADS[index]}`);
+      await dialog.getByRole('button', { name: 'Close' }).click();
+    }
+    await page.waitForTimeout(300);
+    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+    await expect(page.locator(INJECTED)).toHaveCount(0);
+
+    // The exported file carries them as data too, and the results viewer shows them as text.
+    const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Jobs' })
+      .click();
+    await page.getByRole('link', { name: 'Open results file' }).click();
+    await page.getByLabel('Results file').setInputFiles({
+      name: 'payloads-results.jsonl',
+      mimeType: 'application/jsonl',
+      buffer: Buffer.from(jsonl.text)
+    });
+    for (const payload of PAYLOADS.slice(0, 4)) {
+      await expect(page.getByRole('main')).toContainText(`You said: ${payload}`);
+    }
+    await page.waitForTimeout(300);
+    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+    await expect(page.locator(INJECTED)).toHaveCount(0);
+  });
+});
+
+test('the CSP is in the built page, a whole job runs without a violation, and the page cannot reach other hosts', async ({
   page
 }) => {
   const violations: string[] = [];
   page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
   });
-  const lines = PAYLOADS.map((payload, i) =>
-    JSON.stringify({ custom_id: `x-${i + 1}`, prompt: payload })
-  );
-  await createJob(
-    page,
-    {
-      name: 'payloads.jsonl',
-      mimeType: 'application/jsonl',
-      buffer: Buffer.from(lines.join('\n'))
-    },
-    '?engine=simulated&tokenDelayMs=0&simEcho=1'
-  );
+  await createJob(page, payloadFile(), '?engine=simulated&tokenDelayMs=0&simEcho=1');
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForCompleted(page, PAYLOADS.length);
+  await page.getByRole('list', { name: 'Results' }).getByRole('listitem').first().click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
 
-  // The outputs quote the payloads; the list shows them as text.
-  const results = page.getByRole('list', { name: 'Results' });
-  await expect(results).toContainText('You said: <img src=x onerror=');
-  await results.getByRole('listitem').first().click();
-  const dialog = page.getByRole('dialog');
-  await expect(dialog).toContainText(PAYLOADS[0]!);
-  await expect(dialog.locator('img, script, svg, iframe, details, input[autofocus]')).toHaveCount(
-    0
-  );
-  await page.keyboard.press('Escape');
-  await page.waitForTimeout(300);
-  expect(
-    await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)
-  ).toBeUndefined();
-  await expect(page.locator('main img, main iframe, main details, main math')).toHaveCount(0);
-
-  // The policy is in the built page, and it stops the page reaching other hosts.
   const html = await (await page.request.get('/')).text();
   const csp = /<meta http-equiv="content-security-policy" content="([^"]+)"/.exec(html)?.[1] ?? '';
   expect(csp).toContain("default-src 'self'");
   expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval' 'sha256-");
   expect(csp).toContain("connect-src 'self' https://huggingface.co");
+  expect(csp).toContain("object-src 'none'");
   expect(csp).not.toContain('unsafe-inline');
+  expect(csp).not.toContain("'unsafe-eval'");
   expect(violations).toEqual([]);
+  // A worker follows its own response's policy: the server sends the page's with it.
+  const chunks: string[] = JSON.parse(await readFile(join(BUILD, 'worker-chunks.json'), 'utf8'));
+  const runner = chunks.find((path) => /runner\.worker-/.test(path))!;
+  const worker = await page.request.get(runner);
+  expect(worker.headers()['content-security-policy']).toBe(csp);
   const blocked = await page.evaluate(
     () =>
       new Promise<string>((resolve) => {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { pageWithPolicy, policyFromPage, withConnectSources } from '$lib/pwa/csp';
+import {
+  pageWithPolicy,
+  policyForModelSource,
+  policyFromPage,
+  withConnectSources
+} from '$lib/pwa/csp';
 
 const POLICY =
   "default-src 'self'; connect-src 'self' https://huggingface.co; script-src 'self' 'wasm-unsafe-eval'";
@@ -22,6 +27,22 @@ describe('the CSP as the service worker hands it out', () => {
     expect(withConnectSources("default-src 'self'", ['http://localhost:8000'])).toBe(
       "default-src 'self'; connect-src 'self' http://localhost:8000"
     );
+  });
+
+  it('with a mirror, connect-src names the app and the mirror only; a mirror being checked is added', () => {
+    expect(policyForModelSource(POLICY, { mirror: null, pending: null })).toBe(POLICY);
+    expect(policyForModelSource(POLICY, { mirror: 'https://m.example.org', pending: null })).toBe(
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https://m.example.org"
+    );
+    expect(policyForModelSource(POLICY, { mirror: null, pending: 'http://127.0.0.1:4340' })).toBe(
+      "default-src 'self'; connect-src 'self' https://huggingface.co http://127.0.0.1:4340; script-src 'self' 'wasm-unsafe-eval'"
+    );
+    expect(
+      policyForModelSource(POLICY, {
+        mirror: 'https://m.example.org',
+        pending: 'https://n.example.org'
+      })
+    ).toContain("connect-src 'self' https://m.example.org https://n.example.org");
   });
 
   it('puts the policy back in the page', () => {

@@ -20,7 +20,7 @@ import {
   describeModelSource,
   MODEL_LIB_FILES,
   MODEL_LIB_VERSION,
-  modelSourceOrigins,
+  mirrorOrigin,
   modelUrls,
   OFFICIAL_LIB_PREFIX,
   parseMirrorUrl,
@@ -113,14 +113,10 @@ describe('model source', () => {
     expect(bad('https://mirror.lan/?a=1')).toMatch(/query/);
   });
 
-  it('gives the origins the source needs, for connect-src', () => {
-    expect(modelSourceOrigins({ modelMirror: 'http://127.0.0.1:4340/mlc/' })).toEqual([
-      'http://127.0.0.1:4340'
-    ]);
-    const official = modelSourceOrigins({ modelMirror: null });
-    expect(official).toContain('https://huggingface.co');
-    expect(official).toContain('https://raw.githubusercontent.com');
-    expect(official).toContain('https://*.hf.co');
+  it("gives a mirror's origin, for connect-src", () => {
+    expect(mirrorOrigin('http://127.0.0.1:4340/mlc/')).toBe('http://127.0.0.1:4340');
+    expect(mirrorOrigin(null)).toBeNull();
+    expect(mirrorOrigin('not a url')).toBeNull();
   });
 
   it('describes the source for the job page', () => {

@@ -133,30 +133,14 @@ export function describeModelSource(mirror: string | null): string {
  * redirect to its CDNs (cdn-lfs*.huggingface.co, cas-bridge.xethub.hf.co), and
  * connect-src applies to every hop of a redirect.
  */
-/** Origins of the mirrors the page may reach beyond the official hosts: the saved one and one being checked. */
-export function mirrorOrigins(settings: {
-  modelMirror: string | null;
-  modelMirrorPending: string | null;
-}): string[] {
-  const origins = [settings.modelMirror, settings.modelMirrorPending].flatMap((base) => {
-    if (!base) return [];
-    try {
-      return [new URL(base).origin];
-    } catch {
-      return [];
-    }
-  });
-  return [...new Set(origins)];
-}
-
-export function modelSourceOrigins(settings: { modelMirror: string | null }): string[] {
-  if (settings.modelMirror) return [new URL(settings.modelMirror).origin];
-  return [
-    'https://huggingface.co',
-    'https://*.huggingface.co',
-    'https://*.hf.co',
-    'https://raw.githubusercontent.com'
-  ];
+/** The origin of a mirror base URL (for the CSP's connect-src), or null. */
+export function mirrorOrigin(base: string | null): string | null {
+  if (!base) return null;
+  try {
+    return new URL(base).origin;
+  } catch {
+    return null;
+  }
 }
 
 /** What the check found for one model on the mirror. */

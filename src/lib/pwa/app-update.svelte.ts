@@ -4,7 +4,14 @@
  * the waiting worker takes over only then, so nothing changes under a
  * running job without the user's say (and the job resumes after the reload).
  */
-import { dev } from '$app/environment';
+import { dev, version } from '$app/environment';
+import { HELLO, SKIP_WAITING, type PageMessage } from './messages';
+
+/** Tells the service worker which version this page runs, so that version's files stay cached. */
+function hello(): void {
+  const message: PageMessage = { type: HELLO, version };
+  navigator.serviceWorker.controller?.postMessage(message);
+}
 
 /** How often a long-open page asks the server for a new version. */
 const CHECK_EVERY_MS = 30 * 60 * 1000;
@@ -46,7 +53,9 @@ class AppUpdate {
     watch(registration.installing);
     registration.addEventListener('updatefound', () => watch(registration.installing));
     navigator.serviceWorker.ready.then(() => (this.offlineReady = true)).catch(() => undefined);
+    hello();
     navigator.serviceWorker.addEventListener('controllerchange', () => {
+      hello();
       if (this.#reloading) location.reload();
       // A new version took over by itself (no page was open when it installed, as during a
       // reload): this page still runs the old code, so offer the reload all the same.
@@ -61,6 +70,7 @@ class AppUpdate {
 
   /** Asks the server whether there is a new version. */
   async check(): Promise<void> {
+    hello();
     await this.#registration?.update().catch(() => undefined);
   }
 
@@ -69,7 +79,8 @@ class AppUpdate {
     const waiting = this.#registration?.waiting;
     if (!waiting) return location.reload();
     this.#reloading = true;
-    waiting.postMessage({ type: 'SKIP_WAITING' });
+    const message: PageMessage = { type: SKIP_WAITING };
+    waiting.postMessage(message);
   }
 }
 

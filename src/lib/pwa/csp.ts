@@ -2,8 +2,9 @@
  * The Content-Security-Policy as the service worker hands it out. The policy
  * itself is written once, in svelte.config.js (`kit.csp`), and SvelteKit puts
  * it in the page as a <meta> tag. The service worker:
- * - adds the origins of a self-hosted model mirror to `connect-src` (a static
- *   site cannot know them at build time), in the page's tag, and
+ * - puts the model source in `connect-src` (a static site cannot know it at
+ *   build time): a self-hosted mirror replaces the official model hosts, and a
+ *   mirror being checked is added, in the page's tag, and
  * - sends the same policy as a header with worker scripts: a worker loaded
  *   from the network follows its own response's policy, not the page's, and
  *   the runner worker is where the model files are fetched.
@@ -26,6 +27,24 @@ export function withConnectSources(policy: string, origins: readonly string[]): 
   const added = extra.filter((origin) => !present.has(origin));
   directives[index] = [directives[index], ...added].join(' ');
   return directives.join('; ');
+}
+
+/**
+ * The policy for the model source: with a mirror, connect-src allows the app
+ * and the mirror only (not the official hosts); a mirror being checked
+ * (`pending`) is added either way.
+ */
+export function policyForModelSource(
+  policy: string,
+  source: { mirror: string | null; pending: string | null }
+): string {
+  const pending = source.pending ? [source.pending] : [];
+  if (!source.mirror) return withConnectSources(policy, pending);
+  const directives = policy
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => part && !/^connect-src(\s|$)/.test(part));
+  return withConnectSources(directives.join('; '), [source.mirror, ...pending]);
 }
 
 /** The page with its CSP <meta> tag carrying `policy`. */

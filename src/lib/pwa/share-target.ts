@@ -7,6 +7,8 @@ export const SHARE_TARGET_PATH = '/share-target';
 export const SHARE_CACHE = 'localbatch-shared';
 export const SHARED_FILE_KEY = '/shared-file';
 export const SHARED_QUERY = 'shared';
+/** Shared text (no file) becomes a text file of this name: one prompt per line. */
+export const SHARED_TEXT_NAME = 'shared-text.txt';
 
 /** The file shared to the app, removed from the cache as it is taken; null when none. */
 export async function takeSharedFile(): Promise<File | null> {
