@@ -339,3 +339,35 @@ test("with a mirror set, a WebLLM job's load goes to the mirror and fails clearl
   expect(mirror.requests).toEqual([]);
   expect(elsewhere).toEqual([]);
 });
+
+test('the Models page says whether the browser keeps the storage persistently', async ({
+  page
+}) => {
+  await page.goto('/models');
+  expect(await page.evaluate(() => navigator.storage.persisted())).toBe(false);
+  await expect(page.getByTestId('persistence')).toHaveText(
+    /^Persistent storage: not granted\. The browser may clear the models/
+  );
+
+  // A real profile (incognito never persists), where the site has earned it, as Chrome grants it
+  // to installed apps and bookmarked sites.
+  const profile = await newProfile();
+  const context = await launch(profile);
+  try {
+    const granted = context.pages()[0] ?? (await context.newPage());
+    await granted.goto('/models');
+    const cdp = await context.newCDPSession(granted);
+    await cdp.send('Browser.grantPermissions', {
+      origin: new URL(granted.url()).origin,
+      permissions: ['durableStorage']
+    });
+    expect(await granted.evaluate(() => navigator.storage.persist())).toBe(true);
+    await granted.reload();
+    await expect(granted.getByTestId('persistence')).toHaveText(
+      /^Persistent storage: granted\. The browser keeps the models/
+    );
+  } finally {
+    await context.close();
+    await removeProfile(profile);
+  }
+});
