@@ -137,17 +137,14 @@ describe('engineFromUrl', () => {
 });
 
 describe('simulatedCompletion', () => {
-  const request = {
-    messages: [{ role: 'user' as const, content: '<img src=x onerror=alert(1)>' }],
-    temperature: 0,
-    top_p: 1,
-    max_tokens: 32,
-    seed: 1
+  const payload = {
+    ...request,
+    messages: [{ role: 'user' as const, content: '<img src=x onerror=alert(1)>' }]
   };
 
   it('quotes the prompt first with the echo knob, and is otherwise the same text', () => {
-    const plain = simulatedCompletion(request);
-    const echoed = simulatedCompletion(request, true);
+    const plain = simulatedCompletion(payload);
+    const echoed = simulatedCompletion(payload, true);
     expect(echoed.tokens[0]).toBe('You said: <img src=x onerror=alert(1)>\n');
     expect(echoed.tokens.slice(1)).toEqual(plain.tokens);
   });

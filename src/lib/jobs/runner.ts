@@ -393,20 +393,20 @@ export class Runner {
               // A window larger than the exact counts need is kept (it loaded, and a reload costs
               // minutes on a real GPU); one too small for them is grown when the GPU has room.
               const exact = await this.#deps.plan(job, progress.windowCap);
-              if (
+              const grown =
                 exact.ok &&
                 exact.model.id === planned.model.id &&
                 exact.contextWindow > planned.contextWindow
-              ) {
-                message += `; context ${planned.contextWindow} → ${exact.contextWindow}`;
-                plan = exact;
-                progress = { ...progress, plan: planRecord(exact) };
+                  ? exact
+                  : null;
+              if (grown) {
+                message += `; context ${planned.contextWindow} → ${grown.contextWindow}`;
+                plan = grown;
+                progress = { ...progress, plan: planRecord(grown) };
                 emit({ type: 'progress', progress });
-                await log({ index: null, kind: 'tokens', message });
-                engine = await this.#engineFor(job.engine, exact, emit);
-              } else {
-                await log({ index: null, kind: 'tokens', message });
               }
+              await log({ index: null, kind: 'tokens', message });
+              if (grown) engine = await this.#engineFor(job.engine, grown, emit);
             }
           } catch (error) {
             const engineError = asEngineError(error, 'load-failed');

@@ -19,8 +19,6 @@ const CHECK_EVERY_MS = 30 * 60 * 1000;
 class AppUpdate {
   /** A new version is installed and waits for a reload. */
   ready = $state(false);
-  /** The service worker controls this page: the app opens without the network. */
-  offlineReady = $state(false);
   #registration: ServiceWorkerRegistration | null = null;
   #reloading = false;
 
@@ -42,9 +40,8 @@ class AppUpdate {
     const watch = (worker: ServiceWorker | null) => {
       if (!worker) return;
       const check = () => {
-        // The first install has nothing to replace: that is "offline ready", not an update.
+        // The first install has nothing to replace: not an update.
         if (worker.state === 'installed' && navigator.serviceWorker.controller) this.ready = true;
-        if (worker.state === 'activated') this.offlineReady = true;
       };
       check();
       worker.addEventListener('statechange', check);
@@ -52,7 +49,6 @@ class AppUpdate {
     if (registration.waiting && controlled) this.ready = true;
     watch(registration.installing);
     registration.addEventListener('updatefound', () => watch(registration.installing));
-    navigator.serviceWorker.ready.then(() => (this.offlineReady = true)).catch(() => undefined);
     hello();
     navigator.serviceWorker.addEventListener('controllerchange', () => {
       hello();
