@@ -20,7 +20,7 @@
  *   here: the shared file is parked in a cache and the import page picks it up.
  */
 import { build, files, version } from '$service-worker';
-import { getSettings } from '$lib/jobs/store';
+import { getSettings } from '$lib/store/settings';
 import { mirrorOrigin } from '$lib/models/source';
 import { pageWithPolicy, policyForModelSource, policyFromPage } from '$lib/pwa/csp';
 import {
@@ -31,10 +31,11 @@ import {
   SHARED_TEXT_NAME
 } from '$lib/pwa/share-target';
 import { HELLO, SKIP_WAITING, type PageMessage } from '$lib/pwa/messages';
+import { STORAGE } from '$lib/shared/storage-names';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
-const APP_CACHE_PREFIX = 'localbatch-app-';
+const APP_CACHE_PREFIX = STORAGE.appCachePrefix;
 const APP_CACHE = `${APP_CACHE_PREFIX}${version}`;
 /** The single-page app's shell; sirv answers "/" with index.html. */
 const SHELL = '/';

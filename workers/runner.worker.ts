@@ -1,4 +1,4 @@
 import * as Comlink from 'comlink';
-import { createRunnerApi } from '../src/lib/jobs/runner-api';
+import { createRunnerApi } from '../src/lib/worker/api';
 
 Comlink.expose(createRunnerApi());

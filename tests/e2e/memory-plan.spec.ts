@@ -3,7 +3,7 @@
  * simulated GPU of `simMemoryMB`, and the step-down after a lost device.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { modelById } from '../../src/lib/gpu/models';
+import { modelById } from '../../src/lib/plan/catalog';
 import { createJob, exportAs, waitForCompleted } from './helpers';
 
 const MiB = 1024 * 1024;

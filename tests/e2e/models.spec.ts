@@ -11,7 +11,7 @@ import { BASE_URL } from './browser';
 import { SHARDS, shardPath, startFakeMirror, type FakeMirror } from './fake-mirror';
 import { batchFile, createJob, setGpuMemory } from './helpers';
 import { launch, newProfile, removeProfile } from './processes';
-import { MODELS } from '../../src/lib/gpu/models';
+import { MODELS } from '../../src/lib/plan/catalog';
 
 const SMALL = 'Qwen2.5-0.5B-Instruct-q4f16_1-MLC';
 const SMALL_LABEL = 'Qwen2.5-0.5B-Instruct (4-bit, f16)';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countChatTokens, promptPieces, type ChatTemplate } from '$lib/engine/chat-template';
-import { pipelineTokenCounter } from '$lib/engine/webllm';
+import { countChatTokens, promptPieces, type ChatTemplate } from '$lib/worker/engine/chat-template';
+import { pipelineTokenCounter } from '$lib/worker/engine/webllm';
 
 /** mlc-llm's `qwen2` conversation template (python/mlc_llm/conversation_template/qwen2.py). */
 const QWEN2: ChatTemplate = {

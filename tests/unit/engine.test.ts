@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EngineError, translateEngineError } from '$lib/engine/errors';
-import { parseInitReport } from '$lib/engine/load-progress';
-import { countPromptTokens, hashString, simulatedCompletion } from '$lib/engine/simulated-text';
-import { engineFromUrl } from '$lib/jobs/engine-choice';
+import { EngineError, translateEngineError } from '$lib/worker/engine/errors';
+import { parseInitReport } from '$lib/worker/engine/load-progress';
+import {
+  countPromptTokens,
+  hashString,
+  simulatedCompletion
+} from '$lib/worker/engine/simulated-text';
+import { engineFromUrl } from '$lib/shared/engine-choice';
 
 const request = {
   messages: [{ role: 'user' as const, content: 'Rate this answer: 42.' }],
@@ -126,12 +130,10 @@ describe('engineFromUrl', () => {
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated&simEcho=1'))).toMatchObject({
       simEcho: true
     });
+    // The real engine carries none of the simulated engine's knobs.
     expect(engineFromUrl(new URL('http://localhost/'))).toEqual({
       kind: 'webllm',
-      modelId: null,
-      tokenDelayMs: 0,
-      simMemoryMB: null,
-      simHangAtItem: null
+      modelId: null
     });
   });
 });

@@ -1,11 +1,13 @@
 import Papa from 'papaparse';
 import { describe, expect, test } from 'vitest';
-import { csvOutput } from '$lib/formats/csv-output';
-import { exportFileName, exporters, parseImport } from '$lib/formats/index';
+import { csvOutput } from '$lib/formats/csv';
+import { exportFileName } from '$lib/formats/file-name';
+import { exporters } from '$lib/formats/index';
+import { parseImport } from '$lib/formats/import';
 import { openaiBatchOutput } from '$lib/formats/openai-batch-output';
-import type { ExportInput } from '$lib/formats/types';
-import type { ItemInput, ItemResult, JobMeta } from '$lib/jobs/types';
-import { DEFAULT_SETTINGS } from '$lib/jobs/types';
+import type { ExportInput, ExportResult } from '$lib/formats/types';
+import type { ItemInput, ItemResult, JobMeta } from '$lib/shared/job';
+import { DEFAULT_SETTINGS } from '$lib/shared/job';
 
 const job: JobMeta = {
   id: 'job42',
@@ -73,7 +75,8 @@ const done: ItemResult = {
   attempts: 1
 };
 
-const failed: ItemResult = {
+/** A failed result as another program may write it: the exporters take any error code. */
+const failed: ExportResult & Pick<ItemResult, 'index' | 'customId' | 'attempts'> = {
   index: 1,
   customId: 'q-2',
   status: 'failed',
@@ -215,7 +218,7 @@ describe('exporters and exportFileName', () => {
     expect(exportFileName(job.name, csvOutput)).toBe('weclone-scoring-results.csv');
   });
 
-  test('index re-exports the import API', () => {
+  test('a text file imports through parseImport, beside the exporters', () => {
     expect(parseImport('a.txt', new TextEncoder().encode('hi')).items).toHaveLength(1);
   });
 });

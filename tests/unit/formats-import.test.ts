@@ -1,13 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import {
-  ACCEPTED_EXTENSIONS,
-  MAX_IMPORT_BYTES,
-  MAX_IMPORT_ITEMS,
-  MAX_PROBLEMS_KEPT,
-  describeProblem,
-  parseImport
-} from '$lib/formats/import';
+import { ACCEPTED_EXTENSIONS, parseImport } from '$lib/formats/import';
+import { MAX_IMPORT_ITEMS, MAX_PROBLEMS_KEPT, describeProblem } from '$lib/formats/problems';
+import { MAX_IMPORT_BYTES } from '$lib/formats/text-file';
 import type { CsvOptions, ImportPreview } from '$lib/formats/types';
 
 const FIXTURES = 'tests/fixtures/formats/';

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as webllm from '@mlc-ai/web-llm';
-import { MODELS } from '$lib/gpu/models';
+import { MODELS } from '$lib/plan/catalog';
 import {
   cachedState,
   deleteModel,

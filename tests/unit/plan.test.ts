@@ -8,7 +8,7 @@ import {
   modelById,
   q4Bytes,
   q4WeightBytes
-} from '$lib/gpu/models';
+} from '$lib/plan/catalog';
 import {
   DEFAULT_SAFETY_MARGIN,
   WEBLLM_MIN_LIMITS,
@@ -16,8 +16,9 @@ import {
   planMemory,
   stepDown,
   webllmDeviceLimits
-} from '$lib/gpu/plan';
-import type { AdapterFacts, JobNeeds, Plan } from '$lib/gpu/types';
+} from '$lib/plan/memory';
+import type { JobNeeds } from '$lib/shared/job';
+import type { AdapterFacts, Plan } from '$lib/plan/types';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mb } from '$lib/gpu/plan';
+import { formatMiB } from '$lib/shared/figures';
 import { PREFLIGHT_CHUNK_BYTES, planBuffers } from '$lib/gpu/preflight';
 
 const MiB = 1024 * 1024;
@@ -33,6 +33,6 @@ describe('planBuffers', () => {
   });
 
   it('prints megabytes as people read them', () => {
-    expect(mb(5_900 * MiB)).toBe('5,900 MB');
+    expect(formatMiB(5_900 * MiB)).toBe('5,900 MB');
   });
 });

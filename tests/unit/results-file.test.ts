@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { csvOutput, describeProblem, openaiBatchOutput } from '$lib/formats/index';
+import { csvOutput } from '$lib/formats/csv';
+import { describeProblem } from '$lib/formats/problems';
 import {
+  openaiBatchOutput,
   PRODUCER_LABELS,
   parseResultsFile,
   resultsExportInput,
   resultsExportName,
   type ResultRow,
   type ResultsFile
-} from '$lib/formats/results-file';
+} from '$lib/formats/openai-batch-output';
 
 const FIXTURES = 'tests/fixtures/results/';
 

@@ -1,19 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '$lib/engine/errors';
-import type { Engine, GenerateRequest } from '$lib/engine/types';
-import { Runner, type RunEvent, type RunnerStore } from '$lib/jobs/runner';
-import { initialProgress } from '$lib/jobs/store';
-import { MODELS } from '$lib/gpu/models';
-import { stepDown } from '$lib/gpu/plan';
-import type { JobNeeds, Plan } from '$lib/gpu/types';
+import { EngineError } from '$lib/worker/engine/errors';
+import type { Engine } from '$lib/worker/engine/types';
+import type { GenerateRequest } from '$lib/shared/request';
+import { Runner, type RunEvent, type RunnerStore } from '$lib/worker/runner';
+import { initialProgress } from '$lib/store/jobs';
+import { MODELS } from '$lib/plan/catalog';
+import { stepDown } from '$lib/plan/memory';
+import type { Plan } from '$lib/plan/types';
 import type {
-  ItemError,
   ItemInput,
   ItemResult,
   JobMeta,
+  JobNeeds,
   JobProgress,
   RunLogEntry
-} from '$lib/jobs/types';
+} from '$lib/shared/job';
+import type { ItemError } from '$lib/shared/stop';
 
 function job(total: number): JobMeta {
   return {
@@ -533,7 +535,7 @@ describe('Runner', () => {
   it('stops on an error that is not about memory, with everything kept, and a second run finishes', async () => {
     const store = new MemoryStore(job(4), inputs(4));
     const engine = new EchoEngine(
-      new Map([[2, () => new EngineError('worker-crashed', 'The runner stopped.')]])
+      new Map([[2, () => new EngineError('load-failed', 'The runner stopped.')]])
     );
     const r = runner(store, engine);
     const first = await r.run('job-1', () => undefined);

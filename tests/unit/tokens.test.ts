@@ -3,10 +3,10 @@ import {
   ASSISTANT_PREFIX_TOKENS,
   DEFAULT_SYSTEM_PROMPT,
   MESSAGE_OVERHEAD_TOKENS,
-  estimateNeeds,
+  estimateJobTokens,
   estimatePromptTokens,
   estimateTokens
-} from '$lib/gpu/tokens';
+} from '$lib/plan/tokens';
 
 describe('estimateTokens', () => {
   it('other text: one token per 3 characters, rounded up', () => {
@@ -43,7 +43,7 @@ describe('estimateTokens', () => {
   });
 });
 
-describe('estimateNeeds', () => {
+describe('estimateJobTokens', () => {
   it('adds the chat template and the default system prompt when there is none', () => {
     const system = MESSAGE_OVERHEAD_TOKENS + estimateTokens(DEFAULT_SYSTEM_PROMPT);
     expect(estimatePromptTokens([{ role: 'user', content: 'hello world' }])).toBe(
@@ -58,10 +58,15 @@ describe('estimateNeeds', () => {
   });
 
   it('longest prompt and largest max_tokens across items; not exact', () => {
-    const needs = estimateNeeds([
+    const { needs, promptTokens } = estimateJobTokens([
       { messages: [{ role: 'user', content: 'short' }], max_tokens: 900 },
       { messages: [{ role: 'user', content: 'x'.repeat(3000) }], max_tokens: 100 },
       { messages: [{ role: 'user', content: '' }], max_tokens: 256 }
+    ]);
+    expect(promptTokens).toEqual([
+      estimatePromptTokens([{ role: 'user', content: 'short' }]),
+      estimatePromptTokens([{ role: 'user', content: 'x'.repeat(3000) }]),
+      estimatePromptTokens([{ role: 'user', content: '' }])
     ]);
     expect(needs).toEqual({
       longestPromptTokens: estimatePromptTokens([{ role: 'user', content: 'x'.repeat(3000) }]),
@@ -72,7 +77,10 @@ describe('estimateNeeds', () => {
   });
 
   it('an empty job needs nothing', () => {
-    expect(estimateNeeds([])).toEqual({ longestPromptTokens: 0, maxAnswerTokens: 0, exact: false });
+    expect(estimateJobTokens([])).toEqual({
+      promptTokens: [],
+      needs: { longestPromptTokens: 0, maxAnswerTokens: 0, exact: false }
+    });
   });
 
   it('100,000 items in well under a second', () => {
@@ -86,7 +94,7 @@ describe('estimateNeeds', () => {
       max_tokens: 64
     }));
     const started = performance.now();
-    const needs = estimateNeeds(requests);
+    const { needs } = estimateJobTokens(requests);
     const ms = performance.now() - started;
     expect(needs.maxAnswerTokens).toBe(64);
     expect(ms).toBeLessThan(500);

@@ -1,19 +1,22 @@
 /**
- * CSV input via papaparse. The first non-empty row is the header; the prompt comes from
- * one column or from a template such as "Rate this answer: {{answer}}".
+ * CSV, both ways, via papaparse.
+ * - Input: the first non-empty row is the header; the prompt comes from one column or from
+ *   a template such as "Rate this answer: {{answer}}".
+ * - Output: results as CSV (RFC 4180, "\r\n"), safe to open in a spreadsheet.
  */
 import Papa from 'papaparse';
-import type { ParsedItem } from '$lib/jobs/types';
-import type { CsvOptions, FormatMeta } from '$lib/formats/types';
-import {
-  IdRegistry,
-  MAX_IMPORT_ITEMS,
-  ProblemList,
-  noneReadable,
-  plural,
-  tooManyItems,
-  type ParseResult
-} from '$lib/formats/common';
+import type { ParsedItem } from '$lib/shared/job';
+import { plural } from '$lib/shared/figures';
+import type {
+  CsvOptions,
+  ExportInput,
+  ExportItem,
+  ExportResult,
+  Exporter,
+  FormatMeta,
+  ParseResult
+} from './types';
+import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems } from './problems';
 
 export const csvFormat: FormatMeta = {
   id: 'csv',
@@ -280,3 +283,65 @@ export function parseCsv(text: string, options: CsvOptions = {}, delimiter?: str
   const fatal = items.length === 0 ? noneReadable(problems.count, 'row') : null;
   return result(items, problems, fatal, columns);
 }
+
+// Output
+
+export const CSV_OUTPUT_COLUMNS = [
+  'custom_id',
+  'prompt',
+  'output',
+  'status',
+  'error',
+  'prompt_tokens',
+  'completion_tokens'
+] as const;
+
+/**
+ * Cells starting with = + - @ tab or CR get a leading ' so a spreadsheet shows them as text.
+ * papaparse's `escapeFormulae: true` uses /^[=+\-@\t\r].*$/, which misses a cell whose
+ * formula is followed by a line break ("." does not match "\n"); this one checks the first
+ * character only.
+ */
+export const FORMULA_START = /^[=+\-@\t\r]/;
+
+function lastUserMessage(input: ExportItem): string {
+  for (let i = input.messages.length - 1; i >= 0; i--) {
+    const m = input.messages[i];
+    if (m?.role === 'user') return m.content;
+  }
+  return '';
+}
+
+function row(input: ExportItem, result: ExportResult): (string | number)[] {
+  return [
+    input.customId,
+    lastUserMessage(input),
+    result.text,
+    result.status,
+    result.error?.message ?? '',
+    result.usage?.prompt_tokens ?? '',
+    result.usage?.completion_tokens ?? ''
+  ];
+}
+
+export const csvOutput: Exporter = {
+  id: 'csv-output',
+  label: 'CSV',
+  mimeType: 'text/csv',
+  extension: 'csv',
+  write({ inputs, results }: ExportInput): string {
+    const data: (string | number)[][] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
+      const result = results[i];
+      if (input === undefined || result === undefined) continue;
+      data.push(row(input, result));
+    }
+    const text = Papa.unparse(
+      { fields: [...CSV_OUTPUT_COLUMNS], data },
+      { newline: '\r\n', escapeFormulae: FORMULA_START, header: true }
+    );
+    // papaparse ends the text with a line break only when there are no rows; always end with one.
+    return text.endsWith('\r\n') ? text : text + '\r\n';
+  }
+};

@@ -2,20 +2,12 @@
  * JSON input: JSON lines (one object per line, plain or OpenAI batch requests) and a
  * JSON array of the same objects.
  */
-import type { ParsedItem } from '$lib/jobs/types';
-import type { FormatMeta } from '$lib/formats/types';
-import {
-  IdRegistry,
-  MAX_IMPORT_ITEMS,
-  ProblemList,
-  countNonBlankLines,
-  forEachLine,
-  isBlank,
-  noneReadable,
-  readObjectItem,
-  tooManyItems,
-  type ParseResult
-} from '$lib/formats/common';
+import type { ParsedItem } from '$lib/shared/job';
+import { errorReason, forEachJsonLine, looksLikeOneObject } from './json';
+import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems } from './problems';
+import { readObjectItem } from './prompt-object';
+import { countNonBlankLines } from './text-file';
+import type { FormatMeta, ParseResult } from './types';
 
 export const jsonlFormat: FormatMeta = {
   id: 'jsonl',
@@ -38,29 +30,6 @@ export const jsonArrayFormat: FormatMeta = {
   extension: 'json'
 };
 
-/**
- * JSON.parse's reason with its "at position N" turned into a line and column of the file
- * (or just a column, for one JSONL line). Newer V8 versions append "(line L column C)"
- * themselves; that is dropped first so the text is the same on every Node version.
- */
-export function errorReason(e: unknown, text: string, oneLine: boolean): string {
-  const message = (e instanceof Error ? e.message : String(e)).replace(
-    / \(line \d+ column \d+\)$/,
-    ''
-  );
-  return message.replace(/ at position (\d+)$/, (_, digits: string) => {
-    const position = Number(digits);
-    if (oneLine) return ` at column ${position + 1}`;
-    let line = 1;
-    let lineStart = 0;
-    for (let i = text.indexOf('\n'); i !== -1 && i < position; i = text.indexOf('\n', i + 1)) {
-      line++;
-      lineStart = i + 1;
-    }
-    return ` at line ${line} column ${position - lineStart + 1}`;
-  });
-}
-
 function result(
   items: ParsedItem[],
   problems: ProblemList,
@@ -78,28 +47,6 @@ function result(
     fatal,
     columns: []
   };
-}
-
-/**
- * Each non-blank line of `text` parsed as JSON and given to `take` with its
- * line number; a line that is not JSON is a problem of that line.
- */
-export function forEachJsonLine(
-  text: string,
-  problems: ProblemList,
-  take: (value: unknown, lineNumber: number) => void
-): void {
-  forEachLine(text, (line, n) => {
-    if (isBlank(line)) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      problems.add(n, `not valid JSON (${errorReason(e, line, true)})`);
-      return;
-    }
-    take(value, n);
-  });
 }
 
 /** One JSON object per line; blank lines are skipped, "\r\n" works. */
@@ -144,15 +91,6 @@ export function parseJsonLines(text: string): ParseResult {
     }
   }
   return result(items, problems, fatal, allBatch, false);
-}
-
-function looksLikeOneObject(text: string): boolean {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
-  }
 }
 
 /** A JSON array of objects; problems name the 1-based element ("item 3"). */

@@ -1,14 +1,8 @@
 /** Plain text input: one prompt per non-empty line. */
-import type { ParsedItem } from '$lib/jobs/types';
-import type { FormatMeta } from '$lib/formats/types';
-import {
-  MAX_IMPORT_ITEMS,
-  ProblemList,
-  countNonBlankLines,
-  forEachLine,
-  tooManyItems,
-  type ParseResult
-} from '$lib/formats/common';
+import type { ParsedItem } from '$lib/shared/job';
+import { MAX_IMPORT_ITEMS, ProblemList, tooManyItems } from './problems';
+import { countNonBlankLines, forEachLine } from './text-file';
+import type { FormatMeta, ParseResult } from './types';
 
 export const txtFormat: FormatMeta = {
   id: 'txt',

@@ -1,4 +1,5 @@
-import type { InputFormatId, ItemInput, ItemResult, JobMeta, ParsedItem } from '$lib/jobs/types';
+import type { InputFormatId, ItemResult, JobMeta, ParsedItem } from '$lib/shared/job';
+import type { ProblemList } from './problems';
 
 /** Every file format names itself the same way; export file names come from this. */
 export interface FormatMeta {
@@ -48,11 +49,39 @@ export interface ImportPreview {
   problemCount: number;
 }
 
+/** What each input parser hands back to parseImport. */
+export interface ParseResult {
+  format: InputFormatId;
+  formatLabel: string;
+  items: ParsedItem[];
+  problems: ProblemList;
+  /** A file-level problem: no job can be made from this file. */
+  fatal: string | null;
+  columns: string[];
+}
+
+/** An item as the exporters read it: its position, id and prompt. */
+export type ExportItem = Pick<ParsedItem, 'customId' | 'messages'> & { index: number };
+
+/**
+ * A result as the exporters read it. The error code is any text: a results file
+ * from another program (vLLM, the OpenAI Batch API) converts through the same writers.
+ */
+export type ExportResult = Omit<
+  ItemResult,
+  'index' | 'customId' | 'error' | 'attempts' | 'finishReason'
+> & {
+  error: { code: string; message: string } | null;
+  /** As the producer wrote it: other programs also say "tool_calls", "content_filter"… */
+  finishReason: string | null;
+};
+
 export interface ExportInput {
-  job: JobMeta;
-  inputs: ItemInput[];
+  /** The job's id reaches the files (LocalBatch's result ids); its name their names. */
+  job: Pick<JobMeta, 'id' | 'name'>;
+  inputs: ExportItem[];
   /** results[i] belongs to inputs[i]; undefined while the item has not finished. */
-  results: (ItemResult | undefined)[];
+  results: (ExportResult | undefined)[];
 }
 
 export interface Exporter extends FormatMeta {

@@ -8,7 +8,7 @@
  * reason "destroyed"). SwiftShader never runs out of memory, so tests of the
  * plan, the preflight and the step-down need the cap.
  */
-import { MIB } from './models';
+import { MIB } from '$lib/shared/figures';
 
 export interface Allocation {
   buffer: GPUBuffer;

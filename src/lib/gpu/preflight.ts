@@ -5,9 +5,9 @@
  * frees them all, and says whether the plan fits, with the numbers.
  */
 import { allocatorFor, type Allocation } from './allocator';
-import { MIB } from './models';
-import { mb } from './plan';
-import type { PlannedMemory } from './types';
+import { MIB } from '$lib/shared/figures';
+import { formatMiB } from '$lib/shared/figures';
+import type { PlannedMemory } from '$lib/plan/types';
 
 export interface PreflightResult {
   fits: boolean;
@@ -94,10 +94,10 @@ export async function preflight(
     device.destroy();
   }
   const fits = failedAt === null;
-  const detail = `weights ${mb(plan.weightsBytes)}, activations ${mb(plan.activationBytes)}, KV cache ${mb(plan.kvBytes)} for ${plan.contextWindow.toLocaleString('en')} tokens`;
+  const detail = `weights ${formatMiB(plan.weightsBytes)}, activations ${formatMiB(plan.activationBytes)}, KV cache ${formatMiB(plan.kvBytes)} for ${plan.contextWindow.toLocaleString('en')} tokens`;
   const message = fits
-    ? `Fits: this GPU gave all ${mb(plan.totalBytes)} the plan needs (${detail}), and it was freed again.`
-    : `Does not fit: this GPU refused the ${failedAt} after ${mb(allocatedBytes)} of the ${mb(plan.totalBytes)} the plan needs (${detail}). Set a smaller GPU memory figure or a lower max tokens, choose a smaller model, or close other tabs that use the GPU.`;
+    ? `Fits: this GPU gave all ${formatMiB(plan.totalBytes)} the plan needs (${detail}), and it was freed again.`
+    : `Does not fit: this GPU refused the ${failedAt} after ${formatMiB(allocatedBytes)} of the ${formatMiB(plan.totalBytes)} the plan needs (${detail}). Set a smaller GPU memory figure or a lower max tokens, choose a smaller model, or close other tabs that use the GPU.`;
   return {
     fits,
     plannedBytes: plan.totalBytes,

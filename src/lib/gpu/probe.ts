@@ -2,8 +2,7 @@
  * Reads what WebGPU reports about this machine: limits, features, adapter
  * info, and navigator.deviceMemory. Works on the page and in the worker.
  */
-import { EngineError } from '$lib/engine/errors';
-import type { AdapterFacts } from './types';
+import type { AdapterFacts } from '$lib/plan/types';
 
 export type ProbeResult =
   { ok: true; facts: AdapterFacts; adapter: GPUAdapter } | { ok: false; reason: string };
@@ -67,9 +66,14 @@ export async function probeAdapter(): Promise<ProbeResult> {
   return { ok: true, facts: adapterFacts(adapter, nav.deviceMemory ?? null), adapter };
 }
 
-/** An adapter for an engine, or EngineError('no-webgpu') that says why there is none. */
+/** There is no adapter; the message says why (the engines turn it into EngineError('no-webgpu')). */
+export class NoAdapterError extends Error {
+  override readonly name = 'NoAdapterError';
+}
+
+/** An adapter, or NoAdapterError that says why there is none. */
 export async function requireAdapter(): Promise<GPUAdapter> {
   const probe = await probeAdapter();
-  if (!probe.ok) throw new EngineError('no-webgpu', probe.reason);
+  if (!probe.ok) throw new NoAdapterError(probe.reason);
   return probe.adapter;
 }

@@ -1,5 +1,5 @@
 /** Download figures as the Models page shows them: MB, share, speed and time left. */
-import { MIB } from '$lib/gpu/models';
+import { MIB } from '$lib/shared/figures';
 
 export interface DownloadProgress {
   /** Bytes of the model now stored (finished files, including those kept from before). */

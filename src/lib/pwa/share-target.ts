@@ -3,8 +3,10 @@
  * SHARE_TARGET_PATH; the service worker parks it in SHARE_CACHE and redirects
  * to `/?shared=1`, where the import form takes it (once).
  */
+import { STORAGE } from '$lib/shared/storage-names';
+
 export const SHARE_TARGET_PATH = '/share-target';
-export const SHARE_CACHE = 'localbatch-shared';
+export const SHARE_CACHE = STORAGE.shareCache;
 export const SHARED_FILE_KEY = '/shared-file';
 export const SHARED_QUERY = 'shared';
 /** Shared text (no file) becomes a text file of this name: one prompt per line. */

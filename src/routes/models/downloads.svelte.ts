@@ -8,9 +8,11 @@
  * reload or a crash), from the last finished shard. One tab downloads a model
  * at a time (a Web Lock per model).
  */
-import { MODELS } from '$lib/gpu/models';
-import type { ModelSpec } from '$lib/gpu/types';
-import * as store from '$lib/jobs/store';
+import { MODELS } from '$lib/plan/catalog';
+import type { ModelSpec } from '$lib/plan/types';
+import { getPendingDownloads, setPendingDownload } from '$lib/store/downloads';
+import { getSettings } from '$lib/store/settings';
+import { modelDownloadLockName } from '$lib/shared/storage-names';
 import {
   cachedState,
   deleteModel,
@@ -28,10 +30,6 @@ export interface ActiveDownload {
   /** While retrying: why, and when the next try is. */
   retry: { reason: string; at: number } | null;
   controller: AbortController;
-}
-
-function lockName(modelId: string): string {
-  return `localbatch-model-download:${modelId}`;
 }
 
 export class ModelDownloads {
@@ -58,7 +56,7 @@ export class ModelDownloads {
   }
 
   async refresh(): Promise<void> {
-    this.mirror = (await store.getSettings()).modelMirror;
+    this.mirror = (await getSettings()).modelMirror;
     const entries = await Promise.all(
       MODELS.map(async (model) => [model.id, await cachedState(model.id, this.mirror)] as const)
     );
@@ -73,7 +71,7 @@ export class ModelDownloads {
 
   /** Continues the downloads a reload or a crash interrupted. */
   async continuePending(): Promise<void> {
-    for (const modelId of await store.getPendingDownloads()) {
+    for (const modelId of await getPendingDownloads()) {
       if (!this.active[modelId] && MODELS.some((model) => model.id === modelId)) {
         void this.start(modelId, true);
       }
@@ -110,14 +108,14 @@ export class ModelDownloads {
   async #start(modelId: string, continuing: boolean): Promise<void> {
     const model = MODELS.find((m) => m.id === modelId);
     if (!model) return;
-    const mirror = (await store.getSettings()).modelMirror;
+    const mirror = (await getSettings()).modelMirror;
     this.mirror = mirror;
     const controller = new AbortController();
     this.#setError(modelId, null);
     this.#set(modelId, { phase: 'preparing', progress: null, retry: null, controller });
     this.#milestones.set(modelId, 0);
     const run = async () => {
-      await store.setPendingDownload(modelId, true);
+      await setPendingDownload(modelId, true);
       this.#announce(
         `${continuing ? 'Continuing the download of' : 'Downloading'} ${model.label}.`
       );
@@ -153,14 +151,14 @@ export class ModelDownloads {
             }
           }
         });
-        await store.setPendingDownload(modelId, false);
+        await setPendingDownload(modelId, false);
         this.#announce(`${model.label} is downloaded.`);
       } catch (error) {
         const message =
           error instanceof DownloadError
             ? error.message
             : `The download failed: ${error instanceof Error ? error.message : String(error)}`;
-        await store.setPendingDownload(modelId, false);
+        await setPendingDownload(modelId, false);
         if (error instanceof DownloadError && error.code === 'cancelled') {
           this.#announce(`The download of ${model.label} was stopped.`);
         } else {
@@ -171,7 +169,7 @@ export class ModelDownloads {
     try {
       const locks = globalThis.navigator?.locks;
       if (locks) {
-        await locks.request(lockName(modelId), { ifAvailable: true }, async (lock) => {
+        await locks.request(modelDownloadLockName(modelId), { ifAvailable: true }, async (lock) => {
           if (!lock) {
             this.elsewhere = { ...this.elsewhere, [modelId]: true };
             return;

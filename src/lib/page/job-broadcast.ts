@@ -1,0 +1,29 @@
+/**
+ * Other tabs show a job's live progress from what its running tab broadcasts
+ * (a BroadcastChannel): each commit's row, the progress, the run log.
+ */
+import type { ItemResult, JobProgress, RunLogEntry } from '$lib/shared/job';
+import { JOB_CHANNEL } from '$lib/shared/storage-names';
+
+/** What the results list shows of one result. */
+export interface RowSummary {
+  status: ItemResult['status'];
+  firstLine: string;
+  tokens: number;
+}
+
+export type JobBroadcast =
+  | { jobId: string; type: 'committed'; index: number; row: RowSummary; progress: JobProgress }
+  | { jobId: string; type: 'progress'; progress: JobProgress }
+  | { jobId: string; type: 'log'; entry: RunLogEntry };
+
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(JOB_CHANNEL) : null;
+
+export function broadcast(message: JobBroadcast): void {
+  channel?.postMessage(message);
+}
+
+/** Calls `listener` with every message other tabs broadcast. */
+export function onBroadcast(listener: (message: JobBroadcast) => void): void {
+  channel?.addEventListener('message', (event: MessageEvent<JobBroadcast>) => listener(event.data));
+}

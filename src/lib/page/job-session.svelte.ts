@@ -1,0 +1,196 @@
+/**
+ * A job as the page shows it: what is stored, plus the live run when this tab
+ * (or another, through broadcasts) runs it. View state only: the supervisor
+ * (supervisor/job-supervisor.ts) runs the job and feeds this its events.
+ */
+import type { PreflightResult } from '$lib/gpu/preflight';
+import type { ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
+import type { ItemError } from '$lib/shared/stop';
+import * as jobs from '$lib/store/jobs';
+import type { EngineInfo, LoadProgress } from '$lib/worker/engine/types';
+import type { RunEvent } from '$lib/worker/runner';
+import type { JobBroadcast, RowSummary } from './job-broadcast';
+
+export type JobStatus =
+  | 'Not started'
+  | 'Starting'
+  | 'Running'
+  | 'Pausing'
+  | 'Paused'
+  | 'Interrupted'
+  | 'Stopped'
+  | 'Running in another tab'
+  | 'Completed';
+
+/** Results read at a time when the page opens. */
+const RESULT_CHUNK = 5000;
+
+export function summarize(result: ItemResult): RowSummary {
+  const source = result.status === 'done' ? result.text : (result.error?.message ?? '');
+  const firstLine = source.trimStart().split('\n', 1)[0] ?? '';
+  return {
+    status: result.status,
+    firstLine: firstLine.slice(0, 200),
+    tokens: result.usage?.completion_tokens ?? 0
+  };
+}
+
+export class JobSession {
+  readonly jobId: string;
+  meta = $state.raw<JobMeta | null>(null);
+  progress = $state.raw<JobProgress | null>(null);
+  /** This tab is running the job. */
+  running = $state(false);
+  pausing = $state(false);
+  /** Another tab holds the job's lock. */
+  elsewhere = $state(false);
+  loadProgress = $state.raw<LoadProgress | null>(null);
+  engineInfo = $state.raw<EngineInfo | null>(null);
+  current = $state.raw<{ index: number; customId: string; attempt: number } | null>(null);
+  streamText = $state('');
+  /** Why the last run stopped, for the user. */
+  error = $state.raw<ItemError | null>(null);
+  /** Time when this tab's run last reported, for a live elapsed clock. */
+  liveSince = $state(0);
+  ids = $state.raw<string[]>([]);
+  /** Bumped whenever `rows` changes; rows is a plain Map so 100,000 items stay cheap. */
+  version = $state(0);
+  readonly rows = new Map<number, RowSummary>();
+  loaded = $state(false);
+  /** The run log: step-downs, lost devices, pauses at the smallest plan. */
+  log = $state.raw<RunLogEntry[]>([]);
+  /** Prompt tokens per item (estimates, exact once counted), to list items too long for the plan. */
+  promptTokens = $state.raw<number[]>([]);
+  /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
+  check = $state.raw<PreflightResult | null>(null);
+  #opening: Promise<void> | null = null;
+
+  constructor(jobId: string) {
+    this.jobId = jobId;
+  }
+
+  get status(): JobStatus {
+    const progress = this.progress;
+    if (!progress) return 'Not started';
+    if (this.running) {
+      if (this.pausing) return 'Pausing';
+      return this.current ? 'Running' : 'Starting';
+    }
+    if (progress.state === 'completed') return 'Completed';
+    if (this.elsewhere) return 'Running in another tab';
+    if (progress.state === 'running') return 'Interrupted';
+    if (progress.state === 'paused') return 'Paused';
+    if (progress.state === 'stopped') return 'Stopped';
+    return progress.cursor > 0 ? 'Paused' : 'Not started';
+  }
+
+  get canStart(): boolean {
+    return this.status === 'Not started';
+  }
+
+  get canResume(): boolean {
+    return ['Paused', 'Interrupted', 'Stopped'].includes(this.status);
+  }
+
+  /** Why Start and Resume are blocked, or null. */
+  get blocked(): string | null {
+    return this.check && !this.check.fits
+      ? 'Starting is blocked: the memory plan does not fit this GPU (see "GPU and memory plan").'
+      : null;
+  }
+
+  /** Results saved so far (done or failed). */
+  get saved(): number {
+    return (this.progress?.done ?? 0) + (this.progress?.failed ?? 0);
+  }
+
+  /** Reads the job from storage, once. */
+  open(): Promise<void> {
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const meta = await jobs.getJob(this.jobId);
+    if (!meta) throw new Error(`There is no job ${this.jobId} in this browser.`);
+    this.meta = meta;
+    this.progress = await jobs.getProgress(this.jobId);
+    this.error = this.progress.stopReason;
+    this.ids = await jobs.getItemIds(this.jobId);
+    this.log = await jobs.getLog(this.jobId);
+    this.promptTokens = await jobs.getPromptTokens(this.jobId);
+    for (let from = 0; from < meta.total; from += RESULT_CHUNK) {
+      const results = await jobs.getResults(this.jobId, from, from + RESULT_CHUNK);
+      for (const result of results) this.rows.set(result.index, summarize(result));
+      this.version++;
+    }
+    this.loaded = true;
+  }
+
+  row(index: number): RowSummary | undefined {
+    return this.rows.get(index);
+  }
+
+  /** Shows a committed result in the list. */
+  setRow(index: number, row: RowSummary): void {
+    this.rows.set(index, row);
+    this.version++;
+  }
+
+  /** Takes rows out of the list (queued again). */
+  clearRows(indices: readonly number[]): void {
+    for (const index of indices) this.rows.delete(index);
+    this.version++;
+  }
+
+  /** An event of this tab's run. */
+  apply(event: RunEvent, now: number): void {
+    switch (event.type) {
+      case 'load':
+        this.loadProgress = event.progress;
+        break;
+      case 'engine':
+        this.engineInfo = event.info;
+        this.loadProgress = null;
+        break;
+      case 'item':
+        this.current = { index: event.index, customId: event.customId, attempt: event.attempt };
+        this.streamText = '';
+        break;
+      case 'text':
+        if (this.current?.index === event.index) this.streamText += event.text;
+        break;
+      case 'committed':
+        this.setRow(event.result.index, summarize(event.result));
+        this.progress = event.progress;
+        this.liveSince = now;
+        break;
+      case 'progress':
+        this.progress = event.progress;
+        this.liveSince = now;
+        break;
+      case 'log':
+        this.log = [...this.log, event.entry];
+        break;
+      case 'needs':
+        // The model's tokenizer counted the prompts: the plan and the too-long list use them now.
+        if (this.meta) this.meta = { ...this.meta, needs: event.needs };
+        void jobs.getPromptTokens(this.jobId).then((tokens) => (this.promptTokens = tokens));
+        break;
+    }
+  }
+
+  /** A message from the tab that runs this job. */
+  applyBroadcast(message: JobBroadcast): void {
+    if (this.running) return;
+    this.elsewhere = true;
+    if (message.type === 'committed') {
+      this.setRow(message.index, message.row);
+      this.progress = message.progress;
+    } else if (message.type === 'progress') {
+      this.progress = message.progress;
+    } else {
+      this.log = [...this.log, message.entry];
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The page's side of the worker boundary: the one module that owns the
+ * runner worker. It starts the worker lazily, restarts it, terminates it, and
+ * turns a dead worker into a WorkerGoneError for every call still waiting,
+ * so no caller hangs on a worker that is gone. Only the worker's types cross
+ * this boundary.
+ */
+import * as Comlink from 'comlink';
+import { RUNNER_WORKER_NAME } from '$lib/shared/storage-names';
+import type { RunnerApi } from '$lib/worker/api';
+import type { RunEvent, RunOutcome } from '$lib/worker/runner';
+
+/** The runner worker died, or was stopped: what was committed is safe. */
+export class WorkerGoneError extends Error {
+  override readonly name = 'WorkerGoneError';
+  readonly code = 'worker-crashed';
+}
+
+interface Running {
+  worker: Worker;
+  api: Comlink.Remote<RunnerApi>;
+  died: Promise<never>;
+  fail(error: WorkerGoneError): void;
+}
+
+let current: Running | null = null;
+
+function start(): Running {
+  const worker = new Worker(new URL('../../../workers/runner.worker.ts', import.meta.url), {
+    type: 'module',
+    name: RUNNER_WORKER_NAME
+  });
+  let fail: (error: WorkerGoneError) => void = () => undefined;
+  const died = new Promise<never>((_, reject) => (fail = reject));
+  died.catch(() => undefined);
+  worker.addEventListener('error', (event) => {
+    event.preventDefault();
+    fail(new WorkerGoneError(`The runner stopped: ${event.message || 'it crashed'}.`));
+  });
+  return { worker, api: Comlink.wrap<RunnerApi>(worker), died, fail };
+}
+
+function running(): Running {
+  current ??= start();
+  return current;
+}
+
+async function call<T>(fn: (api: Comlink.Remote<RunnerApi>) => Promise<T>): Promise<T> {
+  const { api, died } = running();
+  return Promise.race([fn(api), died]);
+}
+
+export function runJob(jobId: string, onEvent: (event: RunEvent) => void): Promise<RunOutcome> {
+  return call((api) => api.run(jobId, Comlink.proxy(onEvent)));
+}
+
+export function pauseJob(jobId: string): Promise<void> {
+  return call((api) => api.pause(jobId));
+}
+
+export function terminate(reason = 'The runner was stopped.'): void {
+  if (!current) return;
+  current.fail(new WorkerGoneError(reason));
+  current.api[Comlink.releaseProxy]();
+  current.worker.terminate();
+  current = null;
+}
+
+export function restart(): void {
+  terminate();
+  running();
+}

@@ -1,0 +1,27 @@
+/**
+ * This browser's settings as the pages see them: read when a page opens,
+ * changed a few fields at a time (each change one transaction, see store/settings).
+ */
+import type { MachineSettings } from '$lib/shared/settings';
+import { DEFAULT_MACHINE_SETTINGS, getSettings, updateSettings } from '$lib/store/settings';
+
+class Settings {
+  current = $state.raw<MachineSettings>(DEFAULT_MACHINE_SETTINGS);
+  loaded = $state(false);
+
+  /** Reads the stored settings (another tab or page may have changed them). */
+  async load(): Promise<MachineSettings> {
+    this.current = await getSettings();
+    this.loaded = true;
+    return this.current;
+  }
+
+  /** Saves these fields, keeping the others as stored now. */
+  async update(patch: Partial<MachineSettings>): Promise<MachineSettings> {
+    this.current = await updateSettings(patch);
+    this.loaded = true;
+    return this.current;
+  }
+}
+
+export const settings = new Settings();

@@ -1,0 +1,293 @@
+/**
+ * Jobs in IndexedDB (the store modules are the only ones that import idb-keyval).
+ *
+ * Layout: one catalog database lists the jobs (id -> JobMeta); every job has a
+ * database of its own, so opening or resuming one job never reads another's
+ * items. Inside a job's store:
+ *   'progress'       JobProgress: cursor, counts, state (one small record)
+ *   'ids'            every item's custom_id, in order (for the results list)
+ *   ['in', i]        ItemInput, written once at import
+ *   ['out', i]       ItemResult, written with 'progress' in one transaction
+ *   ['try', i]       attempts made at item i, written before each generation
+ * Resuming reads 'progress' alone, so a job of 100,000 items resumes as fast
+ * as a job of 10. Results are keyed by index: a re-run after a crash
+ * overwrites, so results are exactly-once although runs are at-least-once.
+ */
+import { del, get, promisifyRequest, set, update } from 'idb-keyval';
+import type {
+  ItemInput,
+  ItemResult,
+  ItemTries,
+  JobMeta,
+  JobNeeds,
+  JobProgress,
+  ParsedItem,
+  RunLogEntry
+} from '$lib/shared/job';
+import type { ItemError } from '$lib/shared/stop';
+import { catalogStore, deleteJobDatabase, jobStore } from './db';
+
+/** Keys inside a job's store. */
+const KEYS = {
+  progress: 'progress',
+  ids: 'ids',
+  log: 'log',
+  /** Prompt tokens of every item, in order: estimates, then exact once the tokenizer counted (`needs.exact`). */
+  promptTokens: 'prompt-tokens',
+  input: (index: number): IDBValidKey => ['in', index],
+  result: (index: number): IDBValidKey => ['out', index],
+  attempts: (index: number): IDBValidKey => ['try', index]
+} as const;
+
+export function newJobId(): string {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  return Date.now().toString(36) + '-' + Array.from(random, (n) => n.toString(36)).join('');
+}
+
+export function initialProgress(now: number): JobProgress {
+  return {
+    cursor: 0,
+    done: 0,
+    failed: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    elapsedMs: 0,
+    state: 'idle',
+    stopReason: null,
+    windowCap: null,
+    plan: null,
+    retry: [],
+    updatedAt: now
+  };
+}
+
+/**
+ * Stores a new job: its items and progress in one transaction, then its entry
+ * in the catalog. Until the catalog entry exists the job is invisible, so a
+ * failed import leaves nothing behind that the user can see.
+ */
+export async function createJob(
+  meta: JobMeta,
+  items: ParsedItem[],
+  promptTokens: number[]
+): Promise<void> {
+  const store = jobStore(meta.id);
+  try {
+    await store('readwrite', (s) => {
+      items.forEach((item, index) => {
+        const input: ItemInput = { ...item, index };
+        s.put(input, KEYS.input(index));
+      });
+      s.put(
+        items.map((item) => item.customId),
+        KEYS.ids
+      );
+      s.put(promptTokens, KEYS.promptTokens);
+      s.put([], KEYS.log);
+      s.put(initialProgress(meta.createdAt), KEYS.progress);
+      return promisifyRequest(s.transaction);
+    });
+    await set(meta.id, meta, catalogStore());
+  } catch (error) {
+    await deleteJobDatabase(meta.id).catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function listJobs(): Promise<JobMeta[]> {
+  const jobs = await catalogStore()('readonly', (s) =>
+    promisifyRequest(s.getAll() as IDBRequest<JobMeta[]>)
+  );
+  return jobs.sort((a, b) => b.createdAt - a.createdAt);
+}
+
+export function getJob(jobId: string): Promise<JobMeta | undefined> {
+  return get<JobMeta>(jobId, catalogStore());
+}
+
+export async function getProgress(jobId: string): Promise<JobProgress> {
+  const progress = await get<JobProgress>(KEYS.progress, jobStore(jobId));
+  if (!progress) throw new Error(`Job ${jobId} has no progress record; it may have been deleted.`);
+  return progress;
+}
+
+export function saveProgress(jobId: string, progress: JobProgress): Promise<void> {
+  return set(KEYS.progress, progress, jobStore(jobId));
+}
+
+export async function getInput(jobId: string, index: number): Promise<ItemInput> {
+  const input = await get<ItemInput>(KEYS.input(index), jobStore(jobId));
+  if (!input) throw new Error(`Item ${index + 1} of job ${jobId} is missing from storage.`);
+  return input;
+}
+
+/**
+ * Exact counts from the model's tokenizer replace the estimates: the per-item
+ * counts first, then the job's needs marked exact (so a crash in between
+ * only means counting again).
+ */
+export async function saveExactCounts(
+  jobId: string,
+  needs: JobNeeds,
+  promptTokens: number[]
+): Promise<void> {
+  await set(KEYS.promptTokens, promptTokens, jobStore(jobId));
+  await catalogStore()('readwrite', (s) => {
+    const read = s.get(jobId) as IDBRequest<JobMeta | undefined>;
+    // A job deleted meanwhile stays deleted.
+    read.onsuccess = () => {
+      if (read.result) s.put({ ...read.result, needs }, jobId);
+    };
+    return promisifyRequest(s.transaction);
+  });
+}
+
+export async function getResult(jobId: string, index: number): Promise<ItemResult | undefined> {
+  return get<ItemResult>(KEYS.result(index), jobStore(jobId));
+}
+
+export async function getItemIds(jobId: string): Promise<string[]> {
+  return (await get<string[]>(KEYS.ids, jobStore(jobId))) ?? [];
+}
+
+export async function getPromptTokens(jobId: string): Promise<number[]> {
+  return (await get<number[]>(KEYS.promptTokens, jobStore(jobId))) ?? [];
+}
+
+export async function getLog(jobId: string): Promise<RunLogEntry[]> {
+  return (await get<RunLogEntry[]>(KEYS.log, jobStore(jobId))) ?? [];
+}
+
+/** Appends to the job's run log, and saves its progress when given, in one transaction. */
+export function appendLog(
+  jobId: string,
+  entry: RunLogEntry,
+  progress?: JobProgress
+): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
+    read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
+    if (progress) s.put(progress, KEYS.progress);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+/**
+ * Counts an attempt at an item before it is sent to the engine, unless
+ * `max` attempts were made already. Returns the tries as they now stand, and
+ * whether the item is out of attempts (then nothing is counted).
+ */
+export async function recordAttempt(
+  jobId: string,
+  index: number,
+  max: number
+): Promise<ItemTries & { exhausted: boolean }> {
+  let tries: ItemTries & { exhausted: boolean } = { count: 0, lastError: null, exhausted: false };
+  await update<ItemTries>(
+    KEYS.attempts(index),
+    (stored) => {
+      const before = stored ?? { count: 0, lastError: null };
+      if (before.count >= max) {
+        tries = { ...before, exhausted: true };
+        return before;
+      }
+      const next = { count: before.count + 1, lastError: before.lastError };
+      tries = { ...next, exhausted: false };
+      return next;
+    },
+    jobStore(jobId)
+  );
+  return tries;
+}
+
+/** Remembers why the latest attempt at an item did not finish it. */
+export function recordFailure(jobId: string, index: number, error: ItemError): Promise<void> {
+  return update<ItemTries>(
+    KEYS.attempts(index),
+    (stored) => ({ count: stored?.count ?? 0, lastError: error }),
+    jobStore(jobId)
+  );
+}
+
+/**
+ * Queues every failed item again, with fresh attempts, in one transaction.
+ * Returns how many were queued.
+ */
+export async function queueFailedItems(jobId: string): Promise<number> {
+  const failed = (await getResults(jobId)).filter((r) => r.status === 'failed').map((r) => r.index);
+  if (!failed.length) return 0;
+  await jobStore(jobId)('readwrite', (s) => {
+    const read = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;
+    read.onsuccess = () => {
+      const progress = read.result;
+      if (!progress) return;
+      const queued = new Set(progress.retry ?? []);
+      for (const index of failed) {
+        queued.add(index);
+        s.delete(KEYS.attempts(index));
+      }
+      s.put(
+        {
+          ...progress,
+          retry: [...queued].sort((a, b) => a - b),
+          state: 'paused',
+          stopReason: null
+        } satisfies JobProgress,
+        KEYS.progress
+      );
+    };
+    return promisifyRequest(s.transaction);
+  });
+  return failed.length;
+}
+
+/** Writes a finished item and the job's new progress in one transaction. */
+export function commitResult(
+  jobId: string,
+  result: ItemResult,
+  progress: JobProgress
+): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    s.put(result, KEYS.result(result.index));
+    s.put(progress, KEYS.progress);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+function range(kind: 'in' | 'out', from: number, to: number): IDBKeyRange {
+  return IDBKeyRange.bound([kind, from], [kind, to], false, true);
+}
+
+/** Results with index in [from, to), in index order. */
+export function getResults(
+  jobId: string,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER
+): Promise<ItemResult[]> {
+  return jobStore(jobId)('readonly', (s) =>
+    promisifyRequest(s.getAll(range('out', from, to)) as IDBRequest<ItemResult[]>)
+  );
+}
+
+/** Inputs with index in [from, to), in index order. */
+export function getInputs(
+  jobId: string,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER
+): Promise<ItemInput[]> {
+  return jobStore(jobId)('readonly', (s) =>
+    promisifyRequest(s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>)
+  );
+}
+
+export async function getTries(jobId: string, index: number): Promise<ItemTries> {
+  return (
+    (await get<ItemTries>(KEYS.attempts(index), jobStore(jobId))) ?? { count: 0, lastError: null }
+  );
+}
+
+/** Deletes a job and everything stored for it. */
+export async function deleteJob(jobId: string): Promise<void> {
+  await del(jobId, catalogStore());
+  await deleteJobDatabase(jobId);
+}

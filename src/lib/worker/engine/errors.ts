@@ -1,0 +1,90 @@
+/**
+ * Typed engine errors. Every failure an engine can meet becomes one of these
+ * codes, so the runner can decide: fail this item and go on, or stop the run
+ * with everything kept. The codes are in $lib/shared/stop.
+ */
+import { NoAdapterError, requireAdapter } from '$lib/gpu/probe';
+import type { EngineErrorCode } from '$lib/shared/stop';
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    readonly hosts: string[] = [],
+    /** GPUDeviceLostInfo.reason where known: "destroyed" is how an out-of-memory shows. */
+    readonly lostReason: string | null = null
+  ) {
+    super(message);
+  }
+}
+
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function describe(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: typeof error, message: String(error) };
+}
+
+/**
+ * Turns whatever WebLLM (or the browser under it) threw into an EngineError.
+ * `unreachable` lists hosts found unreachable after a failed fetch.
+ */
+export function translateEngineError(
+  error: unknown,
+  context: { phase: 'load' | 'generate'; model: string; unreachable?: string[] }
+): EngineError {
+  if (error instanceof EngineError) return error;
+  const { name, message } = describe(error);
+  const text = `${name}: ${message}`;
+  if (name === 'AbortError') return new EngineError('cancelled', 'Stopped.');
+  if (
+    name === 'DeviceLostError' ||
+    /device (was |is )?lost|external Instance reference/i.test(text)
+  ) {
+    return new EngineError('device-lost', `The GPU device was lost (${message}).`);
+  }
+  if (/out of memory|OutOfMemory|QuotaExceeded.*GPU|allocation failed/i.test(text)) {
+    return new EngineError('out-of-memory', `The GPU ran out of memory (${message}).`);
+  }
+  if (name === 'ContextWindowSizeExceededError' || /context window size/i.test(message)) {
+    return new EngineError(
+      'context-exceeded',
+      `The prompt is longer than the model's context window (${message}).`
+    );
+  }
+  if (
+    (name === 'TypeError' && /fetch|network/i.test(message)) ||
+    /NetworkError|Failed to fetch|ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED/i.test(text)
+  ) {
+    const hosts = context.unreachable ?? [];
+    const where = hosts.length ? hosts.join(' and ') : 'the model host';
+    return new EngineError(
+      'network',
+      `Could not download ${context.model}: ${where} could not be reached. Check the network connection.`,
+      hosts
+    );
+  }
+  if (/WebGPU|navigator\.gpu|requestAdapter|No adapter/i.test(text)) {
+    return new EngineError('no-webgpu', `WebGPU is not available: ${message}`);
+  }
+  return context.phase === 'load'
+    ? new EngineError('load-failed', `The model could not be loaded: ${message}`)
+    : new EngineError('generation-failed', `Generation failed: ${message}`);
+}
+
+/** An adapter for an engine, or EngineError('no-webgpu') that says why there is none. */
+export async function engineAdapter(): Promise<GPUAdapter> {
+  try {
+    return await requireAdapter();
+  } catch (error) {
+    if (error instanceof NoAdapterError) throw new EngineError('no-webgpu', error.message);
+    throw error;
+  }
+}

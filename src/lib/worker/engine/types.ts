@@ -1,0 +1,65 @@
+/**
+ * The engine port: what the runner needs from a model, whatever runs it.
+ * Implementations: WebLLM (the real model on WebGPU) and the simulated engine
+ * (a real WebGPU device, placeholder text). Both throw EngineError only.
+ */
+import type { FinishReason, Usage } from '$lib/shared/job';
+import type { GenerateRequest } from '$lib/shared/request';
+
+/** Which item a request is for: the simulated engine's fault knobs use it. */
+export interface ItemContext {
+  index: number;
+  attempt: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  model: string;
+}
+
+export interface LoadProgress {
+  phase: 'gpu' | 'download' | 'compile' | 'ready';
+  /** The engine's own words, for the page. */
+  text: string;
+  /** 0..1 */
+  fraction: number;
+  loadedMB: number | null;
+  totalMB: number | null;
+  mbPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+export interface EngineInfo {
+  model: string;
+  /** True when the output is placeholder text (simulated engine). */
+  placeholder: boolean;
+  adapter: string;
+}
+
+/** What the memory plan decided, as the engine needs it. */
+export interface LoadPlan {
+  modelId: string;
+  contextWindow: number;
+  weightsBytes: number;
+  activationBytes: number;
+  kvBytes: number;
+  totalBytes: number;
+}
+
+export interface Engine {
+  load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
+  generate(
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal,
+    item?: ItemContext
+  ): Promise<GenerateResult>;
+  /**
+   * Exact prompt tokens of a request, chat template included, with the loaded
+   * model's tokenizer; null before load or when the engine cannot count.
+   */
+  tokenCounter(): ((request: GenerateRequest) => number) | null;
+  unload(): Promise<void>;
+}

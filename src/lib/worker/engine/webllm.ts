@@ -1,0 +1,206 @@
+/**
+ * The real engine: WebLLM's MLCEngine, run directly inside the runner worker
+ * (so its errors arrive as real objects, not strings). WebLLM is imported
+ * lazily, so the 6 MB library loads only when a job uses it.
+ */
+import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
+import { countChatTokens, type ChatTemplate } from './chat-template';
+import { EngineError, engineAdapter, hostOf, translateEngineError } from './errors';
+import { preflight } from '$lib/gpu/preflight';
+import { describeModelSource, withModelSource } from '$lib/models/source';
+import { parseInitReport } from './load-progress';
+import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
+import type { GenerateRequest } from '$lib/shared/request';
+
+/** After a failed fetch: which of these hosts cannot be reached at all? */
+async function unreachableHosts(urls: string[]): Promise<string[]> {
+  // By origin, so a mirror on http://127.0.0.1:port is asked where it is.
+  const origins = [...new Set(urls.map((url) => new URL(url).origin))];
+  const checks = await Promise.all(
+    origins.map(async (origin) => {
+      try {
+        await fetch(`${origin}/`, { mode: 'no-cors', cache: 'no-store' });
+        return null;
+      } catch {
+        return hostOf(origin);
+      }
+    })
+  );
+  return checks.filter((host): host is string => host !== null);
+}
+
+/**
+ * A model library that is not WebAssembly (a mirror serving an error page, a
+ * wrong or truncated file) fails in `WebAssembly.instantiate`: say which file,
+ * from where, and that WebLLM keeps the bad copy until the model is deleted.
+ */
+function libraryError(error: unknown, modelLib: string, mirror: string | null): EngineError | null {
+  const name = error instanceof Error ? error.name : '';
+  if (name !== 'CompileError' && name !== 'LinkError') return null;
+  const message = error instanceof Error ? error.message : String(error);
+  const file = modelLib.split('/').pop() ?? modelLib;
+  return new EngineError(
+    'load-failed',
+    `The model library ${file} from ${describeModelSource(mirror)} is not a WebAssembly program this browser can run (${message}). ` +
+      (mirror
+        ? `Check that the mirror serves WebLLM 0.2.86's library at ${modelLib}, `
+        : 'The download may have been damaged: ') +
+      'delete the model on the Models page (the browser keeps the bad copy until then), then press Resume.'
+  );
+}
+
+export interface WebLLMEngineOptions {
+  /** The model mirror's base URL, read at each load; null: WebLLM's official hosts. */
+  modelMirror?: () => Promise<string | null>;
+}
+
+/**
+ * What WebLLM 0.2.86 keeps private but a batch needs: the loaded pipeline's
+ * tokenizer and chat template (`MLCEngine.loadedModelIdToPipeline`, and the
+ * pipeline's `tokenizer` and `config`). Read defensively: when the shape is
+ * not there, counts stay estimates.
+ */
+interface PipelineInternals {
+  tokenizer?: { encode(text: string): ArrayLike<number> };
+  config?: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
+}
+
+export function pipelineTokenCounter(
+  engine: unknown,
+  model: string
+): ((request: GenerateRequest) => number) | null {
+  const pipelines = (engine as { loadedModelIdToPipeline?: unknown }).loadedModelIdToPipeline;
+  if (!(pipelines instanceof Map)) return null;
+  const pipeline = pipelines.get(model) as PipelineInternals | undefined;
+  const tokenizer = pipeline?.tokenizer;
+  const base = pipeline?.config?.conv_template;
+  if (typeof tokenizer?.encode !== 'function' || !base || !Array.isArray(base.seps)) return null;
+  const template: ChatTemplate = { ...base, ...pipeline?.config?.conv_config };
+  return (request) => countChatTokens((text) => tokenizer.encode(text), template, request.messages);
+}
+
+export class WebLLMEngine implements Engine {
+  #engine: MLCEngine | null = null;
+  #model = '';
+  #counter: ((request: GenerateRequest) => number) | null = null;
+  #modelMirror: () => Promise<string | null>;
+
+  constructor(options: WebLLMEngineOptions = {}) {
+    this.#modelMirror = options.modelMirror ?? (() => Promise.resolve(null));
+  }
+
+  async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
+    const adapter = await engineAdapter();
+    const model = plan.modelId;
+    this.#model = model;
+    const webllm = await import('@mlc-ai/web-llm');
+    const mirror = await this.#modelMirror();
+    // The same URLs the Models page downloads to, so its downloads are found here.
+    const appConfig = withModelSource(webllm.prebuiltAppConfig, mirror);
+    const record = appConfig.model_list.find((m) => m.model_id === model);
+    if (!record) throw new EngineError('load-failed', `WebLLM does not know the model ${model}.`);
+    // Prove the plan on this device before a download of several GB.
+    const cached = await webllm.hasModelInCache(model, appConfig).catch(() => false);
+    if (!cached) {
+      onProgress({
+        phase: 'gpu',
+        text: 'Checking that the memory plan fits this GPU before the download',
+        fraction: 0,
+        loadedMB: null,
+        totalMB: null,
+        mbPerSecond: null,
+        etaSeconds: null
+      });
+      const check = await preflight(adapter, plan, { simMemoryMB: null });
+      if (!check.fits) throw new EngineError('does-not-fit', check.message);
+    }
+    const engine = new webllm.MLCEngine({
+      appConfig,
+      initProgressCallback: (report) => onProgress(parseInitReport(report))
+    });
+    try {
+      await engine.reload(model, { context_window_size: plan.contextWindow });
+    } catch (error) {
+      await engine.unload().catch(() => undefined);
+      const badLibrary = libraryError(error, record.model_lib, mirror);
+      if (badLibrary) throw badLibrary;
+      const isFetch = error instanceof TypeError;
+      const unreachable = isFetch ? await unreachableHosts([record.model, record.model_lib]) : [];
+      throw translateEngineError(error, { phase: 'load', model, unreachable });
+    }
+    this.#engine = engine;
+    this.#counter = pipelineTokenCounter(engine, model);
+    const info = adapter.info;
+    return {
+      model,
+      placeholder: false,
+      adapter: [info.vendor, info.architecture, info.description].filter(Boolean).join(' ')
+    };
+  }
+
+  async generate(
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal
+  ): Promise<GenerateResult> {
+    const engine = this.#engine;
+    if (!engine) throw new EngineError('device-lost', 'The model is not loaded.');
+    const onAbort = () => void engine.interruptGenerate();
+    signal.addEventListener('abort', onAbort);
+    try {
+      const stream = await engine.chat.completions.create({
+        messages: request.messages,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        max_tokens: request.max_tokens,
+        seed: request.seed,
+        stream: true,
+        stream_options: { include_usage: true }
+      });
+      let text = '';
+      let finishReason: 'stop' | 'length' = 'stop';
+      let last: ChatCompletionChunk | null = null;
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        const delta = choice?.delta?.content ?? '';
+        if (delta) {
+          text += delta;
+          onText(delta);
+        }
+        if (choice?.finish_reason === 'length') finishReason = 'length';
+        last = chunk;
+      }
+      if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+      const usage = last?.usage;
+      const extra = usage?.extra;
+      return {
+        text,
+        finishReason,
+        model: this.#model,
+        usage: {
+          prompt_tokens: usage?.prompt_tokens ?? 0,
+          completion_tokens: usage?.completion_tokens ?? 0,
+          total_tokens: usage?.total_tokens ?? 0,
+          prefill_tokens_per_s: extra?.prefill_tokens_per_s,
+          decode_tokens_per_s: extra?.decode_tokens_per_s
+        }
+      };
+    } catch (error) {
+      if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+      throw translateEngineError(error, { phase: 'generate', model: this.#model });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  tokenCounter(): ((request: GenerateRequest) => number) | null {
+    return this.#engine ? this.#counter : null;
+  }
+
+  async unload(): Promise<void> {
+    const engine = this.#engine;
+    this.#engine = null;
+    this.#counter = null;
+    await engine?.unload().catch(() => undefined);
+  }
+}

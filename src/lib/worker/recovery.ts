@@ -1,0 +1,129 @@
+/**
+ * The runner's recovery rules, as pure decisions: what a failure means for the
+ * run (pause, recover on a new device, fail the item, stop), what a lost device
+ * means for the plan (same plan, a smaller window, or pause at the smallest),
+ * and when an item is poison. The runner does the I/O; these say what to do.
+ */
+import type { EngineErrorCode, ItemError } from '$lib/shared/stop';
+import { isDeviceLoss, isItemError } from '$lib/shared/stop';
+
+/** An item is failed with its last error once this many attempts have not finished it. */
+export const MAX_ATTEMPTS = 3;
+
+export type FailureAction =
+  /** Pause was pressed: stop, keeping everything committed. */
+  | 'pause'
+  /** The GPU device was lost: restart on a new device (see decideLoss). */
+  | 'recover'
+  /** The item's own fault: commit it as failed and go on. */
+  | 'fail-item'
+  /** Chrome stopped giving this page a GPU after a crash: the page must reload. */
+  | 'gpu-blocked'
+  /** Anything else: stop the run with everything kept. */
+  | 'stop';
+
+/**
+ * What a failure while loading the engine or generating an item means for the run.
+ * `lostThisRun`: the device was lost earlier in this run (so "no WebGPU" now is
+ * Chrome's block after GPU crashes, which only a reload lifts).
+ */
+export function decideFailure(
+  code: EngineErrorCode,
+  phase: 'load' | 'generate',
+  lostThisRun: boolean
+): FailureAction {
+  if (isDeviceLoss(code)) return 'recover';
+  if (phase === 'load') return code === 'no-webgpu' && lostThisRun ? 'gpu-blocked' : 'stop';
+  if (code === 'cancelled') return 'pause';
+  return isItemError(code) ? 'fail-item' : 'stop';
+}
+
+/** Losses since the last commit, and the item they happened at. */
+export interface Losses {
+  index: number;
+  count: number;
+}
+
+export const NO_LOSSES: Losses = { index: -1, count: 0 };
+
+export interface Loss {
+  code: EngineErrorCode;
+  /** GPUDeviceLostInfo.reason where known. */
+  lostReason: string | null;
+  message: string;
+}
+
+export type LossDecision = { losses: Losses; log: string } & (
+  | { action: 'restart' }
+  | { action: 'step-down'; window: number }
+  | { action: 'pause'; error: ItemError }
+);
+
+/**
+ * A loss that says "memory": an allocation failed, or the runtime gave the
+ * device up (TVM destroys it on an allocation error). A crash ("unknown")
+ * says less; only when it repeats at the same item is a smaller plan tried.
+ */
+export function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
+  return loss.code === 'out-of-memory' || loss.lostReason === 'destroyed';
+}
+
+/**
+ * After a lost device at item `index`: the same plan on a new device (a crash),
+ * a smaller context window (memory, or the same item lost it twice), or a pause
+ * when no smaller window is left. `window` is the plan's context (null before
+ * any plan); `kept` the "what was kept" sentence for the pause message.
+ */
+export function decideLoss(input: {
+  loss: Loss;
+  index: number;
+  window: number | null;
+  losses: Losses;
+  stepDown: (window: number) => number | null;
+  kept: string;
+}): LossDecision {
+  const { loss, index, window, stepDown, kept } = input;
+  const losses =
+    input.losses.index === index ? { index, count: input.losses.count + 1 } : { index, count: 1 };
+  const what =
+    loss.code === 'out-of-memory'
+      ? 'out of GPU memory'
+      : `device lost (${loss.lostReason ?? 'unknown'})`;
+  const memory = isMemoryLoss(loss);
+  const smaller = window !== null && (memory || losses.count >= 2) ? stepDown(window) : null;
+  const at = `${what} at item ${index + 1}`;
+  if (smaller === null && !memory) {
+    // A crash (not a memory error): same plan on a new device; the item's attempts are counted.
+    return { action: 'restart', losses, log: `${at}; engine restarted on a new device` };
+  }
+  const current = window ?? 0;
+  if (smaller === null) {
+    return {
+      action: 'pause',
+      losses,
+      log: `${at} with the smallest plan (context ${current}); paused`,
+      error: {
+        code: loss.code,
+        message: `${loss.message} This happened at item ${index + 1} with the smallest plan (a context of ${current} tokens). ${kept} Choose a smaller model, close other tabs and programs that use the GPU, then press Resume.`
+      }
+    };
+  }
+  return {
+    action: 'step-down',
+    window: smaller,
+    losses,
+    log: `${at}; context ${current} → ${smaller}`
+  };
+}
+
+/** The error a poison item is failed with: its attempts ran out, and how the last one ended. */
+export function poisonError(lastError: ItemError | null): ItemError {
+  const last = lastError ?? {
+    code: 'interrupted',
+    message: 'The page or the engine stopped while this item was being generated.'
+  };
+  return {
+    code: last.code,
+    message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: ${last.message}`
+  };
+}

@@ -1,0 +1,582 @@
+/**
+ * The runner: lease the job (a Web Lock), then loop
+ *   prepare the engine (plan its memory, load, count tokens once)
+ *   -> run one item (retry queue, else cursor): count an attempt, generate
+ *   -> commit result + progress in one transaction
+ *   -> on a failure, decide (recovery.ts) and act
+ * until the job is done, paused, or stopped by an error that is not the
+ * item's fault. Runs inside the worker. Every start reads the progress from
+ * IndexedDB, so resuming after any crash is the same act as starting.
+ */
+import type { EngineChoice } from '$lib/shared/engine-choice';
+import type {
+  ItemInput,
+  ItemResult,
+  ItemTries,
+  JobMeta,
+  JobNeeds,
+  JobProgress,
+  PlanRecord,
+  RunLogEntry,
+  RunState
+} from '$lib/shared/job';
+import type { Plan, PlannedMemory } from '$lib/plan/types';
+import { buildRequest, type GenerateRequest } from '$lib/shared/request';
+import {
+  isQuotaError,
+  keptSentence,
+  QUOTA_MESSAGE,
+  stopMessage,
+  type EngineErrorCode,
+  type ItemError
+} from '$lib/shared/stop';
+import { jobLockName } from '$lib/shared/storage-names';
+import { EngineError } from './engine/errors';
+import type { Engine, EngineInfo, LoadPlan, LoadProgress } from './engine/types';
+import {
+  decideFailure,
+  decideLoss,
+  MAX_ATTEMPTS,
+  NO_LOSSES,
+  poisonError,
+  type Losses
+} from './recovery';
+
+export type RunEvent =
+  | { type: 'load'; progress: LoadProgress }
+  | { type: 'engine'; info: EngineInfo }
+  | { type: 'item'; index: number; customId: string; attempt: number }
+  | { type: 'text'; index: number; text: string }
+  | { type: 'committed'; result: ItemResult; progress: JobProgress }
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'log'; entry: RunLogEntry }
+  | { type: 'needs'; needs: JobNeeds };
+
+export interface RunOutcome {
+  state: RunState | 'busy';
+  progress: JobProgress | null;
+  error: ItemError | null;
+}
+
+/** The parts of the store the runner uses (the store module itself in the app). */
+export interface RunnerStore {
+  getJob(jobId: string): Promise<JobMeta | undefined>;
+  getProgress(jobId: string): Promise<JobProgress>;
+  saveProgress(jobId: string, progress: JobProgress): Promise<void>;
+  getInput(jobId: string, index: number): Promise<ItemInput>;
+  /** Inputs with index in [from, to), in index order. */
+  getInputs(jobId: string, from: number, to: number): Promise<ItemInput[]>;
+  saveExactCounts(jobId: string, needs: JobNeeds, promptTokens: number[]): Promise<void>;
+  recordAttempt(
+    jobId: string,
+    index: number,
+    max: number
+  ): Promise<ItemTries & { exhausted: boolean }>;
+  recordFailure(jobId: string, index: number, error: ItemError): Promise<void>;
+  commitResult(jobId: string, result: ItemResult, progress: JobProgress): Promise<void>;
+  appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void>;
+}
+
+export interface RunnerDeps {
+  store: RunnerStore;
+  createEngine(choice: EngineChoice): Engine;
+  now(): number;
+  /** The memory plan for the job on this machine, its window capped after step-downs. */
+  plan(job: JobMeta, windowCap: number | null): Promise<Plan>;
+  /** Estimated prompt tokens of one request (before any tokenizer is loaded). */
+  promptTokens(request: GenerateRequest): number;
+  /** The next smaller context window after a loss, or null at the smallest. */
+  stepDown(window: number): number | null;
+  /** Web Locks where the platform has them; one runner per job across tabs. */
+  locks?: LockManager;
+}
+
+type Emit = (event: RunEvent) => void;
+
+/** Inputs read at a time when the tokenizer counts a whole job. */
+const COUNT_CHUNK = 2000;
+
+/** How often streamed text is sent to the page, at most. */
+const TEXT_FLUSH_MS = 50;
+
+function asEngineError(error: unknown, fallback: EngineErrorCode): EngineError {
+  if (error instanceof EngineError) return error;
+  return new EngineError(fallback, error instanceof Error ? error.message : String(error));
+}
+
+function planRecord(plan: PlannedMemory): PlanRecord {
+  return {
+    modelId: plan.model.id,
+    contextWindow: plan.contextWindow,
+    kvBytes: plan.kvBytes,
+    totalBytes: plan.totalBytes,
+    maxPromptTokens: plan.maxPromptTokens
+  };
+}
+
+function loadPlan(plan: PlannedMemory): LoadPlan {
+  return {
+    modelId: plan.model.id,
+    contextWindow: plan.contextWindow,
+    weightsBytes: plan.weightsBytes,
+    activationBytes: plan.activationBytes,
+    kvBytes: plan.kvBytes,
+    totalBytes: plan.totalBytes
+  };
+}
+
+/**
+ * The loaded engine, kept between runs of one runner: a job resumed with the
+ * same engine choice and plan does not load the model again.
+ */
+class EngineSlot {
+  #current: { key: string; engine: Engine; info: EngineInfo } | null = null;
+
+  constructor(private readonly create: (choice: EngineChoice) => Engine) {}
+
+  /** The model the loaded engine reports, or null. */
+  get model(): string | null {
+    return this.#current?.info.model ?? null;
+  }
+
+  async load(choice: EngineChoice, plan: PlannedMemory, emit: Emit): Promise<Engine> {
+    const key = JSON.stringify([choice, plan.model.id, plan.contextWindow]);
+    if (this.#current?.key === key) return this.#current.engine;
+    await this.drop();
+    const engine = this.create(choice);
+    try {
+      const info = await engine.load(loadPlan(plan), (progress) =>
+        emit({ type: 'load', progress })
+      );
+      this.#current = { key, engine, info };
+      emit({ type: 'engine', info });
+      return engine;
+    } catch (error) {
+      await engine.unload().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async drop(): Promise<void> {
+    const current = this.#current;
+    this.#current = null;
+    await current?.engine.unload().catch(() => undefined);
+  }
+}
+
+export class Runner {
+  #deps: RunnerDeps;
+  #engine: EngineSlot;
+  #pauses = new Map<string, AbortController>();
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps;
+    this.#engine = new EngineSlot(deps.createEngine);
+  }
+
+  /** Stops the job's run after the current token; the partial item is not kept. */
+  pause(jobId: string): void {
+    this.#pauses.get(jobId)?.abort();
+  }
+
+  /** Runs the job; jobs given to one runner run one after another (they share the engine). */
+  run(jobId: string, emit: Emit): Promise<RunOutcome> {
+    const turn = this.#queue.then(() => this.#leased(jobId, emit));
+    this.#queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #leased(jobId: string, emit: Emit): Promise<RunOutcome> {
+    const { locks } = this.#deps;
+    if (!locks) return this.#run(jobId, emit);
+    return locks.request(jobLockName(jobId), { ifAvailable: true }, (lock) =>
+      lock ? this.#run(jobId, emit) : { state: 'busy' as const, progress: null, error: null }
+    );
+  }
+
+  async #run(jobId: string, emit: Emit): Promise<RunOutcome> {
+    const { store } = this.#deps;
+    const job = await store.getJob(jobId);
+    if (!job) throw new Error(`There is no job ${jobId}.`);
+    const progress = await store.getProgress(jobId);
+    const pause = new AbortController();
+    this.#pauses.set(jobId, pause);
+    try {
+      const run = new Run(this.#deps, this.#engine, job, progress, emit, pause.signal);
+      return await run.execute();
+    } finally {
+      this.#pauses.delete(jobId);
+    }
+  }
+}
+
+/** One run of one job: its state while it runs, and the steps of the loop. */
+class Run {
+  #deps: RunnerDeps;
+  #slot: EngineSlot;
+  #job: JobMeta;
+  #progress: JobProgress;
+  #emit: Emit;
+  #pause: AbortSignal;
+  /** The engine and its plan, once prepared; null after a loss. */
+  #ready: { engine: Engine; plan: PlannedMemory } | null = null;
+  /** The last plan, kept after a loss: the next one is sized from it. */
+  #plan: PlannedMemory | null = null;
+  #losses: Losses = NO_LOSSES;
+  #lostThisRun = false;
+
+  constructor(
+    deps: RunnerDeps,
+    slot: EngineSlot,
+    job: JobMeta,
+    progress: JobProgress,
+    emit: Emit,
+    pause: AbortSignal
+  ) {
+    this.#deps = deps;
+    this.#slot = slot;
+    this.#job = job;
+    this.#progress = { ...progress, retry: progress.retry ?? [] };
+    this.#emit = emit;
+    this.#pause = pause;
+  }
+
+  get #jobId(): string {
+    return this.#job.id;
+  }
+
+  get #finished(): boolean {
+    return this.#progress.retry.length === 0 && this.#progress.cursor >= this.#job.total;
+  }
+
+  get #kept(): string {
+    return keptSentence(this.#progress.done + this.#progress.failed, this.#job.total);
+  }
+
+  async execute(): Promise<RunOutcome> {
+    const { store, now } = this.#deps;
+    if (this.#finished) {
+      this.#progress = { ...this.#progress, state: 'completed', stopReason: null };
+      await store.saveProgress(this.#jobId, this.#progress);
+      return { state: 'completed', progress: this.#progress, error: null };
+    }
+    this.#progress = { ...this.#progress, state: 'running', stopReason: null, updatedAt: now() };
+    await store.saveProgress(this.#jobId, this.#progress);
+    this.#emit({ type: 'progress', progress: this.#progress });
+    try {
+      while (!this.#finished) {
+        if (this.#pause.aborted) return await this.#finish('paused', null);
+        const index = this.#progress.retry[0] ?? this.#progress.cursor;
+        const stop = this.#ready
+          ? await this.#runItem(index, this.#ready)
+          : await this.#prepare(index);
+        if (stop) return stop;
+      }
+      return await this.#finish('completed', null);
+    } catch (error) {
+      if (!isQuotaError(error)) throw error;
+      await this.#slot.drop();
+      return this.#finish('paused', {
+        code: 'quota',
+        message: stopMessage({ code: 'quota', message: QUOTA_MESSAGE }, ...this.#saved())
+      });
+    }
+  }
+
+  #saved(): [saved: number, total: number] {
+    return [this.#progress.done + this.#progress.failed, this.#job.total];
+  }
+
+  /** Plans the job's memory, loads the engine and counts the prompts once. A stop, or null. */
+  async #prepare(index: number): Promise<RunOutcome | null> {
+    try {
+      const planned = await this.#deps.plan(this.#job, this.#progress.windowCap);
+      if (!planned.ok) {
+        return await this.#finish('stopped', {
+          code: 'does-not-fit',
+          message: `${planned.refusal} ${this.#kept}`
+        });
+      }
+      this.#usePlan(planned);
+      let engine = await this.#slot.load(this.#job.engine, planned, this.#emit);
+      const count = engine.tokenCounter();
+      if (count && !this.#job.needs.exact) {
+        const grown = await this.#countExactly(count, planned);
+        if (grown) engine = await this.#slot.load(this.#job.engine, grown, this.#emit);
+      }
+      this.#ready = { engine, plan: this.#plan ?? planned };
+      return null;
+    } catch (error) {
+      const engineError = asEngineError(error, 'load-failed');
+      switch (decideFailure(engineError.code, 'load', this.#lostThisRun)) {
+        case 'recover':
+          return this.#recover(engineError, index);
+        case 'gpu-blocked':
+          // Chrome blocks WebGPU for a page after repeated GPU crashes; a reload lifts it.
+          return this.#finish('stopped', {
+            code: 'gpu-blocked',
+            message: `The browser stopped giving this page a GPU after the GPU crashed again. ${this.#kept}`
+          });
+        default:
+          return this.#finish('stopped', {
+            code: engineError.code,
+            message: stopMessage(engineError, ...this.#saved())
+          });
+      }
+    }
+  }
+
+  #usePlan(plan: PlannedMemory): void {
+    this.#plan = plan;
+    this.#progress = { ...this.#progress, plan: planRecord(plan) };
+    this.#emit({ type: 'progress', progress: this.#progress });
+  }
+
+  /**
+   * Counts every prompt with the loaded tokenizer and saves the counts as the
+   * job's exact needs. A window larger than they need is kept (it loaded, and a
+   * reload costs minutes on a real GPU); one too small for them is grown when
+   * the GPU has room. Returns the grown plan, or null.
+   */
+  async #countExactly(
+    count: (request: GenerateRequest) => number,
+    planned: PlannedMemory
+  ): Promise<PlannedMemory | null> {
+    const { store } = this.#deps;
+    const estimated = this.#job.needs;
+    const counts: number[] = [];
+    let longestPromptTokens = 0;
+    for (let from = 0; from < this.#job.total; from += COUNT_CHUNK) {
+      const inputs = await store.getInputs(this.#jobId, from, from + COUNT_CHUNK);
+      for (const input of inputs) {
+        const tokens = count(buildRequest(this.#job, input));
+        counts.push(tokens);
+        if (tokens > longestPromptTokens) longestPromptTokens = tokens;
+      }
+    }
+    const needs: JobNeeds = { ...estimated, longestPromptTokens, exact: true };
+    await store.saveExactCounts(this.#jobId, needs, counts);
+    this.#job = { ...this.#job, needs };
+    this.#emit({ type: 'needs', needs });
+
+    let message = `Counted the prompts with the model's tokenizer: the longest needs ${needs.longestPromptTokens.toLocaleString('en')} tokens (estimated ${estimated.longestPromptTokens.toLocaleString('en')})`;
+    const exact = await this.#deps.plan(this.#job, this.#progress.windowCap);
+    const grown =
+      exact.ok && exact.model.id === planned.model.id && exact.contextWindow > planned.contextWindow
+        ? exact
+        : null;
+    if (grown) {
+      message += `; context ${planned.contextWindow} → ${grown.contextWindow}`;
+      this.#usePlan(grown);
+    }
+    await this.#log({ index: null, kind: 'tokens', message });
+    return grown;
+  }
+
+  /** Runs one item and commits it. A stop, or null to go on. */
+  async #runItem(
+    index: number,
+    { engine, plan }: { engine: Engine; plan: PlannedMemory }
+  ): Promise<RunOutcome | null> {
+    const { store, now } = this.#deps;
+    const input = await store.getInput(this.#jobId, index);
+    const previous = this.#progress.retry[0] === index ? 'failed' : null;
+    const request = buildRequest(this.#job, input);
+    const started = now();
+    const counter = engine.tokenCounter();
+    const needed = counter ? counter(request) : this.#deps.promptTokens(request);
+    if (needed > plan.maxPromptTokens) {
+      // Never sent: a prompt longer than the window would crash the engine.
+      const error: ItemError = {
+        code: 'context-exceeded',
+        message: `The prompt needs ${counter ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
+      };
+      await this.#commit(this.#failed(input, error, plan.model.id, 0), started, previous);
+      return null;
+    }
+
+    const tries = await store.recordAttempt(this.#jobId, index, MAX_ATTEMPTS);
+    if (tries.exhausted) {
+      const error = poisonError(tries.lastError);
+      await this.#commit(this.#failed(input, error, plan.model.id, tries.count), started, previous);
+      await this.#log({
+        index,
+        kind: 'poison',
+        message: `item ${index + 1} failed after ${tries.count} attempts (${error.code}); moving on`
+      });
+      return null;
+    }
+
+    const attempt = tries.count;
+    this.#emit({ type: 'item', index, customId: input.customId, attempt });
+    const stream = new TextStream((text) => this.#emit({ type: 'text', index, text }));
+    let result: ItemResult;
+    try {
+      const output = await engine.generate(request, (delta) => stream.add(delta), this.#pause, {
+        index,
+        attempt
+      });
+      result = {
+        index,
+        customId: input.customId,
+        status: 'done',
+        text: output.text,
+        finishReason: output.finishReason,
+        usage: output.usage,
+        error: null,
+        model: output.model,
+        finishedAt: now(),
+        attempts: attempt
+      };
+    } catch (error) {
+      const engineError = asEngineError(error, 'generation-failed');
+      switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
+        case 'pause':
+          return this.#finish('paused', null);
+        case 'recover':
+          await store.recordFailure(this.#jobId, index, {
+            code: engineError.code,
+            message: engineError.message
+          });
+          return this.#recover(engineError, index);
+        case 'fail-item':
+          result = this.#failed(
+            input,
+            { code: engineError.code, message: engineError.message },
+            this.#slot.model ?? plan.model.id,
+            attempt
+          );
+          break;
+        default:
+          await this.#slot.drop();
+          return this.#finish('stopped', {
+            code: engineError.code,
+            message: stopMessage(engineError, ...this.#saved())
+          });
+      }
+    } finally {
+      stream.close();
+    }
+    await this.#commit(result, started, previous);
+    this.#losses = NO_LOSSES;
+    return null;
+  }
+
+  #failed(input: ItemInput, error: ItemError, model: string, attempts: number): ItemResult {
+    return {
+      index: input.index,
+      customId: input.customId,
+      status: 'failed',
+      text: '',
+      finishReason: null,
+      usage: null,
+      error,
+      model,
+      finishedAt: this.#deps.now(),
+      attempts
+    };
+  }
+
+  /** Writes the result and the progress it makes, in one transaction. */
+  async #commit(
+    result: ItemResult,
+    started: number,
+    previous: ItemResult['status'] | null
+  ): Promise<void> {
+    const { now } = this.#deps;
+    const progress = this.#progress;
+    const retried = progress.retry[0] === result.index;
+    const next: JobProgress = {
+      ...progress,
+      cursor: retried ? progress.cursor : result.index + 1,
+      retry: retried ? progress.retry.slice(1) : progress.retry,
+      done: progress.done + (result.status === 'done' ? 1 : 0) - (previous === 'done' ? 1 : 0),
+      failed:
+        progress.failed + (result.status === 'failed' ? 1 : 0) - (previous === 'failed' ? 1 : 0),
+      promptTokens: progress.promptTokens + (result.usage?.prompt_tokens ?? 0),
+      completionTokens: progress.completionTokens + (result.usage?.completion_tokens ?? 0),
+      elapsedMs: progress.elapsedMs + (now() - started),
+      updatedAt: now()
+    };
+    await this.#deps.store.commitResult(this.#jobId, result, next);
+    this.#progress = next;
+    this.#emit({ type: 'committed', result, progress: next });
+  }
+
+  /**
+   * After a lost device: drop the engine, then restart on a new device, with a
+   * smaller plan when the loss looks like memory (recovery.ts decides).
+   * Returns the outcome when the run must stop.
+   */
+  async #recover(error: EngineError, index: number): Promise<RunOutcome | null> {
+    await this.#slot.drop();
+    this.#ready = null;
+    this.#lostThisRun = true;
+    const decision = decideLoss({
+      loss: error,
+      index,
+      window: this.#plan?.contextWindow ?? null,
+      losses: this.#losses,
+      stepDown: (window) => this.#deps.stepDown(window),
+      kept: this.#kept
+    });
+    this.#losses = decision.losses;
+    switch (decision.action) {
+      case 'restart':
+        await this.#log({ index, kind: 'restart', message: decision.log });
+        return null;
+      case 'step-down':
+        this.#progress = {
+          ...this.#progress,
+          windowCap: decision.window,
+          updatedAt: this.#deps.now()
+        };
+        await this.#log({ index, kind: 'step-down', message: decision.log });
+        return null;
+      case 'pause':
+        await this.#log({ index, kind: 'paused', message: decision.log });
+        return this.#finish('paused', decision.error);
+    }
+  }
+
+  /** Adds a line to the run log, saving the progress with it. */
+  async #log(entry: Omit<RunLogEntry, 'at'>): Promise<void> {
+    const full = { ...entry, at: this.#deps.now() };
+    await this.#deps.store.appendLog(this.#jobId, full, this.#progress);
+    this.#emit({ type: 'log', entry: full });
+  }
+
+  async #finish(state: RunState, error: ItemError | null): Promise<RunOutcome> {
+    this.#progress = { ...this.#progress, state, stopReason: error, updatedAt: this.#deps.now() };
+    // With a full disk even this write may fail: the last commit stands, and the page is told.
+    await this.#deps.store.saveProgress(this.#jobId, this.#progress).catch(() => undefined);
+    this.#emit({ type: 'progress', progress: this.#progress });
+    return { state, progress: this.#progress, error };
+  }
+}
+
+/** Streamed text, sent to the page at most every TEXT_FLUSH_MS. */
+class TextStream {
+  #pending = '';
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly send: (text: string) => void) {}
+
+  add(delta: string): void {
+    this.#pending += delta;
+    this.#timer ??= setTimeout(() => this.#flush(), TEXT_FLUSH_MS);
+  }
+
+  /** Sends what is pending now and stops the timer. */
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#flush();
+  }
+
+  #flush(): void {
+    this.#timer = null;
+    if (this.#pending) this.send(this.#pending);
+    this.#pending = '';
+  }
+}
