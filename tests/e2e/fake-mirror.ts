@@ -83,7 +83,7 @@ export function fakeMirrorFiles(shards = SHARDS, size = SHARD_BYTES): Map<string
   return files;
 }
 
-export interface MirrorRequest {
+interface MirrorRequest {
   method: string;
   path: string;
   /** The whole body was sent. */
@@ -112,7 +112,7 @@ export interface FakeMirror {
 const SHARD = /\/params_shard_\d+\.bin$/;
 
 /** Ports the tests may use for servers of their own. */
-export const MIRROR_PORTS = [4340, 4341, 4342, 4343, 4344, 4345, 4346, 4347, 4348, 4349];
+const MIRROR_PORTS = [4340, 4341, 4342, 4343, 4344, 4345, 4346, 4347, 4348, 4349];
 
 /** Starts a mirror on the first free port of MIRROR_PORTS (tests may run side by side). */
 export async function startFakeMirror(

@@ -26,22 +26,22 @@ export const csvFormat: FormatMeta = {
 };
 
 /** Column names that are taken as the prompt column when none is chosen, in this order. */
-export const PROMPT_COLUMN_NAMES = ['prompt', 'question', 'input', 'text'] as const;
+const PROMPT_COLUMN_NAMES = ['prompt', 'question', 'input', 'text'] as const;
 /** Column names that are taken as the custom_id column when none is chosen, in this order. */
-export const ID_COLUMN_NAMES = ['custom_id', 'id'] as const;
+const ID_COLUMN_NAMES = ['custom_id', 'id'] as const;
 
 const TEMPLATE_FIELD = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const MAX_COLUMNS_LISTED = 20;
 
 /** '"a", "b", "c"', cut after MAX_COLUMNS_LISTED. */
-export function listColumns(columns: string[]): string {
+function listColumns(columns: string[]): string {
   const shown = columns.slice(0, MAX_COLUMNS_LISTED).map((c) => JSON.stringify(c));
   const more = columns.length - shown.length;
   return shown.join(', ') + (more > 0 ? ` and ${more} more` : '');
 }
 
 /** Index of `name` in `columns`: exact match first, then ignoring case and spaces. */
-export function findColumn(columns: string[], name: string): number {
+function findColumn(columns: string[], name: string): number {
   const exact = columns.indexOf(name);
   if (exact !== -1) return exact;
   const wanted = name.trim().toLowerCase();
@@ -286,7 +286,7 @@ export function parseCsv(text: string, options: CsvOptions = {}, delimiter?: str
 
 // Output
 
-export const CSV_OUTPUT_COLUMNS = [
+const CSV_OUTPUT_COLUMNS = [
   'custom_id',
   'prompt',
   'output',
@@ -302,7 +302,7 @@ export const CSV_OUTPUT_COLUMNS = [
  * formula is followed by a line break ("." does not match "\n"); this one checks the first
  * character only.
  */
-export const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START = /^[=+\-@\t\r]/;
 
 function lastUserMessage(input: ExportItem): string {
   for (let i = input.messages.length - 1; i >= 0; i--) {

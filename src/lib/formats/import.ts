@@ -5,25 +5,10 @@
  */
 import type { InputFormatId } from '$lib/shared/job';
 import { csvFormat, parseCsv } from './csv';
-import {
-  jsonArrayFormat,
-  jsonlFormat,
-  openaiBatchInputFormat,
-  parseJsonArray,
-  parseJsonLines
-} from './jsonl';
+import { jsonlFormat, parseJsonArray, parseJsonLines } from './jsonl';
 import { extensionOf, readTextFile } from './text-file';
 import { parseTxt, txtFormat } from './txt';
-import type { CsvOptions, FormatMeta, ImportPreview, ImportProblem, ParseResult } from './types';
-
-/** Every input format, for the page's help text. */
-export const inputFormats: readonly FormatMeta[] = [
-  openaiBatchInputFormat,
-  jsonlFormat,
-  jsonArrayFormat,
-  csvFormat,
-  txtFormat
-];
+import type { CsvOptions, ImportPreview, ImportProblem, ParseResult } from './types';
 
 type Family = 'json' | 'csv' | 'tsv' | 'txt';
 

@@ -45,7 +45,7 @@ export function looksLikeOneObject(text: string): boolean {
  * (or just a column, for one JSONL line). Newer V8 versions append "(line L column C)"
  * themselves; that is dropped first so the text is the same on every Node version.
  */
-export function errorReason(e: unknown, text: string, oneLine: boolean): string {
+function errorReason(e: unknown, text: string, oneLine: boolean): string {
   const message = (e instanceof Error ? e.message : String(e)).replace(
     / \(line \d+ column \d+\)$/,
     ''
@@ -61,6 +61,15 @@ export function errorReason(e: unknown, text: string, oneLine: boolean): string 
     }
     return ` at line ${line} column ${position - lineStart + 1}`;
   });
+}
+
+/** The whole text as JSON, or why it is not: "the file is not valid JSON (… at line L column C)". */
+export function parseJsonFile(text: string): Check<unknown> {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (e) {
+    return { ok: false, message: `the file is not valid JSON (${errorReason(e, text, false)})` };
+  }
 }
 
 /**

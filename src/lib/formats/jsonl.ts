@@ -3,11 +3,11 @@
  * JSON array of the same objects.
  */
 import type { ParsedItem } from '$lib/shared/job';
-import { errorReason, forEachJsonLine, looksLikeOneObject } from './json';
+import { forEachJsonLine, looksLikeOneObject, parseJsonFile } from './json';
 import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems } from './problems';
 import { readObjectItem } from './prompt-object';
 import { countNonBlankLines } from './text-file';
-import type { FormatMeta, ParseResult } from './types';
+import type { FormatMeta, ParseResult, ProblemUnit } from './types';
 
 export const jsonlFormat: FormatMeta = {
   id: 'jsonl',
@@ -16,14 +16,14 @@ export const jsonlFormat: FormatMeta = {
   extension: 'jsonl'
 };
 
-export const openaiBatchInputFormat: FormatMeta = {
+const openaiBatchInputFormat: FormatMeta = {
   id: 'openai-batch',
   label: 'OpenAI batch input',
   mimeType: 'application/jsonl',
   extension: 'jsonl'
 };
 
-export const jsonArrayFormat: FormatMeta = {
+const jsonArrayFormat: FormatMeta = {
   id: 'json',
   label: 'JSON array',
   mimeType: 'application/json',
@@ -49,30 +49,41 @@ function result(
   };
 }
 
+/** Takes prompt objects one by one: checks each, refuses a duplicate id, keeps the rest. */
+class PromptObjects {
+  readonly items: ParsedItem[] = [];
+  /** Every object so far is an OpenAI batch request. */
+  allBatch = true;
+  readonly #ids: IdRegistry;
+
+  constructor(
+    private readonly problems: ProblemList,
+    private readonly unit: ProblemUnit
+  ) {
+    this.#ids = new IdRegistry(unit);
+  }
+
+  /** The object on line (or at item) `n`. */
+  take(value: unknown, n: number): void {
+    const read = readObjectItem(value, n, `${this.unit}-${n}`, this.unit);
+    if (!read.ok) return this.problems.add(n, read.message);
+    const duplicate = this.#ids.claim(read.value.item.customId, n);
+    if (duplicate !== null) return this.problems.add(n, duplicate);
+    if (!read.value.batch) this.allBatch = false;
+    this.items.push(read.value.item);
+  }
+}
+
 /** One JSON object per line; blank lines are skipped, "\r\n" works. */
 export function parseJsonLines(text: string): ParseResult {
   const problems = new ProblemList('line');
-  const items: ParsedItem[] = [];
   const total = countNonBlankLines(text);
   if (total > MAX_IMPORT_ITEMS) {
-    return result(items, problems, tooManyItems(total, 'line'), false, false);
+    return result([], problems, tooManyItems(total, 'line'), false, false);
   }
-  const ids = new IdRegistry('line');
-  let allBatch = true;
-  forEachJsonLine(text, problems, (value, n) => {
-    const read = readObjectItem(value, n, `line-${n}`, 'line');
-    if (!read.ok) {
-      problems.add(n, read.message);
-      return;
-    }
-    const duplicate = ids.claim(read.value.item.customId, n);
-    if (duplicate !== null) {
-      problems.add(n, duplicate);
-      return;
-    }
-    if (!read.value.batch) allBatch = false;
-    items.push(read.value.item);
-  });
+  const prompts = new PromptObjects(problems, 'line');
+  forEachJsonLine(text, problems, (value, n) => prompts.take(value, n));
+  const { items } = prompts;
 
   let fatal: string | null = null;
   if (items.length === 0) {
@@ -90,25 +101,24 @@ export function parseJsonLines(text: string): ParseResult {
       fatal = noneReadable(problems.count, 'line');
     }
   }
-  return result(items, problems, fatal, allBatch, false);
+  return result(items, problems, fatal, prompts.allBatch, false);
 }
 
 /** A JSON array of objects; problems name the 1-based element ("item 3"). */
 export function parseJsonArray(text: string): ParseResult {
   const problems = new ProblemList('item');
   const items: ParsedItem[] = [];
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
+  const parsed = parseJsonFile(text);
+  if (!parsed.ok) {
     return result(
-      items,
+      [],
       problems,
-      `the file is not valid JSON (${errorReason(e, text, false)}): fix it, or save one JSON object per line as .jsonl`,
+      `${parsed.message}: fix it, or save one JSON object per line as .jsonl`,
       false,
       true
     );
   }
+  const value = parsed.value;
   if (!Array.isArray(value)) {
     return result(
       items,
@@ -130,23 +140,8 @@ export function parseJsonArray(text: string): ParseResult {
   if (value.length > MAX_IMPORT_ITEMS) {
     return result(items, problems, tooManyItems(value.length, 'item'), false, true);
   }
-  const ids = new IdRegistry('item');
-  let allBatch = true;
-  for (let i = 0; i < value.length; i++) {
-    const n = i + 1;
-    const read = readObjectItem(value[i], n, `item-${n}`, 'item');
-    if (!read.ok) {
-      problems.add(n, read.message);
-      continue;
-    }
-    const duplicate = ids.claim(read.value.item.customId, n);
-    if (duplicate !== null) {
-      problems.add(n, duplicate);
-      continue;
-    }
-    if (!read.value.batch) allBatch = false;
-    items.push(read.value.item);
-  }
-  const fatal = items.length === 0 ? noneReadable(problems.count, 'item') : null;
-  return result(items, problems, fatal, allBatch, true);
+  const prompts = new PromptObjects(problems, 'item');
+  value.forEach((element, i) => prompts.take(element, i + 1));
+  const fatal = prompts.items.length === 0 ? noneReadable(problems.count, 'item') : null;
+  return result(prompts.items, problems, fatal, prompts.allBatch, true);
 }

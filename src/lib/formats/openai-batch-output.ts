@@ -13,10 +13,10 @@ import type { Usage } from '$lib/shared/job';
 import { exportFileName } from './file-name';
 import {
   describeValue,
-  errorReason,
   forEachJsonLine,
   isRecord,
   looksLikeOneObject,
+  parseJsonFile,
   shortJson,
   type Check
 } from './json';
@@ -373,15 +373,11 @@ export function parseResultsFile(fileName: string, bytes: Uint8Array): ResultsFi
   };
 
   if (array) {
-    let values: unknown;
-    try {
-      values = JSON.parse(text);
-    } catch (e) {
-      return fatalFile(
-        fileName,
-        `the file is not valid JSON (${errorReason(e, text, false)}): batch output has one JSON object per line`
-      );
+    const parsed = parseJsonFile(text);
+    if (!parsed.ok) {
+      return fatalFile(fileName, `${parsed.message}: batch output has one JSON object per line`);
     }
+    const values = parsed.value;
     if (!Array.isArray(values) || values.length === 0) {
       return fatalFile(fileName, 'the file holds an empty JSON array: there are no results in it');
     }

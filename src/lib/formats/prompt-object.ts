@@ -9,7 +9,7 @@ import { describeValue, isRecord, shortJson, type Check } from './json';
 import type { ProblemUnit } from './types';
 
 /** The only request an OpenAI batch line may make. */
-export const CHAT_COMPLETIONS_URL = '/v1/chat/completions';
+const CHAT_COMPLETIONS_URL = '/v1/chat/completions';
 
 const ROLES: readonly Role[] = ['system', 'user', 'assistant'];
 

@@ -28,7 +28,7 @@ export interface GpuAllocator {
 /** Real bytes behind a capped allocation: enough for the device to do real work. */
 const CAPPED_BACKING_BYTES = 64 * 1024;
 
-export class RealAllocator implements GpuAllocator {
+class RealAllocator implements GpuAllocator {
   used = 0;
   constructor(readonly device: GPUDevice) {}
 
@@ -56,7 +56,7 @@ export class RealAllocator implements GpuAllocator {
   }
 }
 
-export class CappedAllocator implements GpuAllocator {
+class CappedAllocator implements GpuAllocator {
   used = 0;
   readonly capBytes: number;
   constructor(

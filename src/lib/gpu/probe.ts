@@ -7,7 +7,7 @@ import type { AdapterFacts } from '$lib/plan/types';
 export type ProbeResult =
   { ok: true; facts: AdapterFacts; adapter: GPUAdapter } | { ok: false; reason: string };
 
-export function adapterFacts(adapter: GPUAdapter, deviceMemoryGB: number | null): AdapterFacts {
+function adapterFacts(adapter: GPUAdapter, deviceMemoryGB: number | null): AdapterFacts {
   const { limits, info } = adapter;
   return {
     vendor: info.vendor,
@@ -34,11 +34,7 @@ export function adapterFacts(adapter: GPUAdapter, deviceMemoryGB: number | null)
  * requestAdapter, asked again a few times: right after a GPU-process crash
  * the browser answers null until its new GPU process is up.
  */
-export async function requestAdapter(
-  gpu: GPU,
-  tries = 5,
-  delayMs = 600
-): Promise<GPUAdapter | null> {
+async function requestAdapter(gpu: GPU, tries = 5, delayMs = 600): Promise<GPUAdapter | null> {
   for (let attempt = 1; ; attempt++) {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (adapter || attempt >= tries) return adapter;

@@ -68,7 +68,7 @@ export interface DownloadOptions {
 }
 
 /** About two minutes of tries before a lost connection stops the download. */
-export const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
 
 function cacheStorage(): CacheStorage {
   if (typeof caches === 'undefined') {

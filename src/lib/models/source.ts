@@ -30,7 +30,7 @@ export const MODEL_LIB_VERSION = 'v0_2_86/base';
 /** WebLLM 0.2.86 `modelLibURLPrefix`. */
 export const OFFICIAL_LIB_PREFIX =
   'https://raw.githubusercontent.com/mlc-ai/binary-mlc-llm-libs/main/web-llm-models/';
-export const OFFICIAL_MODEL_PREFIX = 'https://huggingface.co/mlc-ai/';
+const OFFICIAL_MODEL_PREFIX = 'https://huggingface.co/mlc-ai/';
 
 /**
  * Each catalog model's library file in WebLLM 0.2.86's `prebuiltAppConfig`.
@@ -144,7 +144,7 @@ export function mirrorOrigin(base: string | null): string | null {
 }
 
 /** What the check found for one model on the mirror. */
-export interface MirrorModelCheck {
+interface MirrorModelCheck {
   modelId: string;
   /** null: found and readable; else what went wrong. */
   configProblem: string | null;

@@ -52,7 +52,7 @@ export const CACHE_SCOPES = {
 export type CacheScope = (typeof CACHE_SCOPES)[keyof typeof CACHE_SCOPES];
 
 export const CHAT_CONFIG_FILE = 'mlc-chat-config.json';
-export const TENSOR_CACHE_FILE = 'tensor-cache.json';
+const TENSOR_CACHE_FILE = 'tensor-cache.json';
 
 /** WebLLM's `cleanModelUrl`: the folder URL every model file is resolved against. */
 export function cleanModelUrl(model: string): string {

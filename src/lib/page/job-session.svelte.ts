@@ -55,6 +55,7 @@ export class JobSession {
   ids = $state.raw<string[]>([]);
   /** Bumped whenever `rows` changes; rows is a plain Map so 100,000 items stay cheap. */
   version = $state(0);
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   readonly rows = new Map<number, RowSummary>();
   loaded = $state(false);
   /** The run log: step-downs, lost devices, pauses at the smallest plan. */

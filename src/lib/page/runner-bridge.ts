@@ -11,7 +11,7 @@ import type { RunnerApi } from '$lib/worker/api';
 import type { RunEvent, RunOutcome } from '$lib/worker/runner';
 
 /** The runner worker died, or was stopped: what was committed is safe. */
-export class WorkerGoneError extends Error {
+class WorkerGoneError extends Error {
   override readonly name = 'WorkerGoneError';
   readonly code = 'worker-crashed';
 }

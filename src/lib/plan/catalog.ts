@@ -24,9 +24,9 @@ import { MIB } from '$lib/shared/figures';
 import type { ModelSpec, Quantization } from './types';
 
 /** Qwen2.5 is trained for 32,768 tokens (config.json `max_position_embeddings`). */
-export const QWEN25_MAX_CONTEXT = 32768;
+const QWEN25_MAX_CONTEXT = 32768;
 /** `_cs1k` in the wasm names: the prefill chunk is 1024 tokens. */
-export const PREFILL_CHUNK = 1024;
+const PREFILL_CHUNK = 1024;
 /** The context WebLLM's records set (`overrides.context_window_size`); its vram figures are at this size. */
 export const WEBLLM_DEFAULT_CONTEXT = 4096;
 /** MLC's q4*_1 quantization: groups of 32 four-bit values. */
@@ -41,7 +41,7 @@ export function q4WeightBytes(rows: number, cols: number): number {
 }
 
 /** Bytes of the group scales of a rows x cols matrix (the `q_scale` tensor). */
-export function q4ScaleBytes(rows: number, cols: number, scaleBytes: number): number {
+function q4ScaleBytes(rows: number, cols: number, scaleBytes: number): number {
   return rows * Math.ceil(cols / GROUP_SIZE) * scaleBytes;
 }
 
@@ -51,7 +51,7 @@ export function q4Bytes(rows: number, cols: number, scaleBytes: number): number 
 }
 
 /** Qwen2 dimensions, from the model's config.json. */
-export interface Qwen2Dims {
+interface Qwen2Dims {
   hidden: number;
   intermediate: number;
   layers: number;
@@ -61,7 +61,7 @@ export interface Qwen2Dims {
   tiedEmbeddings: boolean;
 }
 
-export interface WeightTensor {
+interface WeightTensor {
   name: string;
   bytes: number;
 }
@@ -70,7 +70,7 @@ export interface WeightTensor {
  * Every weight tensor WebLLM uploads for a Qwen2 model (one entry per distinct
  * shape, with its count), as MLC lays them out for q4f16_1 / q4f32_1.
  */
-export function qwen2Tensors(
+function qwen2Tensors(
   d: Qwen2Dims,
   quantization: Quantization
 ): (WeightTensor & { count: number })[] {
@@ -100,12 +100,12 @@ export function qwen2Tensors(
   return tensors;
 }
 
-export function weightsBytesOf(d: Qwen2Dims, quantization: Quantization): number {
+function weightsBytesOf(d: Qwen2Dims, quantization: Quantization): number {
   return qwen2Tensors(d, quantization).reduce((sum, t) => sum + t.bytes * t.count, 0);
 }
 
 /** The largest single weight buffer: for Qwen2.5 the embedding's (and LM head's) `q_weight`. */
-export function largestTensorBytesOf(d: Qwen2Dims, quantization: Quantization): number {
+function largestTensorBytesOf(d: Qwen2Dims, quantization: Quantization): number {
   return Math.max(...qwen2Tensors(d, quantization).map((t) => t.bytes));
 }
 
@@ -128,7 +128,7 @@ export function kvBytesPerToken(
  * 402.66 MB, the KV of 3,072 tokens (384 MB) plus ~5% (the attention's
  * per-token scratch). The plan's safety margin covers that 5%.
  */
-export function deriveActivationBytes(
+function deriveActivationBytes(
   vramRequiredMB: number,
   weightsBytes: number,
   kvBytesAtDefaultContext: number

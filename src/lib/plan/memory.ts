@@ -11,7 +11,7 @@ import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, MemoryBudget, ModelSpec, Plan, PlanInput, Quantization } from './types';
 
 /** Context windows are whole multiples of this (also WebLLM's prefill chunk). */
-export const WINDOW_STEP = 1024;
+const WINDOW_STEP = 1024;
 
 /**
  * Fraction of the budget the plan leaves free: 0.15.
@@ -52,7 +52,7 @@ function sizeOf(bytes: number): string {
   return `${formatCount(bytes)} bytes`;
 }
 
-export function roundUpToWindow(tokens: number): number {
+function roundUpToWindow(tokens: number): number {
   return Math.max(WINDOW_STEP, Math.ceil(tokens / WINDOW_STEP) * WINDOW_STEP);
 }
 
@@ -61,7 +61,7 @@ function roundDownToWindow(tokens: number): number {
 }
 
 /** The sentence for the first minimum limit WebLLM would reject, or null. */
-export function limitProblem(adapter: AdapterFacts): string | null {
+function limitProblem(adapter: AdapterFacts): string | null {
   const l = adapter.limits;
   const min = WEBLLM_MIN_LIMITS;
   const checks: [keyof AdapterFacts['limits'], number][] = [
@@ -97,7 +97,7 @@ export function webllmDeviceLimits(adapter: AdapterFacts): {
 }
 
 /** Why the model's largest weight tensor cannot be one buffer on this device, or null. */
-export function tensorProblem(model: ModelSpec, adapter: AdapterFacts): string | null {
+function tensorProblem(model: ModelSpec, adapter: AdapterFacts): string | null {
   const device = webllmDeviceLimits(adapter);
   for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
     const limit = device[name];
@@ -119,14 +119,14 @@ function isDiscreteIntel(adapter: AdapterFacts): boolean {
   return /hpg|hpc/i.test(adapter.architecture) || /\barc\b.*\b[ab]\d{3}/i.test(adapter.description);
 }
 
-export function isSwiftShader(adapter: AdapterFacts): boolean {
+function isSwiftShader(adapter: AdapterFacts): boolean {
   return (
     adapter.isFallbackAdapter || /swiftshader/i.test(adapter.architecture + adapter.description)
   );
 }
 
 /** True where the GPU shares system memory (integrated, or a CPU fallback). */
-export function sharesSystemMemory(adapter: AdapterFacts): boolean {
+function sharesSystemMemory(adapter: AdapterFacts): boolean {
   if (isSwiftShader(adapter)) return true;
   const vendor = adapter.vendor.toLowerCase();
   if (vendor === 'intel') return !isDiscreteIntel(adapter);
@@ -141,7 +141,7 @@ export function sharesSystemMemory(adapter: AdapterFacts): boolean {
  * CPU fallback (SwiftShader) competes with the browser and the OS for the same
  * RAM, so half.
  */
-export function sharedMemoryFraction(adapter: AdapterFacts): number {
+function sharedMemoryFraction(adapter: AdapterFacts): number {
   return adapter.vendor.toLowerCase() === 'apple' && !isSwiftShader(adapter) ? 2 / 3 : 1 / 2;
 }
 
@@ -214,7 +214,7 @@ export function stepDown(currentWindow: number, neededWindow?: number): number |
 }
 
 /** Bytes the model needs with a window of `window` tokens. */
-export function totalBytesFor(model: ModelSpec, window: number): number {
+function totalBytesFor(model: ModelSpec, window: number): number {
   return model.weightsBytes + model.activationBytes + window * kvBytesPerToken(model);
 }
 
@@ -223,7 +223,7 @@ function quantizationFor(adapter: AdapterFacts): Quantization {
 }
 
 /** The largest model (not of `exceptFamily`) this adapter can run within `usable` bytes. */
-export function suggestModel(
+function suggestModel(
   models: ModelSpec[],
   adapter: AdapterFacts,
   usable: number | null,

@@ -12,7 +12,7 @@ interface LaunchQueue {
   setConsumer(consumer: (params: LaunchParams) => void): void;
 }
 
-export interface Arrival {
+interface Arrival {
   file: File | null;
   /** What the page says about it: "x.csv was opened with LocalBatch." or the error. */
   message: string;

@@ -3,19 +3,17 @@
  * on the engine it was made for. No DOM: read by the page and the worker.
  */
 
-export type EngineKind = EngineChoice['kind'];
-
 export type EngineChoice = WebLLMChoice | SimulatedChoice;
 
 /** The real model on this GPU. */
-export interface WebLLMChoice {
+interface WebLLMChoice {
   kind: 'webllm';
   /** WebLLM model id; null lets the plan pick the variant by adapter features. */
   modelId: string | null;
 }
 
 /** A real WebGPU device and placeholder text, with fault knobs for tests. */
-export interface SimulatedChoice {
+interface SimulatedChoice {
   kind: 'simulated';
   /** Plan as for this WebLLM model; null: the default family. */
   modelId: string | null;
@@ -30,7 +28,7 @@ export interface SimulatedChoice {
 }
 
 /** Default per-token delay of the simulated engine, in ms. */
-export const SIMULATED_TOKEN_DELAY_MS = 2;
+const SIMULATED_TOKEN_DELAY_MS = 2;
 
 function numberParam(params: URLSearchParams, name: string): number | null {
   const raw = params.get(name);

@@ -26,7 +26,7 @@ export type EngineErrorCode =
   | 'generation-failed';
 
 /** Stops that are not an engine's: the runner's and the page's supervisor's. */
-export type SupervisorStopCode =
+type SupervisorStopCode =
   /** The browser refused to store more (QuotaExceededError). */
   | 'quota'
   /** The worker died or stopped answering. */
@@ -61,7 +61,7 @@ export function keptSentence(saved: number, total: number): string {
 }
 
 /** What to do after a run stopped with this code, for the user. */
-export function nextStep(code: StopCode): string {
+function nextStep(code: StopCode): string {
   switch (code) {
     case 'network':
       return 'Connect to the network, then press Resume.';

@@ -8,7 +8,18 @@ import { stepDown } from '$lib/plan/memory';
 import { estimatePromptTokens } from '$lib/plan/tokens';
 import type { Plan } from '$lib/plan/types';
 import type { JobMeta } from '$lib/shared/job';
-import * as jobs from '$lib/store/jobs';
+import {
+  appendLog,
+  commitResult,
+  getInput,
+  getInputs,
+  getJob,
+  getProgress,
+  recordAttempt,
+  recordFailure,
+  saveExactCounts,
+  saveProgress
+} from '$lib/store/jobs';
 import { getSettings } from '$lib/store/settings';
 import { createEngine } from './engine';
 import { EngineError } from './engine/errors';
@@ -22,7 +33,18 @@ async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promis
 
 export function createRunnerApi() {
   const runner = new Runner({
-    store: jobs,
+    store: {
+      getJob,
+      getProgress,
+      saveProgress,
+      getInput,
+      getInputs,
+      saveExactCounts,
+      recordAttempt,
+      recordFailure,
+      commitResult,
+      appendLog
+    },
     // The model source is read at each load, so a mirror set on the Models page applies to the next run.
     createEngine: (choice) =>
       createEngine(choice, { modelMirror: async () => (await getSettings()).modelMirror }),

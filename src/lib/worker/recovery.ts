@@ -64,7 +64,7 @@ export type LossDecision = { losses: Losses; log: string } & (
  * device up (TVM destroys it on an allocation error). A crash ("unknown")
  * says less; only when it repeats at the same item is a smaller plan tried.
  */
-export function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
+function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
   return loss.code === 'out-of-memory' || loss.lostReason === 'destroyed';
 }
 

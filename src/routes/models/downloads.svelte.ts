@@ -22,7 +22,7 @@ import {
 } from '$lib/models/downloader';
 import type { DownloadProgress } from '$lib/models/progress';
 
-export type DownloadPhase = 'preparing' | 'downloading' | 'retrying';
+type DownloadPhase = 'preparing' | 'downloading' | 'retrying';
 
 export interface ActiveDownload {
   phase: DownloadPhase;
@@ -32,7 +32,7 @@ export interface ActiveDownload {
   controller: AbortController;
 }
 
-export class ModelDownloads {
+class ModelDownloads {
   /** By model id; missing until read. */
   states = $state.raw<Record<string, CachedState>>({});
   active = $state.raw<Record<string, ActiveDownload>>({});

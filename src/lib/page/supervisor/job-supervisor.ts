@@ -15,10 +15,11 @@ import { JobSession, summarize } from '../job-session.svelte';
 import { pauseJob, restart, runJob, terminate } from '../runner-bridge';
 import { reloadGuard } from './reload-guard';
 import {
+  MAX_AUTO_RELOADS,
   RELOAD_WINDOW_MS,
   afterWorkerLoss,
-  hangLimitMs,
   isGpuBlocked,
+  isHung,
   shouldTakeOver
 } from './rules';
 
@@ -133,21 +134,17 @@ export class JobSupervisor {
     }
   };
 
-  /** The hang limit for the item now running (rules.ts). */
-  hangLimitMs(): number {
-    const index = this.session.current?.index ?? 0;
-    return hangLimitMs({
-      promptTokens: this.session.promptTokens[index] ?? 0,
-      prefillTokensPerSecond: this.#prefillTokensPerSecond,
-      maxGapMs: this.#maxGapMs
-    });
-  }
-
   #watch(): void {
     const current = this.session.current;
     if (!this.session.running || !current || this.#hung) return;
-    const waited = Date.now() - this.#lastActivity;
-    if (waited < this.hangLimitMs()) return;
+    const now = Date.now();
+    const activity = {
+      promptTokens: this.session.promptTokens[current.index] ?? 0,
+      prefillTokensPerSecond: this.#prefillTokensPerSecond,
+      maxGapMs: this.#maxGapMs
+    };
+    if (!isHung(now, this.#lastActivity, activity)) return;
+    const waited = now - this.#lastActivity;
     this.#hung = { index: current.index, waitedMs: waited };
     const message = `No token for ${Math.round(waited / 1000)} s: the engine hung at item ${current.index + 1}.`;
     void jobs
@@ -246,7 +243,11 @@ export class JobSupervisor {
         message: `The browser keeps blocking the GPU for this page after crashes: LocalBatch reloaded the page ${decision.recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. ${keptSentence(session.saved, session.meta?.total ?? 0)} Press the browser's Reload button (Chrome lifts the block when you reload) and the job resumes by itself; if the GPU keeps crashing, close other tabs that use it or choose a smaller model.`
       };
       // The reload the user is asked for resumes the job (prepare marked it).
-      await this.note('stopped', null, 'GPU blocked again after 3 automatic reloads; stopped');
+      await this.note(
+        'stopped',
+        null,
+        `GPU blocked again after ${MAX_AUTO_RELOADS} automatic reloads; stopped`
+      );
       return false;
     }
     await this.note(

@@ -20,7 +20,7 @@ async function heldLocks(): Promise<Set<string>> {
  * Resumes jobs that were running when their page died. The job this tab
  * reloaded for always resumes; others when the setting says so (on by default).
  */
-export async function resumeInterrupted(): Promise<string[]> {
+async function resumeInterrupted(): Promise<string[]> {
   const reloadedFor = reloadGuard().takeResumeTarget();
   const [settings, list, locked] = await Promise.all([getSettings(), jobs.listJobs(), heldLocks()]);
   const resumed: string[] = [];

@@ -19,7 +19,7 @@ import type {
 } from './types';
 import type { GenerateRequest } from '$lib/shared/request';
 
-export const SIMULATED_MODEL = 'simulated-Qwen2.5-7B-Instruct';
+const SIMULATED_MODEL = 'simulated-Qwen2.5-7B-Instruct';
 
 const WEIGHTS_BYTES = 8 * 1024 * 1024;
 const KV_BYTES = 4 * 1024 * 1024;

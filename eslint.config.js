@@ -1,0 +1,121 @@
+// ESLint (flat config): the recommended rules for JavaScript, TypeScript and Svelte, and the
+// project's boundaries as import rules, so a module cannot reach across a folder it must not.
+import js from '@eslint/js';
+import svelte from 'eslint-plugin-svelte';
+import globals from 'globals';
+import ts from 'typescript-eslint';
+import svelteConfig from './svelte.config.js';
+
+/**
+ * What each folder of src/lib may import from $lib (besides itself). The layers run
+ * shared -> plan -> gpu/store/models/formats -> worker -> page -> ui and routes; the page
+ * takes only types from the worker, which runs in its own thread.
+ */
+const LAYERS = {
+  shared: [],
+  plan: ['shared'],
+  formats: ['shared'],
+  gpu: ['shared', 'plan'],
+  store: ['shared', 'plan'],
+  models: ['shared', 'plan'],
+  share: ['shared'],
+  pwa: ['shared', 'models', 'store'],
+  worker: ['shared', 'plan', 'gpu', 'store', 'models']
+};
+const FOLDERS = [...Object.keys(LAYERS), 'page', 'ui'];
+
+const IDB = { name: 'idb-keyval', message: 'Only src/lib/store/ touches IndexedDB.' };
+const SVELTE = [
+  { group: ['svelte', 'svelte/*', '$app/*'], message: 'This folder runs without Svelte.' }
+];
+
+function layerRules(folder, allowed) {
+  const others = FOLDERS.filter((other) => other !== folder && !allowed.includes(other));
+  const patterns = [
+    ...(others.length
+      ? [
+          {
+            group: others.map((other) => `$lib/${other}/*`),
+            message: `src/lib/${folder}/ may import only from ${[folder, ...allowed].map((f) => `$lib/${f}`).join(', ')}.`
+          }
+        ]
+      : []),
+    // shared and worker code runs in the worker and the service worker too.
+    ...(folder === 'pwa' || folder === 'share' ? [] : SVELTE)
+  ];
+  return {
+    files: [`src/lib/${folder}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: folder === 'store' ? [] : [IDB], patterns }
+      ]
+    }
+  };
+}
+
+export default ts.config(
+  { ignores: ['build/', '.svelte-kit/', 'node_modules/', '.test-output/', 'static/'] },
+  js.configs.recommended,
+  ...ts.configs.recommended,
+  ...svelte.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.browser, ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }]
+    }
+  },
+  {
+    files: ['**/*.svelte', '**/*.svelte.ts'],
+    languageOptions: {
+      parserOptions: { extraFileExtensions: ['.svelte'], parser: ts.parser, svelteConfig }
+    }
+  },
+  ...Object.entries(LAYERS).map(([folder, allowed]) => layerRules(folder, allowed)),
+  {
+    // The page: everything but the components; from the worker only its types.
+    files: ['src/lib/page/**/*.ts', 'src/routes/**', 'src/service-worker.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [IDB],
+          patterns: [
+            {
+              group: ['$lib/worker/*', '$lib/worker/**'],
+              allowTypeImports: true,
+              message: 'The worker runs in its own thread: import its types only.'
+            }
+          ]
+        }
+      ]
+    }
+  },
+  {
+    // Components only: no storage, no worker, no navigation of their own.
+    files: ['src/lib/ui/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [IDB],
+          patterns: [
+            {
+              group: ['$lib/store/*', '$lib/page/runner-bridge', '$lib/worker/*', '$lib/worker/**'],
+              allowTypeImports: true,
+              message: 'Components reach storage and the worker through src/lib/page/.'
+            }
+          ]
+        }
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'indexedDB', message: 'Components reach storage through src/lib/page/.' },
+        { name: 'sessionStorage', message: 'Components reach storage through src/lib/page/.' },
+        { name: 'localStorage', message: 'Progress belongs in IndexedDB (src/lib/store/).' },
+        { name: 'location', message: 'Components do not navigate or reload by themselves.' },
+        { name: 'Worker', message: 'The runner worker belongs to src/lib/page/runner-bridge.ts.' }
+      ]
+    }
+  }
+);

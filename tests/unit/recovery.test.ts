@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { stepDown } from '$lib/plan/memory';
+import type { EngineErrorCode } from '$lib/shared/stop';
+import {
+  MAX_ATTEMPTS,
+  NO_LOSSES,
+  decideFailure,
+  decideLoss,
+  poisonError,
+  type Loss
+} from '$lib/worker/recovery';
+
+const KEPT = 'Nothing was lost: 3 of 10 results are saved.';
+const crash: Loss = {
+  code: 'device-lost',
+  lostReason: 'unknown',
+  message: 'The GPU device was lost (unknown).'
+};
+const destroyed: Loss = {
+  code: 'device-lost',
+  lostReason: 'destroyed',
+  message: 'The GPU device was lost (destroyed).'
+};
+const oom: Loss = {
+  code: 'out-of-memory',
+  lostReason: null,
+  message: 'The GPU ran out of memory (allocation failed).'
+};
+
+function loss(l: Loss, index: number, window: number | null, losses = NO_LOSSES) {
+  return decideLoss({ loss: l, index, window, losses, stepDown: (w) => stepDown(w), kept: KEPT });
+}
+
+describe('decideFailure', () => {
+  it.each<[EngineErrorCode, 'load' | 'generate', boolean, string]>([
+    ['device-lost', 'load', false, 'recover'],
+    ['out-of-memory', 'load', true, 'recover'],
+    ['device-lost', 'generate', false, 'recover'],
+    ['out-of-memory', 'generate', false, 'recover'],
+    ['no-webgpu', 'load', false, 'stop'],
+    ['no-webgpu', 'load', true, 'gpu-blocked'],
+    ['no-webgpu', 'generate', true, 'stop'],
+    ['network', 'load', false, 'stop'],
+    ['does-not-fit', 'load', false, 'stop'],
+    ['load-failed', 'load', false, 'stop'],
+    ['cancelled', 'generate', false, 'pause'],
+    ['cancelled', 'load', false, 'stop'],
+    ['context-exceeded', 'generate', false, 'fail-item'],
+    ['generation-failed', 'generate', false, 'fail-item'],
+    ['context-exceeded', 'load', false, 'stop'],
+    ['load-failed', 'generate', false, 'stop']
+  ])('%s while %s (lost before: %s) -> %s', (code, phase, lost, action) => {
+    expect(decideFailure(code, phase, lost)).toBe(action);
+  });
+});
+
+describe('decideLoss', () => {
+  it('a crash: the same plan on a new device', () => {
+    expect(loss(crash, 4, 4096)).toEqual({
+      action: 'restart',
+      losses: { index: 4, count: 1 },
+      log: 'device lost (unknown) at item 5; engine restarted on a new device'
+    });
+  });
+
+  it('a crash at the same item again: a smaller window', () => {
+    expect(loss(crash, 4, 4096, { index: 4, count: 1 })).toEqual({
+      action: 'step-down',
+      window: 2048,
+      losses: { index: 4, count: 2 },
+      log: 'device lost (unknown) at item 5; context 4096 → 2048'
+    });
+  });
+
+  it('a crash at another item counts from one again', () => {
+    expect(loss(crash, 7, 4096, { index: 4, count: 2 })).toMatchObject({
+      action: 'restart',
+      losses: { index: 7, count: 1 }
+    });
+  });
+
+  it('memory (destroyed device, or out of memory): a smaller window at once', () => {
+    expect(loss(destroyed, 0, 8192)).toEqual({
+      action: 'step-down',
+      window: 4096,
+      losses: { index: 0, count: 1 },
+      log: 'device lost (destroyed) at item 1; context 8192 → 4096'
+    });
+    expect(loss(oom, 2, 2048)).toMatchObject({
+      action: 'step-down',
+      window: 1024,
+      log: 'out of GPU memory at item 3; context 2048 → 1024'
+    });
+  });
+
+  it('memory at the smallest window: pause, saying what was kept and what to do', () => {
+    expect(loss(destroyed, 1, 1024)).toEqual({
+      action: 'pause',
+      losses: { index: 1, count: 1 },
+      log: 'device lost (destroyed) at item 2 with the smallest plan (context 1024); paused',
+      error: {
+        code: 'device-lost',
+        message: `The GPU device was lost (destroyed). This happened at item 2 with the smallest plan (a context of 1024 tokens). ${KEPT} Choose a smaller model, close other tabs and programs that use the GPU, then press Resume.`
+      }
+    });
+  });
+
+  it('crashes at the smallest window keep restarting (the attempts fail the item)', () => {
+    expect(loss(crash, 1, 1024, { index: 1, count: 5 })).toMatchObject({
+      action: 'restart',
+      losses: { index: 1, count: 6 }
+    });
+  });
+
+  it('memory before any plan: pause', () => {
+    expect(loss(oom, 0, null)).toMatchObject({
+      action: 'pause',
+      error: { code: 'out-of-memory' }
+    });
+  });
+});
+
+describe('poisonError', () => {
+  it('names the attempts and the last error, keeping its code', () => {
+    expect(
+      poisonError({ code: 'device-lost', message: 'The GPU device was lost (unknown).' })
+    ).toEqual({
+      code: 'device-lost',
+      message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: The GPU device was lost (unknown).`
+    });
+  });
+
+  it('an item whose attempts all died with the page is "interrupted"', () => {
+    expect(poisonError(null)).toEqual({
+      code: 'interrupted',
+      message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: The page or the engine stopped while this item was being generated.`
+    });
+  });
+});
