@@ -14,13 +14,14 @@ import svelteConfig from './svelte.config.js';
 const LAYERS = {
   shared: [],
   plan: ['shared'],
-  formats: ['shared'],
+  formats: ['shared', 'presets'],
   gpu: ['shared', 'plan'],
   store: ['shared', 'plan'],
   models: ['shared', 'plan'],
   share: ['shared'],
   pwa: ['shared', 'models', 'store'],
-  worker: ['shared', 'plan', 'gpu', 'store', 'models']
+  presets: ['shared'],
+  worker: ['shared', 'plan', 'gpu', 'store', 'models', 'presets']
 };
 const FOLDERS = [...Object.keys(LAYERS), 'page', 'ui'];
 

@@ -122,8 +122,12 @@ describe('engineFromUrl', () => {
       tokenDelayMs: 7,
       simMemoryMB: 5000,
       simHangAtItem: null,
-      simEcho: false
+      simEcho: false,
+      simBreakEvery: null
     });
+    expect(
+      engineFromUrl(new URL('http://localhost/?engine=simulated&simBreakEvery=7'))
+    ).toMatchObject({ simBreakEvery: 7 });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
     });

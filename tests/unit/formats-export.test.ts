@@ -196,7 +196,15 @@ describe('csvOutput', () => {
 
 describe('exporters and exportFileName', () => {
   test('exporters list', () => {
-    expect(exporters.map((e) => e.id)).toEqual(['openai-batch-output', 'csv-output']);
+    expect(exporters.map((e) => e.id)).toEqual([
+      'openai-batch-output',
+      'csv-output',
+      'weclone-scored',
+      'weclone-cleaned',
+      'sharegpt-output',
+      'alpaca-output',
+      'dataset-info'
+    ]);
   });
 
   test.each([

@@ -112,28 +112,45 @@ describe('parseImport: happy paths', () => {
 
   test('JSON array (WeClone sft-my.json): ids from "id", system prepended, item numbers', () => {
     const p = importFixture('good/weclone-sft.json');
-    expect(p.format).toBe('jsonl');
-    expect(p.formatLabel).toBe('JSON array');
+    // A dataset of pairs, not chats to continue: the question is asked, the answer kept apart.
+    expect(p.format).toBe('sharegpt');
+    expect(p.formatLabel).toBe('ShareGPT dataset (question/answer pairs)');
     expect(p.fatal).toBe(false);
+    const system = '请你扮演一名人类，不要说自己是人工智能';
     expect(p.items).toEqual([
       {
         line: 1,
         customId: '0',
         messages: [
-          { role: 'system', content: '请你扮演一名人类，不要说自己是人工智能' },
-          { role: 'user', content: '在吗' },
-          { role: 'assistant', content: '在的' }
+          { role: 'system', content: system },
+          { role: 'user', content: '在吗' }
         ],
-        params: {}
-      },
+        params: {},
+        pair: {
+          format: 'sharegpt',
+          system,
+          turns: [
+            { role: 'user', content: '在吗' },
+            { role: 'assistant', content: '在的' }
+          ],
+          hasImages: false,
+          original: {
+            id: 0,
+            system,
+            messages: [
+              { role: 'user', content: '在吗' },
+              { role: 'assistant', content: '在的' }
+            ]
+          }
+        }
+      }
+    ]);
+    expect(p.problems).toEqual([
       {
         line: 2,
-        customId: '1',
-        messages: [
-          { role: 'system', content: '请你扮演一名人类，不要说自己是人工智能' },
-          { role: 'user', content: '吃饭了吗' }
-        ],
-        params: {}
+        unit: 'item',
+        message:
+          'the last message is not the assistant\'s: each pair ends with the answer ("role": "assistant")'
       }
     ]);
   });

@@ -63,6 +63,9 @@ class MemoryStore implements RunnerStore {
   async saveProgress(_: string, progress: JobProgress) {
     this.progress = progress;
   }
+  async getResult(_: string, index: number) {
+    return this.results.get(index);
+  }
   async getInput(_: string, index: number) {
     const input = this.inputs[index];
     if (!input) throw new Error('missing');

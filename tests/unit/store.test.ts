@@ -14,7 +14,7 @@ import {
   getTries,
   initialProgress,
   listJobs,
-  queueFailedItems,
+  queueAgain,
   recordAttempt,
   recordFailure
 } from '$lib/store/jobs';
@@ -119,7 +119,8 @@ describe('jobs', () => {
     const progress = { ...initialProgress(1), cursor: 3, failed: 2, done: 1 };
     await commitResult('retry', failed(1), progress);
     await commitResult('retry', failed(2), progress);
-    expect(await queueFailedItems('retry')).toBe(2);
+    expect(await queueAgain('retry', 'unparsed')).toBe(0);
+    expect(await queueAgain('retry', 'failed')).toBe(2);
     expect(await getProgress('retry')).toMatchObject({ retry: [1, 2], state: 'paused' });
     expect(await getTries('retry', 1)).toEqual({ count: 0, lastError: null });
     expect((await getResults('retry')).map((r) => r.index)).toEqual([1, 2]);

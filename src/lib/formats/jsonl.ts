@@ -1,8 +1,9 @@
 /**
  * JSON input: JSON lines (one object per line, plain or OpenAI batch requests) and a
- * JSON array of the same objects.
+ * JSON array of the same objects, or of dataset pairs (dataset.ts).
  */
 import type { ParsedItem } from '$lib/shared/job';
+import { alpacaFormat, datasetKind, readDataset, sharegptFormat } from './dataset';
 import { forEachJsonLine, looksLikeOneObject, parseJsonFile } from './json';
 import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems } from './problems';
 import { readObjectItem } from './prompt-object';
@@ -139,6 +140,19 @@ export function parseJsonArray(text: string): ParseResult {
   }
   if (value.length > MAX_IMPORT_ITEMS) {
     return result(items, problems, tooManyItems(value.length, 'item'), false, true);
+  }
+  const dataset = datasetKind(value);
+  if (dataset) {
+    const pairs = readDataset(dataset, value, problems);
+    const meta = dataset === 'alpaca' ? alpacaFormat : sharegptFormat;
+    return {
+      format: dataset,
+      formatLabel: meta.label,
+      items: pairs,
+      problems,
+      fatal: pairs.length === 0 ? noneReadable(problems.count, 'item') : null,
+      columns: []
+    };
   }
   const prompts = new PromptObjects(problems, 'item');
   value.forEach((element, i) => prompts.take(element, i + 1));

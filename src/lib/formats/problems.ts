@@ -31,13 +31,17 @@ export class ProblemList {
 export class IdRegistry {
   private readonly firstSeen = new Map<string, number>();
 
-  constructor(private readonly unit: ProblemUnit = 'line') {}
+  constructor(
+    private readonly unit: ProblemUnit = 'line',
+    /** The field the ids come from, as the file calls it. */
+    private readonly field = 'custom_id'
+  ) {}
 
   /** Returns a problem message when `id` was already used, else records it. */
   claim(id: string, line: number): string | null {
     const first = this.firstSeen.get(id);
     if (first !== undefined) {
-      return `duplicate custom_id ${JSON.stringify(id)} (first seen on ${this.unit} ${first})`;
+      return `duplicate ${this.field} ${JSON.stringify(id)} (first seen on ${this.unit} ${first})`;
     }
     this.firstSeen.set(id, line);
     return null;

@@ -61,7 +61,7 @@ export interface ParseResult {
 }
 
 /** An item as the exporters read it: its position, id and prompt. */
-export type ExportItem = Pick<ParsedItem, 'customId' | 'messages'> & { index: number };
+export type ExportItem = Pick<ParsedItem, 'customId' | 'messages' | 'pair'> & { index: number };
 
 /**
  * A result as the exporters read it. The error code is any text: a results file
@@ -76,15 +76,26 @@ export type ExportResult = Omit<
   finishReason: string | null;
 };
 
+/** The job as the exporters read it; a results file opened in the viewer has no settings. */
+export type ExportJob = Pick<JobMeta, 'id' | 'name'> & Partial<Pick<JobMeta, 'settings'>>;
+
 export interface ExportInput {
   /** The job's id reaches the files (LocalBatch's result ids); its name their names. */
-  job: Pick<JobMeta, 'id' | 'name'>;
+  job: ExportJob;
   inputs: ExportItem[];
   /** results[i] belongs to inputs[i]; undefined while the item has not finished. */
   results: (ExportResult | undefined)[];
 }
 
 export interface Exporter extends FormatMeta {
+  /** The Export menu's item, when not "<label> (.<extension>)". */
+  menuLabel?: string;
+  /** A fixed file name (WeClone and LLaMA-Factory look for these names). */
+  fileName?: string;
+  /** The file name's ending after the job's name: "<job>-<suffix>.<extension>" ("results" if none). */
+  suffix?: string;
+  /** Whether the format fits this job (the WeClone datasets only fit a scoring job); all if absent. */
+  fits?(job: ExportJob): boolean;
   /** The whole file's text. Items without a result are left out. */
   write(input: ExportInput): string;
 }

@@ -2,18 +2,71 @@
  * Creating a job from an import preview: its prompts' token estimates (the
  * memory plan sizes the window by them), its record, and storing it.
  */
-import { estimateJobTokens } from '$lib/plan/tokens';
+import { estimatePromptTokens, estimateJobTokens } from '$lib/plan/tokens';
+import { requestFor, skipReason } from '$lib/presets';
 import type { EngineChoice } from '$lib/shared/engine-choice';
 import type { InputFormatId, JobMeta, JobNeeds, JobSettings, ParsedItem } from '$lib/shared/job';
-import { buildRequest } from '$lib/shared/request';
 import * as jobs from '$lib/store/jobs';
 
-/** Prompt tokens per item and the job's needs, estimated before any tokenizer is loaded. */
+type Settings = Omit<JobSettings, 'name'>;
+
+/** Pairs read to estimate the tokens a pair costs (the rubric is the same for all). */
+const PER_PAIR_SAMPLE = 200;
+
+/** The items a run sends, in runs of `size` (a scoring job's pairs per prompt). */
+function groups<T extends Pick<ParsedItem, 'pair'>>(
+  settings: Settings,
+  items: readonly T[],
+  size: number
+): T[][] {
+  const sent = items.filter((item) => skipReason(settings, item) === null);
+  const out: T[][] = [];
+  for (let i = 0; i < sent.length; i += size) out.push(sent.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Prompt tokens per item (each alone) and the job's needs, estimated before any
+ * tokenizer is loaded. With several pairs per prompt the window must hold the
+ * longest batch, and any pair alone (a pair a batch answer leaves out runs alone).
+ */
 export function estimateImport(
   items: readonly ParsedItem[],
-  settings: Omit<JobSettings, 'name'>
+  settings: Settings
 ): { promptTokens: number[]; needs: JobNeeds } {
-  return estimateJobTokens(items.map((item) => buildRequest({ settings }, item)));
+  const alone = estimateJobTokens(items.map((item) => requestFor(settings, [item])));
+  const size = settings.preset?.pairsPerPrompt ?? 1;
+  if (size <= 1) return alone;
+  const batched = estimateJobTokens(
+    groups(settings, items, size).map((g) => requestFor(settings, g))
+  );
+  return {
+    promptTokens: alone.promptTokens,
+    needs: {
+      longestPromptTokens: Math.max(
+        alone.needs.longestPromptTokens,
+        batched.needs.longestPromptTokens
+      ),
+      maxAnswerTokens: Math.max(alone.needs.maxAnswerTokens, batched.needs.maxAnswerTokens),
+      exact: false
+    }
+  };
+}
+
+/** Estimated prompt tokens per pair with `size` pairs per prompt, over the first pairs. */
+export function tokensPerPair(
+  items: readonly ParsedItem[],
+  settings: Settings,
+  size: number
+): number | null {
+  const sample = groups(settings, items.slice(0, PER_PAIR_SAMPLE), size);
+  const pairs = sample.reduce((n, group) => n + group.length, 0);
+  if (pairs === 0) return null;
+  const tokens = sample.reduce(
+    (sum, group) => sum + estimatePromptTokens(requestFor(settings, group).messages),
+    0
+  );
+  return Math.round(tokens / pairs);
 }
 
 export interface NewJob {

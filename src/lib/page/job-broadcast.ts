@@ -2,6 +2,7 @@
  * Other tabs show a job's live progress from what its running tab broadcasts
  * (a BroadcastChannel): each commit's row, the progress, the run log.
  */
+import type { PairScore } from '$lib/presets/score-pairs';
 import type { ItemResult, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { JOB_CHANNEL } from '$lib/shared/storage-names';
 
@@ -10,6 +11,8 @@ export interface RowSummary {
   status: ItemResult['status'];
   firstLine: string;
   tokens: number;
+  /** The pair's score, in a scoring job (0 when the answer gave none). */
+  score: PairScore;
 }
 
 export type JobBroadcast =

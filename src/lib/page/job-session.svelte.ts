@@ -5,10 +5,11 @@
  */
 import type { PreflightResult } from '$lib/gpu/preflight';
 import type { ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
-import type { ItemError } from '$lib/shared/stop';
+import { savedCount, type ItemError } from '$lib/shared/stop';
 import * as jobs from '$lib/store/jobs';
 import type { EngineInfo, LoadProgress } from '$lib/worker/engine/types';
 import type { RunEvent } from '$lib/worker/runner';
+import { NOT_SCORED, scoreOf, type PairScore } from '$lib/presets/score-pairs';
 import type { JobBroadcast, RowSummary } from './job-broadcast';
 
 export type JobStatus =
@@ -26,13 +27,26 @@ export type JobStatus =
 const RESULT_CHUNK = 5000;
 
 export function summarize(result: ItemResult): RowSummary {
-  const source = result.status === 'done' ? result.text : (result.error?.message ?? '');
+  const source =
+    result.status === 'done'
+      ? result.text
+      : result.status === 'skipped'
+        ? (result.skipReason ?? '')
+        : (result.error?.message ?? '');
   const firstLine = source.trimStart().split('\n', 1)[0] ?? '';
   return {
     status: result.status,
     firstLine: firstLine.slice(0, 200),
-    tokens: result.usage?.completion_tokens ?? 0
+    tokens: result.usage?.completion_tokens ?? 0,
+    score: scoreOf(result)
   };
+}
+
+/** How many results have each score, kept up to date row by row (not recounted per commit). */
+export type ScoreCounts = Record<PairScore, number>;
+
+function noScores(): ScoreCounts {
+  return { 0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, [NOT_SCORED]: 0 } as ScoreCounts;
 }
 
 export class JobSession {
@@ -64,6 +78,8 @@ export class JobSession {
   promptTokens = $state.raw<number[]>([]);
   /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
   check = $state.raw<PreflightResult | null>(null);
+  /** Results per score (a scoring job's Scores view). */
+  scores = $state.raw<ScoreCounts>(noScores());
   #opening: Promise<void> | null = null;
 
   constructor(jobId: string) {
@@ -100,9 +116,9 @@ export class JobSession {
       : null;
   }
 
-  /** Results saved so far (done or failed). */
+  /** Results saved so far (done, failed or skipped). */
   get saved(): number {
-    return (this.progress?.done ?? 0) + (this.progress?.failed ?? 0);
+    return this.progress ? savedCount(this.progress) : 0;
   }
 
   /** Reads the job from storage, once. */
@@ -122,10 +138,32 @@ export class JobSession {
     this.promptTokens = await jobs.getPromptTokens(this.jobId);
     for (let from = 0; from < meta.total; from += RESULT_CHUNK) {
       const results = await jobs.getResults(this.jobId, from, from + RESULT_CHUNK);
-      for (const result of results) this.rows.set(result.index, summarize(result));
+      const scores = { ...this.scores };
+      for (const result of results) {
+        const row = summarize(result);
+        this.rows.set(result.index, row);
+        scores[row.score]++;
+      }
+      this.scores = scores;
       this.version++;
     }
     this.loaded = true;
+  }
+
+  /** Sets the threshold of the cleaned dataset (a scoring job), saved with the job. */
+  async keepScoreAtLeast(value: number): Promise<void> {
+    const change = (meta: JobMeta): JobMeta =>
+      meta.settings.preset
+        ? {
+            ...meta,
+            settings: {
+              ...meta.settings,
+              preset: { ...meta.settings.preset, keepScoreAtLeast: value }
+            }
+          }
+        : meta;
+    await jobs.updateJob(this.jobId, change);
+    if (this.meta) this.meta = change(this.meta);
   }
 
   row(index: number): RowSummary | undefined {
@@ -134,14 +172,26 @@ export class JobSession {
 
   /** Shows a committed result in the list. */
   setRow(index: number, row: RowSummary): void {
+    this.#tally(this.rows.get(index), row);
     this.rows.set(index, row);
     this.version++;
   }
 
   /** Takes rows out of the list (queued again). */
   clearRows(indices: readonly number[]): void {
-    for (const index of indices) this.rows.delete(index);
+    for (const index of indices) {
+      this.#tally(this.rows.get(index), undefined);
+      this.rows.delete(index);
+    }
     this.version++;
+  }
+
+  #tally(before: RowSummary | undefined, after: RowSummary | undefined): void {
+    if (before?.score === after?.score) return;
+    const scores = { ...this.scores };
+    if (before) scores[before.score]--;
+    if (after) scores[after.score]++;
+    this.scores = scores;
   }
 
   /** An event of this tab's run. */

@@ -25,6 +25,8 @@ interface SimulatedChoice {
   simHangAtItem: number | null;
   /** Each answer quotes the prompt (to test that output is shown as text). */
   simEcho?: boolean;
+  /** A JSON answer is cut short the first time the engine answers every Nth item (to test unparsed answers). */
+  simBreakEvery?: number | null;
 }
 
 /** Default per-token delay of the simulated engine, in ms. */
@@ -39,7 +41,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
- * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`) picks the simulated
+ * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`) picks the simulated
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
@@ -52,7 +54,8 @@ export function engineFromUrl(url: URL): EngineChoice {
       tokenDelayMs: numberParam(params, 'tokenDelayMs') ?? SIMULATED_TOKEN_DELAY_MS,
       simMemoryMB: numberParam(params, 'simMemoryMB'),
       simHangAtItem: numberParam(params, 'simHangAtItem'),
-      simEcho: params.get('simEcho') === '1'
+      simEcho: params.get('simEcho') === '1',
+      simBreakEvery: numberParam(params, 'simBreakEvery')
     };
   }
   return { kind: 'webllm', modelId: params.get('model') };

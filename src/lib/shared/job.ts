@@ -1,3 +1,4 @@
+import type { JsonSchema, ParsedAnswer } from './answer';
 import type { EngineChoice } from './engine-choice';
 import type { ItemError } from './stop';
 
@@ -26,8 +27,24 @@ export interface ItemParams {
 export interface ParsedItem {
   line: number;
   customId: string;
+  /** What the model is asked: for a dataset pair, the conversation up to its answer. */
   messages: ChatMessage[];
   params: ItemParams;
+  /** Set when the item is a question/answer pair of a dataset (ShareGPT or Alpaca). */
+  pair?: DatasetPair;
+}
+
+/** A question/answer pair from a fine-tuning dataset, and the item exactly as the file had it. */
+export interface DatasetPair {
+  format: 'sharegpt' | 'alpaca';
+  /** The system prompt, '' for none. */
+  system: string;
+  /** User and assistant turns in order; the last is the assistant's answer. */
+  turns: ChatMessage[];
+  /** The pair comes with images (WeClone scores none of those, and keeps them). */
+  hasImages: boolean;
+  /** Every field of the item, in the file's order, for exports that give it back. */
+  original: Record<string, unknown>;
 }
 
 /** One prompt as stored in a job: its position is its identity. */
@@ -49,7 +66,8 @@ export type FinishReason = 'stop' | 'length';
 export interface ItemResult {
   index: number;
   customId: string;
-  status: 'done' | 'failed';
+  /** 'skipped': never sent, on purpose (a pair with images in a scoring job). */
+  status: 'done' | 'failed' | 'skipped';
   text: string;
   finishReason: FinishReason | null;
   usage: Usage | null;
@@ -58,6 +76,10 @@ export interface ItemResult {
   /** ms since epoch */
   finishedAt: number;
   attempts: number;
+  /** A job with an answer schema: the answer parsed and checked, or why it is not valid. */
+  answer?: ParsedAnswer;
+  /** Why a skipped item was not sent. */
+  skipReason?: string;
 }
 
 export interface JobSettings {
@@ -67,9 +89,25 @@ export interface JobSettings {
   top_p: number;
   max_tokens: number;
   seed: number;
+  /** Every answer must be JSON that follows this schema; absent or null: free text. */
+  answerSchema?: JsonSchema | null;
+  /** The preset that builds the prompts (absent: each item's own messages). */
+  preset?: PresetSettings | null;
 }
 
-export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt';
+/** "Score chat pairs (WeClone)": a rubric prompt scores each pair (or K pairs at once) 1 to 5. */
+export interface PresetSettings {
+  id: 'score-pairs';
+  /** The rubric, as the user read and maybe edited it. */
+  rubric: string;
+  language: 'en' | 'zh';
+  /** Pairs sent in one prompt (1 to 50). */
+  pairsPerPrompt: number;
+  /** The cleaned dataset keeps pairs scored at least this (WeClone's accept_score). */
+  keepScoreAtLeast: number;
+}
+
+export type InputFormatId = 'openai-batch' | 'jsonl' | 'csv' | 'txt' | 'sharegpt' | 'alpaca';
 
 /** What the job asks of the model, in tokens. */
 export interface JobNeeds {
@@ -126,10 +164,14 @@ export type RunState = 'idle' | 'running' | 'paused' | 'completed' | 'stopped';
 
 /** Everything that changes while a job runs; committed with each result. */
 export interface JobProgress {
-  /** Index of the next item to run: every item below it has a result. */
+  /** Index of the next item to run: every item below it has a result (or is queued in `retry`). */
   cursor: number;
   done: number;
   failed: number;
+  /** Results not sent on purpose (status 'skipped'); absent in jobs made before it existed. */
+  skipped?: number;
+  /** Done results whose answer does not follow the job's schema (answer.ok false). */
+  unparsed?: number;
   promptTokens: number;
   completionTokens: number;
   /** Time spent generating, summed over every run of the job. */
@@ -141,7 +183,10 @@ export interface JobProgress {
   windowCap: number | null;
   /** The plan of the latest run. */
   plan: PlanRecord | null;
-  /** Failed items queued again by "Retry failed", run before the cursor moves on. */
+  /**
+   * Items to run (again) before the cursor moves on, one at a time: failed ones queued by
+   * "Retry failed", unparsed ones by "Retry unparsed", pairs a batch answer left out.
+   */
   retry: number[];
   updatedAt: number;
 }

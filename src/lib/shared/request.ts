@@ -1,5 +1,6 @@
 /** What is sent to an engine for one item. No DOM: read by the page and the worker. */
-import type { ChatMessage, JobSettings, ParsedItem } from './job';
+import type { JsonSchema } from './answer';
+import type { ChatMessage, DatasetPair, JobSettings, ParsedItem } from './job';
 
 export interface GenerateRequest {
   messages: ChatMessage[];
@@ -7,6 +8,14 @@ export interface GenerateRequest {
   top_p: number;
   max_tokens: number;
   seed: number;
+  /** The answer must be JSON that follows this schema (the engine constrains it where it can). */
+  schema?: JsonSchema;
+}
+
+/** What the model is asked for a dataset pair: its conversation up to (not with) its answer. */
+export function pairPrompt(pair: Pick<DatasetPair, 'system' | 'turns'>): ChatMessage[] {
+  const question = pair.turns.slice(0, -1);
+  return pair.system ? [{ role: 'system', content: pair.system }, ...question] : question;
 }
 
 /**
@@ -28,6 +37,7 @@ export function buildRequest(
     temperature: input.params.temperature ?? settings.temperature,
     top_p: input.params.top_p ?? settings.top_p,
     max_tokens: input.params.max_tokens ?? settings.max_tokens,
-    seed: input.params.seed ?? settings.seed
+    seed: input.params.seed ?? settings.seed,
+    ...(settings.answerSchema ? { schema: settings.answerSchema } : {})
   };
 }

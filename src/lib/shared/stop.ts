@@ -55,6 +55,11 @@ export function isDeviceLoss(code: StopCode): boolean {
   return code === 'device-lost' || code === 'out-of-memory';
 }
 
+/** Results saved so far: done, failed and skipped ones. */
+export function savedCount(progress: { done: number; failed: number; skipped?: number }): number {
+  return progress.done + progress.failed + (progress.skipped ?? 0);
+}
+
 /** "Nothing was lost: 12 of 689 results are saved." */
 export function keptSentence(saved: number, total: number): string {
   return `Nothing was lost: ${saved} of ${total} results are saved.`;

@@ -132,11 +132,15 @@ export async function saveExactCounts(
   promptTokens: number[]
 ): Promise<void> {
   await set(KEYS.promptTokens, promptTokens, jobStore(jobId));
-  await catalogStore()('readwrite', (s) => {
+  await updateJob(jobId, (meta) => ({ ...meta, needs }));
+}
+
+/** Changes a job's record in one transaction; a job deleted meanwhile stays deleted. */
+export function updateJob(jobId: string, change: (meta: JobMeta) => JobMeta): Promise<void> {
+  return catalogStore()('readwrite', (s) => {
     const read = s.get(jobId) as IDBRequest<JobMeta | undefined>;
-    // A job deleted meanwhile stays deleted.
     read.onsuccess = () => {
-      if (read.result) s.put({ ...read.result, needs }, jobId);
+      if (read.result) s.put(change(read.result), jobId);
     };
     return promisifyRequest(s.transaction);
   });
@@ -209,12 +213,21 @@ export function recordFailure(jobId: string, index: number, error: ItemError): P
   );
 }
 
+/** Which results "Retry failed" and "Retry unparsed" run again. */
+export type RetryKind = 'failed' | 'unparsed';
+
+function wanted(result: ItemResult, kind: RetryKind): boolean {
+  return kind === 'failed'
+    ? result.status === 'failed'
+    : result.status === 'done' && result.answer?.ok === false;
+}
+
 /**
- * Queues every failed item again, with fresh attempts, in one transaction.
- * Returns how many were queued.
+ * Queues every failed (or unparsed) item again, with fresh attempts, in one
+ * transaction. Returns how many were queued.
  */
-export async function queueFailedItems(jobId: string): Promise<number> {
-  const failed = (await getResults(jobId)).filter((r) => r.status === 'failed').map((r) => r.index);
+export async function queueAgain(jobId: string, kind: RetryKind): Promise<number> {
+  const failed = (await getResults(jobId)).filter((r) => wanted(r, kind)).map((r) => r.index);
   if (!failed.length) return 0;
   await jobStore(jobId)('readwrite', (s) => {
     const read = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;

@@ -21,11 +21,14 @@ import type {
   RunState
 } from '$lib/shared/job';
 import type { Plan, PlannedMemory } from '$lib/plan/types';
-import { buildRequest, type GenerateRequest } from '$lib/shared/request';
+import { requestFor, skipReason } from '$lib/presets';
+import { answerReader, type ParsedAnswer } from '$lib/shared/answer';
+import type { GenerateRequest } from '$lib/shared/request';
 import {
   isQuotaError,
   keptSentence,
   QUOTA_MESSAGE,
+  savedCount,
   stopMessage,
   type EngineErrorCode,
   type ItemError
@@ -33,6 +36,7 @@ import {
 import { jobLockName } from '$lib/shared/storage-names';
 import { EngineError } from './engine/errors';
 import type { Engine, EngineInfo, LoadPlan, LoadProgress } from './engine/types';
+import { progressAfter, type PreviousResult } from './progress';
 import {
   decideFailure,
   decideLoss,
@@ -64,6 +68,7 @@ export interface RunnerStore {
   getProgress(jobId: string): Promise<JobProgress>;
   saveProgress(jobId: string, progress: JobProgress): Promise<void>;
   getInput(jobId: string, index: number): Promise<ItemInput>;
+  getResult(jobId: string, index: number): Promise<ItemResult | undefined>;
   /** Inputs with index in [from, to), in index order. */
   getInputs(jobId: string, from: number, to: number): Promise<ItemInput[]>;
   saveExactCounts(jobId: string, needs: JobNeeds, promptTokens: number[]): Promise<void>;
@@ -225,6 +230,7 @@ class Run {
   #plan: PlannedMemory | null = null;
   #losses: Losses = NO_LOSSES;
   #lostThisRun = false;
+  #readers = new Map<string, (text: string) => ParsedAnswer>();
 
   constructor(
     deps: RunnerDeps,
@@ -251,7 +257,7 @@ class Run {
   }
 
   get #kept(): string {
-    return keptSentence(this.#progress.done + this.#progress.failed, this.#job.total);
+    return keptSentence(savedCount(this.#progress), this.#job.total);
   }
 
   async execute(): Promise<RunOutcome> {
@@ -285,7 +291,19 @@ class Run {
   }
 
   #saved(): [saved: number, total: number] {
-    return [this.#progress.done + this.#progress.failed, this.#job.total];
+    return [savedCount(this.#progress), this.#job.total];
+  }
+
+  /** The answer read against the request's schema (readers are made once per schema). */
+  #readAnswer(request: GenerateRequest, text: string): ParsedAnswer | undefined {
+    if (!request.schema) return undefined;
+    const key = JSON.stringify(request.schema);
+    let read = this.#readers.get(key);
+    if (!read) {
+      read = answerReader(request.schema);
+      this.#readers.set(key, read);
+    }
+    return read(text);
   }
 
   /** Plans the job's memory, loads the engine and counts the prompts once. A stop, or null. */
@@ -350,7 +368,7 @@ class Run {
     for (let from = 0; from < this.#job.total; from += COUNT_CHUNK) {
       const inputs = await store.getInputs(this.#jobId, from, from + COUNT_CHUNK);
       for (const input of inputs) {
-        const tokens = count(buildRequest(this.#job, input));
+        const tokens = count(requestFor(this.#job.settings, [input]));
         counts.push(tokens);
         if (tokens > longestPromptTokens) longestPromptTokens = tokens;
       }
@@ -381,9 +399,23 @@ class Run {
   ): Promise<RunOutcome | null> {
     const { store, now } = this.#deps;
     const input = await store.getInput(this.#jobId, index);
-    const previous = this.#progress.retry[0] === index ? 'failed' : null;
-    const request = buildRequest(this.#job, input);
+    // An item run again overwrites its result: the counts take the old one off.
+    const previous: PreviousResult = this.#progress.retry.includes(index)
+      ? ((await store.getResult(this.#jobId, index)) ?? null)
+      : null;
     const started = now();
+    const skip = skipReason(this.#job.settings, input);
+    if (skip !== null) {
+      const skipped = this.#result(input, {
+        status: 'skipped',
+        model: plan.model.id,
+        attempts: 0,
+        skipReason: skip
+      });
+      await this.#commit(skipped, started, previous);
+      return null;
+    }
+    const request = requestFor(this.#job.settings, [input]);
     const counter = engine.tokenCounter();
     const needed = counter ? counter(request) : this.#deps.promptTokens(request);
     if (needed > plan.maxPromptTokens) {
@@ -417,6 +449,7 @@ class Run {
         index,
         attempt
       });
+      const answer = this.#readAnswer(request, output.text);
       result = {
         index,
         customId: input.customId,
@@ -427,7 +460,8 @@ class Run {
         error: null,
         model: output.model,
         finishedAt: now(),
-        attempts: attempt
+        attempts: attempt,
+        ...(answer ? { answer } : {})
       };
     } catch (error) {
       const engineError = asEngineError(error, 'generation-failed');
@@ -463,42 +497,31 @@ class Run {
     return null;
   }
 
-  #failed(input: ItemInput, error: ItemError, model: string, attempts: number): ItemResult {
+  /** A result with no answer text: failed or skipped. */
+  #result(
+    input: ItemInput,
+    fields: Pick<ItemResult, 'status' | 'model' | 'attempts'> & Partial<ItemResult>
+  ): ItemResult {
     return {
       index: input.index,
       customId: input.customId,
-      status: 'failed',
       text: '',
       finishReason: null,
       usage: null,
-      error,
-      model,
+      error: null,
       finishedAt: this.#deps.now(),
-      attempts
+      ...fields
     };
   }
 
+  #failed(input: ItemInput, error: ItemError, model: string, attempts: number): ItemResult {
+    return this.#result(input, { status: 'failed', error, model, attempts });
+  }
+
   /** Writes the result and the progress it makes, in one transaction. */
-  async #commit(
-    result: ItemResult,
-    started: number,
-    previous: ItemResult['status'] | null
-  ): Promise<void> {
+  async #commit(result: ItemResult, started: number, previous: PreviousResult): Promise<void> {
     const { now } = this.#deps;
-    const progress = this.#progress;
-    const retried = progress.retry[0] === result.index;
-    const next: JobProgress = {
-      ...progress,
-      cursor: retried ? progress.cursor : result.index + 1,
-      retry: retried ? progress.retry.slice(1) : progress.retry,
-      done: progress.done + (result.status === 'done' ? 1 : 0) - (previous === 'done' ? 1 : 0),
-      failed:
-        progress.failed + (result.status === 'failed' ? 1 : 0) - (previous === 'failed' ? 1 : 0),
-      promptTokens: progress.promptTokens + (result.usage?.prompt_tokens ?? 0),
-      completionTokens: progress.completionTokens + (result.usage?.completion_tokens ?? 0),
-      elapsedMs: progress.elapsedMs + (now() - started),
-      updatedAt: now()
-    };
+    const next = progressAfter(this.#progress, result, previous, now() - started, now());
     await this.#deps.store.commitResult(this.#jobId, result, next);
     this.#progress = next;
     this.#emit({ type: 'committed', result, progress: next });

@@ -5,6 +5,7 @@
  * it; when another tab runs the job, this one shows its progress and takes
  * over when that tab closes. The rules are in rules.ts; this is their I/O.
  */
+import { plural } from '$lib/shared/figures';
 import { keptSentence } from '$lib/shared/stop';
 import type { RunLogEntry } from '$lib/shared/job';
 import { jobLockName } from '$lib/shared/storage-names';
@@ -266,19 +267,15 @@ export class JobSupervisor {
     await pauseJob(this.jobId);
   }
 
-  /** Queues the failed items again and runs them. */
-  async retryFailed(): Promise<void> {
+  /** Queues the failed (or unparsed) items again and runs them. */
+  async retry(kind: jobs.RetryKind): Promise<void> {
     const session = this.session;
     if (session.running) return;
-    const queued = await jobs.queueFailedItems(this.jobId);
+    const queued = await jobs.queueAgain(this.jobId, kind);
     if (!queued) return;
     session.progress = await jobs.getProgress(this.jobId);
     session.clearRows(session.progress.retry);
-    await this.note(
-      'resumed',
-      null,
-      `${queued} failed item${queued === 1 ? '' : 's'} queued again`
-    );
+    await this.note('resumed', null, `${plural(queued, `${kind} item`)} queued again`);
     await this.run();
   }
 }

@@ -9,7 +9,8 @@ export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions =
         tokenDelayMs: choice.tokenDelayMs,
         simMemoryMB: choice.simMemoryMB,
         hangAtItem: choice.simHangAtItem,
-        echo: choice.simEcho === true
+        echo: choice.simEcho === true,
+        breakEvery: choice.simBreakEvery ?? null
       })
     : new WebLLMEngine(webllm);
 }

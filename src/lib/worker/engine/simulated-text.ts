@@ -79,3 +79,84 @@ export function simulatedCompletion(request: GenerateRequest, echo = false): Sim
     promptTokens: countPromptTokens(request)
   };
 }
+
+/** The pairs of a scoring prompt (presets/score-pairs.ts lays each out in these tags). */
+const PAIR_BLOCK = /<pair id="([^"]*)">\n([\s\S]*?)\n<\/pair>/g;
+
+type Schema = Record<string, unknown>;
+
+/**
+ * A deterministic value valid for `schema`. Each value comes from a hash of its
+ * seed and path, so a pair's score depends on the pair's own text only: the same
+ * whether it is scored alone or with others in one prompt.
+ */
+function valueFor(schema: Schema, seed: string, path: string, id?: string): unknown {
+  const pick = (n: number) => hashString(`${seed}\u0000${path}`) % n;
+  if (Array.isArray(schema.enum) && schema.enum.length)
+    return schema.enum[pick(schema.enum.length)];
+  if ('const' in schema) return schema.const;
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object': {
+      const properties = (schema.properties ?? {}) as Record<string, Schema>;
+      const value: Record<string, unknown> = {};
+      for (const [key, child] of Object.entries(properties)) {
+        value[key] =
+          key === 'id' && id !== undefined
+            ? child.type === 'integer' || child.type === 'number'
+              ? Number(id)
+              : id
+            : valueFor(child, seed, `${path}/${key}`);
+      }
+      return value;
+    }
+    case 'array': {
+      const items = (schema.items ?? {}) as Schema;
+      const length = typeof schema.minItems === 'number' ? Math.max(1, schema.minItems) : 1;
+      return Array.from({ length }, (_, i) => valueFor(items, seed, `${path}/${i}`));
+    }
+    case 'integer':
+    case 'number': {
+      const min = typeof schema.minimum === 'number' ? schema.minimum : 0;
+      const max = typeof schema.maximum === 'number' ? schema.maximum : min + 100;
+      return min + pick(Math.floor(max - min) + 1);
+    }
+    case 'boolean':
+      return pick(2) === 0;
+    case 'null':
+      return null;
+    default:
+      return `simulated ${WORDS[pick(WORDS.length)] ?? 'text'}`;
+  }
+}
+
+/**
+ * A JSON answer valid for the request's schema. When the prompt holds pairs to
+ * score and the schema asks for a list, there is one entry per pair, named by
+ * its id and seeded by its text; one pair seeds the whole answer.
+ */
+export function simulatedJson(request: GenerateRequest & { schema: Schema }): string {
+  const prompt = request.messages.map((message) => message.content).join('\n');
+  const pairs = [...prompt.matchAll(PAIR_BLOCK)].map((m) => ({ id: m[1] ?? '', text: m[2] ?? '' }));
+  const { schema } = request;
+  if (schema.type === 'array' && pairs.length > 0) {
+    const items = (schema.items ?? {}) as Schema;
+    const max = typeof schema.maxItems === 'number' ? schema.maxItems : pairs.length;
+    return JSON.stringify(
+      pairs.slice(0, max).map((pair) => valueFor(items, pair.text, '', pair.id))
+    );
+  }
+  const seed = pairs.length === 1 ? (pairs[0]?.text ?? '') : `${prompt}\u0000${request.seed}`;
+  return JSON.stringify(valueFor(schema, seed, ''));
+}
+
+/** A JSON answer cut short, as a model stopped mid-answer would leave it: not valid JSON. */
+export function brokenJson(json: string): string {
+  return json.slice(0, Math.max(1, json.length - 2));
+}
+
+/** The answer streamed in pieces of a few characters, as tokens. */
+export function jsonCompletion(request: GenerateRequest, json: string): SimulatedCompletion {
+  const tokens = json.match(/[\s\S]{1,4}/g) ?? [json];
+  return { tokens, finishReason: 'stop', promptTokens: countPromptTokens(request) };
+}

@@ -8,7 +8,14 @@
 import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
 import { planBuffers } from '$lib/gpu/preflight';
 import { EngineError, engineAdapter, translateEngineError } from './errors';
-import { countPromptTokens, simulatedCompletion } from './simulated-text';
+import {
+  brokenJson,
+  countPromptTokens,
+  jsonCompletion,
+  simulatedCompletion,
+  simulatedJson,
+  type SimulatedCompletion
+} from './simulated-text';
 import type {
   Engine,
   EngineInfo,
@@ -45,6 +52,8 @@ export interface SimulatedOptions {
   hangAtItem: number | null;
   /** Each answer starts by quoting the prompt, as a model may: output must show as text. */
   echo?: boolean;
+  /** A JSON answer is cut short (not valid JSON) the first time this engine answers every Nth item. */
+  breakEvery?: number | null;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -70,6 +79,8 @@ export class SimulatedEngine implements Engine {
   #uniform: GPUBuffer | null = null;
   #buffers: GPUBuffer[] = [];
   #contextWindow = 0;
+  /** Items whose answer the breakEvery knob has broken once already. */
+  #broken = new Set<number>();
 
   constructor(options: SimulatedOptions) {
     this.#options = options;
@@ -207,7 +218,7 @@ export class SimulatedEngine implements Engine {
     signal: AbortSignal,
     item?: ItemContext
   ): Promise<GenerateResult> {
-    const completion = simulatedCompletion(request, this.#options.echo === true);
+    const completion = this.#completion(request, item);
     if (completion.promptTokens > this.#contextWindow) {
       // As WebLLM refuses a prompt longer than the window (ContextWindowSizeExceededError).
       const error = new Error(
@@ -251,6 +262,20 @@ export class SimulatedEngine implements Engine {
         decode_tokens_per_s: Math.max(completion.tokens.length - 1, 0) / decodeSeconds
       }
     };
+  }
+
+  #completion(request: GenerateRequest, item?: ItemContext): SimulatedCompletion {
+    if (!request.schema) return simulatedCompletion(request, this.#options.echo === true);
+    const json = simulatedJson({ ...request, schema: request.schema });
+    const every = this.#options.breakEvery ?? null;
+    const broken =
+      every !== null &&
+      every > 0 &&
+      item !== undefined &&
+      (item.index + 1) % every === 0 &&
+      !this.#broken.has(item.index);
+    if (broken) this.#broken.add(item.index);
+    return jsonCompletion(request, broken ? brokenJson(json) : json);
   }
 
   /** The simulated model's tokenizer: words and punctuation (see simulated-text.ts). */

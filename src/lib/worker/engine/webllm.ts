@@ -3,7 +3,11 @@
  * (so its errors arrive as real objects, not strings). WebLLM is imported
  * lazily, so the 6 MB library loads only when a job uses it.
  */
-import type { ChatCompletionChunk, MLCEngine } from '@mlc-ai/web-llm';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionRequestStreaming,
+  MLCEngine
+} from '@mlc-ai/web-llm';
 import { countChatTokens, type ChatTemplate } from './chat-template';
 import { EngineError, engineAdapter, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
@@ -79,6 +83,26 @@ export function pipelineTokenCounter(
   return (request) => countChatTokens((text) => tokenizer.encode(text), template, request.messages);
 }
 
+/**
+ * The request as WebLLM 0.2.86 takes it. A schema goes as `response_format: {type:
+ * "json_object", schema: "<the schema as a string>"}` (its ResponseFormat type: `schema` is
+ * a string and needs type "json_object"); xgrammar then constrains every token to it.
+ */
+export function webllmRequest(request: GenerateRequest): ChatCompletionRequestStreaming {
+  return {
+    messages: request.messages,
+    temperature: request.temperature,
+    top_p: request.top_p,
+    max_tokens: request.max_tokens,
+    seed: request.seed,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...(request.schema
+      ? { response_format: { type: 'json_object', schema: JSON.stringify(request.schema) } }
+      : {})
+  };
+}
+
 export class WebLLMEngine implements Engine {
   #engine: MLCEngine | null = null;
   #model = '';
@@ -148,15 +172,7 @@ export class WebLLMEngine implements Engine {
     const onAbort = () => void engine.interruptGenerate();
     signal.addEventListener('abort', onAbort);
     try {
-      const stream = await engine.chat.completions.create({
-        messages: request.messages,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        max_tokens: request.max_tokens,
-        seed: request.seed,
-        stream: true,
-        stream_options: { include_usage: true }
-      });
+      const stream = await engine.chat.completions.create(webllmRequest(request));
       let text = '';
       let finishReason: 'stop' | 'length' = 'stop';
       let last: ChatCompletionChunk | null = null;
