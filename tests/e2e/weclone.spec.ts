@@ -1,6 +1,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { wecloneDataset, wecloneFile, type WeclonePair } from '../fixtures/weclone';
-import { exportAs, waitForCompleted } from './helpers';
+import { exportAs, waitForCompleted, waitForFinished } from './helpers';
+import { NO_GPU_CRASH_LIMIT, killGpuProcess, launch, newProfile, removeProfile } from './processes';
 
 const PAIRS = 64;
 const NOT_SCORED = 'not scored';
@@ -13,7 +14,16 @@ async function scoreDataset(page: Page, pairs: WeclonePair[], query: string, per
   await page.getByLabel('Preset').selectOption({ label: 'Score chat pairs (WeClone)' });
   await expect(page.getByLabel('Temperature')).toHaveValue('0');
   await expect(page.getByLabel('Rubric', { exact: true })).toHaveValue(/1 to 5|1 到 5/);
-  if (perPrompt !== 1) await page.getByLabel('Pairs per prompt').fill(String(perPrompt));
+  if (perPrompt !== 1) {
+    await page.getByLabel('Pairs per prompt').fill(String(perPrompt));
+    // The form shows what the batch saves: the rubric is sent once for all its pairs.
+    const estimate = page.getByTestId('per-pair');
+    await expect(estimate).toContainText(`with ${perPrompt} pairs per prompt`);
+    const [alone, batched] = (
+      (await estimate.innerText()).match(/[\d,]+(?= (?:prompt )?tokens? per pair| per pair)/g) ?? []
+    ).map((n) => Number(n.replace(/,/g, '')));
+    expect(batched).toBeLessThan((alone ?? 0) / 2);
+  }
   await page.getByRole('button', { name: 'Create job', exact: true }).click();
   await page.waitForURL(/\/jobs\/[^/]+$/);
   await page.getByRole('button', { name: 'Start', exact: true }).click();
@@ -153,4 +163,58 @@ test('answers that are not valid JSON are unparsed, counted under 0 with their r
   await expect(page.getByRole('button', { name: 'Retry unparsed', exact: true })).toHaveCount(0);
   const scored = JSON.parse((await exportAs(page, 'WeClone scored dataset (sft-my.json)')).text);
   expect(scored.filter((item: WeclonePair) => item.score === 0)).toHaveLength(0);
+});
+
+/** Every value the job's progress bar shows, recorded in the page (from each page load on). */
+async function recordProgress(page: Page) {
+  await page.addInitScript(() => {
+    const seen: number[] = [];
+    (window as unknown as { __seen: number[] }).__seen = seen;
+    new MutationObserver(() => {
+      const bar = document.querySelector('[aria-label="Job progress"]');
+      const value = Number(bar?.getAttribute('aria-valuenow') ?? 'NaN');
+      if (Number.isFinite(value) && seen.at(-1) !== value) seen.push(value);
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+  });
+}
+
+function seenProgress(page: Page): Promise<number[]> {
+  return page.evaluate(() => (window as unknown as { __seen?: number[] }).__seen ?? []);
+}
+
+test('8 pairs per prompt: the same scores as 1, committed 8 at a time, through a reload and a GPU-process kill', async () => {
+  test.setTimeout(240_000);
+  const profile = await newProfile();
+  try {
+    const context = await launch(profile, NO_GPU_CRASH_LIMIT);
+    const page = context.pages()[0] ?? (await context.newPage());
+    const pairs = wecloneDataset(PAIRS);
+
+    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=0');
+    await waitForCompleted(page, PAIRS);
+    const alone = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
+
+    await recordProgress(page);
+    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=4', 8);
+    await waitForFinished(page, 16);
+    const beforeReload = await seenProgress(page);
+    await page.reload();
+    await waitForFinished(page, 32);
+    await killGpuProcess(profile);
+    await waitForCompleted(page, PAIRS);
+    await expect(page.getByTestId('run-log')).toContainText('engine restarted on a new device');
+    const seen = [...beforeReload, ...(await seenProgress(page))];
+
+    // Each batch's results land together: the count only ever moves by whole batches.
+    expect(seen.length).toBeGreaterThan(3);
+    for (const value of seen) expect(value % 8, `progress ${value} of ${seen}`).toBe(0);
+    const batched = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
+    expect(batched.text).toBe(alone.text);
+    const ids = (JSON.parse(batched.text) as WeclonePair[]).map((item) => item.id);
+    expect(ids).toEqual(pairs.map((pair) => pair.id));
+    await expect(page.getByTestId('count-done')).toHaveText(String(PAIRS - 1));
+    await context.close();
+  } finally {
+    await removeProfile(profile);
+  }
 });

@@ -3,7 +3,8 @@ import { EngineError } from '$lib/worker/engine/errors';
 import type { Engine } from '$lib/worker/engine/types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { Runner, type RunEvent, type RunnerStore } from '$lib/worker/runner';
-import { initialProgress } from '$lib/store/jobs';
+import { RUBRICS, scoreSchema } from '$lib/presets/score-pairs';
+import { initialProgress, type AttemptScope } from '$lib/store/jobs';
 import { MODELS } from '$lib/plan/catalog';
 import { stepDown } from '$lib/plan/memory';
 import type { Plan } from '$lib/plan/types';
@@ -73,19 +74,25 @@ class MemoryStore implements RunnerStore {
   }
   lastErrors = new Map<number, ItemError>();
   failCommitWith: Error | null = null;
-  async recordAttempt(_: string, index: number, max: number) {
-    const count = this.attempts.get(index) ?? 0;
-    const lastError = this.lastErrors.get(index) ?? null;
+  /** Batch attempts, by the batch's first item. */
+  batchAttempts = new Map<number, number>();
+  async recordAttempt(_: string, index: number, max: number, scope: AttemptScope = 'item') {
+    const attempts = scope === 'item' ? this.attempts : this.batchAttempts;
+    const count = attempts.get(index) ?? 0;
+    const lastError = scope === 'item' ? (this.lastErrors.get(index) ?? null) : null;
     if (count >= max) return { count, lastError, exhausted: true };
-    this.attempts.set(index, count + 1);
+    attempts.set(index, count + 1);
     return { count: count + 1, lastError, exhausted: false };
   }
-  async recordFailure(_: string, index: number, error: ItemError) {
-    this.lastErrors.set(index, error);
+  async recordFailure(_: string, index: number, error: ItemError, scope: AttemptScope = 'item') {
+    if (scope === 'item') this.lastErrors.set(index, error);
   }
-  async commitResult(_: string, result: ItemResult, progress: JobProgress) {
+  /** Results committed together, in order. */
+  batches: number[][] = [];
+  async commitResults(_: string, results: readonly ItemResult[], progress: JobProgress) {
     if (this.failCommitWith) throw this.failCommitWith;
-    this.results.set(result.index, result);
+    for (const result of results) this.results.set(result.index, result);
+    this.batches.push(results.map((result) => result.index));
     this.progress = progress;
     this.commits++;
   }
@@ -354,10 +361,11 @@ describe('Runner', () => {
     const store = new MemoryStore(job(3), inputs(3));
     const engine = new EchoEngine();
     const r = runner(store, engine);
-    const original = store.commitResult.bind(store);
-    store.commitResult = async (jobId, result, progress) => {
-      if (result.index === 1) throw new DOMException('Quota exceeded', 'QuotaExceededError');
-      return original(jobId, result, progress);
+    const original = store.commitResults.bind(store);
+    store.commitResults = async (jobId, results, progress) => {
+      if (results.some((result) => result.index === 1))
+        throw new DOMException('Quota exceeded', 'QuotaExceededError');
+      return original(jobId, results, progress);
     };
     const outcome = await r.run('job-1', () => undefined);
     expect(outcome.state).toBe('paused');
@@ -367,7 +375,7 @@ describe('Runner', () => {
     );
     expect([...store.results.keys()]).toEqual([0]);
     expect(store.progress.cursor).toBe(1);
-    store.commitResult = original;
+    store.commitResults = original;
     expect((await r.run('job-1', () => undefined)).state).toBe('completed');
     expect([...store.results.keys()]).toEqual([0, 1, 2]);
   });
@@ -586,5 +594,170 @@ describe('Runner', () => {
     expect(outcome.state).toBe('paused');
     expect([...store.results.keys()]).toEqual([0]);
     expect(store.progress).toMatchObject({ cursor: 1, state: 'paused' });
+  });
+});
+
+/** A scoring job: pairs scored with the preset, `perPrompt` pairs in one prompt. */
+function scoringJob(total: number, perPrompt: number): JobMeta {
+  const base = job(total);
+  return {
+    ...base,
+    settings: {
+      ...base.settings,
+      systemPrompt: '',
+      temperature: 0,
+      max_tokens: 200,
+      preset: {
+        id: 'score-pairs',
+        rubric: RUBRICS.en,
+        language: 'en',
+        pairsPerPrompt: perPrompt,
+        keepScoreAtLeast: 2
+      },
+      answerSchema: scoreSchema(1)
+    }
+  };
+}
+
+function pairs(count: number, withImages: number[] = []): ItemInput[] {
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    line: index + 1,
+    customId: `p${index}`,
+    messages: [{ role: 'user' as const, content: `question ${index}` }],
+    params: {},
+    pair: {
+      format: 'sharegpt' as const,
+      system: '',
+      turns: [
+        { role: 'user' as const, content: `question ${index}` },
+        { role: 'assistant' as const, content: `answer ${index}` }
+      ],
+      hasImages: withImages.includes(index),
+      original: { id: index }
+    }
+  }));
+}
+
+/** Scores each pair by its number (1 + n % 5), alone or in a list; `drop` leaves ids out of lists. */
+class ScoringEngine extends EchoEngine {
+  drop = new Set<string>();
+  prompts: number[] = [];
+  override async generate(request: GenerateRequest) {
+    this.requests.push(request);
+    const content = request.messages.at(-1)?.content ?? '';
+    const ids = [...content.matchAll(/<pair id="p(\d+)">/g)].map((m) => Number(m[1]));
+    this.prompts.push(ids.length);
+    const score = (n: number) => 1 + (n % 5);
+    const text =
+      request.schema?.type === 'array'
+        ? JSON.stringify(
+            ids
+              .filter((n) => !this.drop.has(`p${n}`))
+              .map((n) => ({ id: `p${n}`, score: score(n) }))
+          )
+        : JSON.stringify({ score: score(ids[0] ?? 0) });
+    return {
+      text,
+      finishReason: 'stop' as const,
+      model: 'echo',
+      usage: {
+        prompt_tokens: 100,
+        completion_tokens: 10 * ids.length,
+        total_tokens: 100 + 10 * ids.length
+      }
+    };
+  }
+}
+
+describe('Runner: several pairs per prompt', () => {
+  it('scores 8 pairs per prompt, commits each batch in one transaction, the same scores as alone', async () => {
+    const alone = new MemoryStore(scoringJob(20, 1), pairs(20));
+    await runner(alone, new ScoringEngine()).run('job-1', () => undefined);
+    const store = new MemoryStore(scoringJob(20, 8), pairs(20));
+    const engine = new ScoringEngine();
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.prompts).toEqual([8, 8, 4]);
+    expect(store.batches).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [8, 9, 10, 11, 12, 13, 14, 15],
+      [16, 17, 18, 19]
+    ]);
+    for (let i = 0; i < 20; i++) {
+      expect(store.results.get(i)?.answer).toEqual(alone.results.get(i)?.answer);
+      expect(store.results.get(i)?.text).toBe(JSON.stringify({ score: 1 + (i % 5) }));
+    }
+    expect(store.progress).toMatchObject({
+      done: 20,
+      failed: 0,
+      unparsed: 0,
+      cursor: 20,
+      retry: []
+    });
+    // The batch's tokens are shared out, so the totals add up.
+    expect(store.progress.promptTokens).toBe(300);
+    expect(store.progress.completionTokens).toBe(200);
+  });
+
+  it('a pair the answer leaves out is scored alone; pairs with images are committed as not sent', async () => {
+    const store = new MemoryStore(scoringJob(10, 5), pairs(10, [2]));
+    const engine = new ScoringEngine();
+    engine.drop.add('p3');
+    const log: RunLogEntry[] = [];
+    await runner(store, engine).run('job-1', (event) => {
+      if (event.type === 'log') log.push(event.entry);
+    });
+    expect(store.results.get(2)).toMatchObject({
+      status: 'skipped',
+      skipReason: expect.stringContaining('images')
+    });
+    // The pair left out is scored alone at once, before the next batch.
+    expect(engine.prompts).toEqual([4, 1, 5]);
+    expect(store.batches).toEqual([[0, 1, 2, 4], [3], [5, 6, 7, 8, 9]]);
+    expect(store.results.get(3)?.answer).toEqual({ ok: true, value: { score: 4 } });
+    expect(store.progress).toMatchObject({ done: 9, skipped: 1, cursor: 10, retry: [] });
+    expect(log.map((entry) => entry.message)).toContain(
+      'the batch of pairs p0 to p4: the answer left out 1 of 4 pairs; they are scored alone'
+    );
+  });
+
+  it('a batch that loses the device three times is split, and its pairs run alone', async () => {
+    const store = new MemoryStore(scoringJob(4, 4), pairs(4));
+    const engine = new ScoringEngine();
+    const original = engine.generate.bind(engine);
+    engine.generate = async (request) => {
+      if (request.schema?.type === 'array') {
+        throw new EngineError('device-lost', 'The GPU device was lost (unknown).', [], 'unknown');
+      }
+      return original(request);
+    };
+    const outcome = await runner(store, engine, { window: 1024 }).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(store.batchAttempts.get(0)).toBe(3);
+    expect(store.batches).toEqual([[], [0], [1], [2], [3]]);
+    expect(store.progress).toMatchObject({ done: 4, failed: 0, cursor: 4, retry: [] });
+  });
+
+  it('resumes at the batch it stopped in: nothing scored twice', async () => {
+    const store = new MemoryStore(scoringJob(12, 4), pairs(12));
+    const engine = new ScoringEngine();
+    const r = runner(store, engine);
+    const original = engine.generate.bind(engine);
+    let calls = 0;
+    engine.generate = async (request) => {
+      if (++calls === 2) r.pause('job-1');
+      return original(request);
+    };
+    const first = await r.run('job-1', () => undefined);
+    expect(first.state).toBe('paused');
+    expect(store.progress.cursor).toBe(8);
+    const second = await r.run('job-1', () => undefined);
+    expect(second.state).toBe('completed');
+    expect(store.batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9, 10, 11]
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { getPendingDownloads, setPendingDownload } from '$lib/store/downloads';
 import {
   appendLog,
-  commitResult,
+  commitResults,
   createJob,
   deleteJob,
   getJob,
@@ -117,8 +117,7 @@ describe('jobs', () => {
     await createJob(meta('retry', 3), items(3), [10, 10, 10]);
     await recordAttempt('retry', 1, 3);
     const progress = { ...initialProgress(1), cursor: 3, failed: 2, done: 1 };
-    await commitResult('retry', failed(1), progress);
-    await commitResult('retry', failed(2), progress);
+    await commitResults('retry', [failed(1), failed(2)], progress);
     expect(await queueAgain('retry', 'unparsed')).toBe(0);
     expect(await queueAgain('retry', 'failed')).toBe(2);
     expect(await getProgress('retry')).toMatchObject({ retry: [1, 2], state: 'paused' });

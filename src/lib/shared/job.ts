@@ -156,7 +156,8 @@ export interface RunLogEntry {
     | 'resumed'
     | 'paused'
     | 'stopped'
-    | 'tokens';
+    | 'tokens'
+    | 'split';
   message: string;
 }
 

@@ -36,8 +36,17 @@ const KEYS = {
   promptTokens: 'prompt-tokens',
   input: (index: number): IDBValidKey => ['in', index],
   result: (index: number): IDBValidKey => ['out', index],
-  attempts: (index: number): IDBValidKey => ['try', index]
+  attempts: (index: number, scope: AttemptScope = 'item'): IDBValidKey => [
+    scope === 'item' ? 'try' : 'batch-try',
+    index
+  ]
 } as const;
+
+/**
+ * Whose attempts are counted: an item's own, or those of the batch of pairs that
+ * starts at that item (a batch that keeps failing is split, and its pairs run alone).
+ */
+export type AttemptScope = 'item' | 'batch';
 
 export function newJobId(): string {
   const random = crypto.getRandomValues(new Uint32Array(2));
@@ -184,11 +193,12 @@ export function appendLog(
 export async function recordAttempt(
   jobId: string,
   index: number,
-  max: number
+  max: number,
+  scope: AttemptScope = 'item'
 ): Promise<ItemTries & { exhausted: boolean }> {
   let tries: ItemTries & { exhausted: boolean } = { count: 0, lastError: null, exhausted: false };
   await update<ItemTries>(
-    KEYS.attempts(index),
+    KEYS.attempts(index, scope),
     (stored) => {
       const before = stored ?? { count: 0, lastError: null };
       if (before.count >= max) {
@@ -205,9 +215,14 @@ export async function recordAttempt(
 }
 
 /** Remembers why the latest attempt at an item did not finish it. */
-export function recordFailure(jobId: string, index: number, error: ItemError): Promise<void> {
+export function recordFailure(
+  jobId: string,
+  index: number,
+  error: ItemError,
+  scope: AttemptScope = 'item'
+): Promise<void> {
   return update<ItemTries>(
-    KEYS.attempts(index),
+    KEYS.attempts(index, scope),
     (stored) => ({ count: stored?.count ?? 0, lastError: error }),
     jobStore(jobId)
   );
@@ -238,6 +253,7 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
       for (const index of failed) {
         queued.add(index);
         s.delete(KEYS.attempts(index));
+        s.delete(KEYS.attempts(index, 'batch'));
       }
       s.put(
         {
@@ -254,14 +270,14 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
   return failed.length;
 }
 
-/** Writes a finished item and the job's new progress in one transaction. */
-export function commitResult(
+/** Writes finished items (one, or a batch's) and the job's new progress in one transaction. */
+export function commitResults(
   jobId: string,
-  result: ItemResult,
+  results: readonly ItemResult[],
   progress: JobProgress
 ): Promise<void> {
   return jobStore(jobId)('readwrite', (s) => {
-    s.put(result, KEYS.result(result.index));
+    for (const result of results) s.put(result, KEYS.result(result.index));
     s.put(progress, KEYS.progress);
     return promisifyRequest(s.transaction);
   });

@@ -10,7 +10,7 @@ import type { Plan } from '$lib/plan/types';
 import type { JobMeta } from '$lib/shared/job';
 import {
   appendLog,
-  commitResult,
+  commitResults,
   getInput,
   getInputs,
   getJob,
@@ -44,7 +44,7 @@ export function createRunnerApi() {
       saveExactCounts,
       recordAttempt,
       recordFailure,
-      commitResult,
+      commitResults,
       appendLog
     },
     // The model source is read at each load, so a mirror set on the Models page applies to the next run.

@@ -18,7 +18,8 @@ import type {
   JobProgress,
   PlanRecord,
   RunLogEntry,
-  RunState
+  RunState,
+  Usage
 } from '$lib/shared/job';
 import type { Plan, PlannedMemory } from '$lib/plan/types';
 import { requestFor, skipReason } from '$lib/presets';
@@ -34,6 +35,8 @@ import {
   type ItemError
 } from '$lib/shared/stop';
 import { jobLockName } from '$lib/shared/storage-names';
+import type { AttemptScope } from '$lib/store/jobs';
+import { splitScores } from '$lib/presets/score-pairs';
 import { EngineError } from './engine/errors';
 import type { Engine, EngineInfo, LoadPlan, LoadProgress } from './engine/types';
 import { progressAfter, type PreviousResult } from './progress';
@@ -75,10 +78,21 @@ export interface RunnerStore {
   recordAttempt(
     jobId: string,
     index: number,
-    max: number
+    max: number,
+    scope?: AttemptScope
   ): Promise<ItemTries & { exhausted: boolean }>;
-  recordFailure(jobId: string, index: number, error: ItemError): Promise<void>;
-  commitResult(jobId: string, result: ItemResult, progress: JobProgress): Promise<void>;
+  recordFailure(
+    jobId: string,
+    index: number,
+    error: ItemError,
+    scope?: AttemptScope
+  ): Promise<void>;
+  /** Results (one, or a batch's) and the progress they make, in one transaction. */
+  commitResults(
+    jobId: string,
+    results: readonly ItemResult[],
+    progress: JobProgress
+  ): Promise<void>;
   appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void>;
 }
 
@@ -97,6 +111,30 @@ export interface RunnerDeps {
 }
 
 type Emit = (event: RunEvent) => void;
+
+/** A loaded engine and the plan it was loaded with. */
+interface Ready {
+  engine: Engine;
+  plan: PlannedMemory;
+}
+
+/** "the batch of pairs 17 to 24" (by custom_id), for the run log and the page. */
+function batchName(items: readonly Pick<ItemInput, 'customId'>[]): string {
+  const first = items[0]?.customId ?? '';
+  const last = items[items.length - 1]?.customId ?? '';
+  return items.length > 1 ? `the batch of pairs ${first} to ${last}` : `the batch of pair ${first}`;
+}
+
+/** A batch's usage shared out over its `n` results (the remainder to the first), so totals add up. */
+function shareUsage(usage: Usage, n: number): Usage[] {
+  const part = (total: number, i: number) => Math.floor(total / n) + (i === 0 ? total % n : 0);
+  return Array.from({ length: n }, (_, i) => ({
+    ...usage,
+    prompt_tokens: part(usage.prompt_tokens, i),
+    completion_tokens: part(usage.completion_tokens, i),
+    total_tokens: part(usage.prompt_tokens, i) + part(usage.completion_tokens, i)
+  }));
+}
 
 /** Inputs read at a time when the tokenizer counts a whole job. */
 const COUNT_CHUNK = 2000;
@@ -225,7 +263,7 @@ class Run {
   #emit: Emit;
   #pause: AbortSignal;
   /** The engine and its plan, once prepared; null after a loss. */
-  #ready: { engine: Engine; plan: PlannedMemory } | null = null;
+  #ready: Ready | null = null;
   /** The last plan, kept after a loss: the next one is sized from it. */
   #plan: PlannedMemory | null = null;
   #losses: Losses = NO_LOSSES;
@@ -275,7 +313,7 @@ class Run {
         if (this.#pause.aborted) return await this.#finish('paused', null);
         const index = this.#progress.retry[0] ?? this.#progress.cursor;
         const stop = this.#ready
-          ? await this.#runItem(index, this.#ready)
+          ? await this.#runNext(index, this.#ready)
           : await this.#prepare(index);
         if (stop) return stop;
       }
@@ -363,16 +401,30 @@ class Run {
   ): Promise<PlannedMemory | null> {
     const { store } = this.#deps;
     const estimated = this.#job.needs;
+    const { settings } = this.#job;
     const counts: number[] = [];
     let longestPromptTokens = 0;
+    // With several pairs per prompt, the batches (index-aligned runs of `size`) count too.
+    const size = settings.preset?.pairsPerPrompt ?? 1;
+    let batch: ItemInput[] = [];
+    const countBatch = () => {
+      if (batch.length > 1) {
+        longestPromptTokens = Math.max(longestPromptTokens, count(requestFor(settings, batch)));
+      }
+      batch = [];
+    };
     for (let from = 0; from < this.#job.total; from += COUNT_CHUNK) {
       const inputs = await store.getInputs(this.#jobId, from, from + COUNT_CHUNK);
       for (const input of inputs) {
-        const tokens = count(requestFor(this.#job.settings, [input]));
+        const tokens = count(requestFor(settings, [input]));
         counts.push(tokens);
         if (tokens > longestPromptTokens) longestPromptTokens = tokens;
+        if (size <= 1) continue;
+        if (input.index % size === 0) countBatch();
+        if (skipReason(settings, input) === null) batch.push(input);
       }
     }
+    countBatch();
     const needs: JobNeeds = { ...estimated, longestPromptTokens, exact: true };
     await store.saveExactCounts(this.#jobId, needs, counts);
     this.#job = { ...this.#job, needs };
@@ -392,11 +444,19 @@ class Run {
     return grown;
   }
 
+  /**
+   * Runs what comes next: an item alone (from the retry queue, or at the cursor), or,
+   * in a scoring job with several pairs per prompt, the batch at the cursor.
+   */
+  #runNext(index: number, ready: Ready): Promise<RunOutcome | null> {
+    const size = this.#job.settings.preset?.pairsPerPrompt ?? 1;
+    return size > 1 && this.#progress.retry.length === 0
+      ? this.#runBatch(index, size, ready)
+      : this.#runItem(index, ready);
+  }
+
   /** Runs one item and commits it. A stop, or null to go on. */
-  async #runItem(
-    index: number,
-    { engine, plan }: { engine: Engine; plan: PlannedMemory }
-  ): Promise<RunOutcome | null> {
+  async #runItem(index: number, { engine, plan }: Ready): Promise<RunOutcome | null> {
     const { store, now } = this.#deps;
     const input = await store.getInput(this.#jobId, index);
     // An item run again overwrites its result: the counts take the old one off.
@@ -497,6 +557,155 @@ class Run {
     return null;
   }
 
+  /**
+   * Scores the pairs [first, first + size) in one prompt and commits their scores in one
+   * transaction. A pair the answer leaves out (or scores badly) is queued to be scored
+   * alone, as are all of them when the batch is too long for the window, fails as an
+   * item would, or keeps losing the device. Pairs with images are committed as skipped.
+   */
+  async #runBatch(
+    first: number,
+    size: number,
+    { engine, plan }: Ready
+  ): Promise<RunOutcome | null> {
+    const { store, now } = this.#deps;
+    const end = Math.min(first + size, this.#job.total);
+    const inputs = await store.getInputs(this.#jobId, first, end);
+    const started = now();
+    const skipped: ItemResult[] = [];
+    const sent: ItemInput[] = [];
+    for (const input of inputs) {
+      const skip = skipReason(this.#job.settings, input);
+      if (skip === null) sent.push(input);
+      else
+        skipped.push(
+          this.#result(input, {
+            status: 'skipped',
+            model: plan.model.id,
+            attempts: 0,
+            skipReason: skip
+          })
+        );
+    }
+    const alone = async (why: string) => {
+      await this.#commitBatch(
+        skipped,
+        sent.map((input) => input.index),
+        end,
+        started
+      );
+      await this.#log({
+        index: first,
+        kind: 'split',
+        message: `${batchName(sent)} ${why}; its pairs are scored alone`
+      });
+      return null;
+    };
+    if (sent.length === 0) {
+      await this.#commitBatch(skipped, [], end, started);
+      return null;
+    }
+    const request = requestFor(this.#job.settings, sent);
+    const counter = engine.tokenCounter();
+    const needed = counter ? counter(request) : this.#deps.promptTokens(request);
+    if (needed > plan.maxPromptTokens) {
+      return alone(`needs ${needed} prompt tokens, more than the plan's ${plan.maxPromptTokens}`);
+    }
+    const tries = await store.recordAttempt(this.#jobId, first, MAX_ATTEMPTS, 'batch');
+    if (tries.exhausted) return alone(`did not finish in ${tries.count} attempts`);
+
+    const attempt = tries.count;
+    this.#emit({ type: 'item', index: first, customId: batchName(sent), attempt });
+    const stream = new TextStream((text) => this.#emit({ type: 'text', index: first, text }));
+    let output: Awaited<ReturnType<Engine['generate']>>;
+    try {
+      output = await engine.generate(request, (delta) => stream.add(delta), this.#pause, {
+        index: first,
+        attempt
+      });
+    } catch (error) {
+      const engineError = asEngineError(error, 'generation-failed');
+      switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
+        case 'pause':
+          return this.#finish('paused', null);
+        case 'recover':
+          await store.recordFailure(
+            this.#jobId,
+            first,
+            { code: engineError.code, message: engineError.message },
+            'batch'
+          );
+          return this.#recover(engineError, first);
+        case 'fail-item':
+          return alone(`failed (${engineError.message})`);
+        default:
+          await this.#slot.drop();
+          return this.#finish('stopped', {
+            code: engineError.code,
+            message: stopMessage(engineError, ...this.#saved())
+          });
+      }
+    } finally {
+      stream.close();
+    }
+    const scores = splitScores(
+      this.#readAnswer(request, output.text) ?? { ok: false, reason: '' },
+      sent.map((input) => input.customId)
+    );
+    const scored = sent.filter((input) => scores.has(input.customId));
+    const usage = shareUsage(output.usage, scored.length);
+    const results = scored.map((input, i): ItemResult => {
+      const score = scores.get(input.customId);
+      return {
+        index: input.index,
+        customId: input.customId,
+        status: 'done',
+        text: JSON.stringify({ score }),
+        finishReason: output.finishReason,
+        usage: usage[i] ?? null,
+        error: null,
+        model: output.model,
+        finishedAt: now(),
+        attempts: attempt,
+        answer: { ok: true, value: { score } }
+      };
+    });
+    const missing = sent.filter((input) => !scores.has(input.customId)).map((input) => input.index);
+    await this.#commitBatch(
+      [...skipped, ...results].sort((a, b) => a.index - b.index),
+      missing,
+      end,
+      started
+    );
+    if (missing.length) {
+      await this.#log({
+        index: first,
+        kind: 'split',
+        message: `${batchName(sent)}: the answer left out ${missing.length} of ${sent.length} pairs; they are scored alone`
+      });
+    }
+    this.#losses = NO_LOSSES;
+    return null;
+  }
+
+  /** Commits a batch's results, moves the cursor past it and queues `alone` to run alone. */
+  async #commitBatch(
+    results: readonly ItemResult[],
+    alone: readonly number[],
+    end: number,
+    started: number
+  ): Promise<void> {
+    const { now } = this.#deps;
+    let next = this.#progress;
+    results.forEach((result, i) => {
+      next = progressAfter(next, result, null, i === 0 ? now() - started : 0, now());
+    });
+    next = { ...next, cursor: Math.max(next.cursor, end), retry: [...next.retry, ...alone] };
+    await this.#deps.store.commitResults(this.#jobId, results, next);
+    this.#progress = next;
+    for (const result of results) this.#emit({ type: 'committed', result, progress: next });
+  }
+
   /** A result with no answer text: failed or skipped. */
   #result(
     input: ItemInput,
@@ -522,7 +731,7 @@ class Run {
   async #commit(result: ItemResult, started: number, previous: PreviousResult): Promise<void> {
     const { now } = this.#deps;
     const next = progressAfter(this.#progress, result, previous, now() - started, now());
-    await this.#deps.store.commitResult(this.#jobId, result, next);
+    await this.#deps.store.commitResults(this.#jobId, [result], next);
     this.#progress = next;
     this.#emit({ type: 'committed', result, progress: next });
   }
