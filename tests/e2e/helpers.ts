@@ -105,14 +105,24 @@ export function seeded(seed: number): () => number {
   };
 }
 
-/** Saves "GPU memory (MB)" in the GPU and memory plan panel of the current page. */
+/** Saves "GPU memory (MiB)" in the GPU and memory plan panel of the current page. */
 export async function setGpuMemory(page: Page, megabytes: number) {
   const panel = page.getByRole('region', { name: 'GPU and memory plan' });
-  await panel.getByLabel('GPU memory (MB)').fill(String(megabytes));
+  await openPlanDetails(page);
+  await panel.getByLabel('GPU memory (MiB)').fill(String(megabytes));
   await panel.getByRole('button', { name: 'Save memory settings' }).click();
   await expect(panel.getByTestId('plan-reasons')).toContainText(
-    `${megabytes.toLocaleString('en')} MB`
+    `${megabytes.toLocaleString('en')} MiB`
   );
+}
+
+/** Opens the details of the GPU and memory plan panel (a one-line summary until then). */
+export async function openPlanDetails(page: Page) {
+  const details = page.getByRole('region', { name: 'GPU and memory plan' }).locator('details');
+  if (!(await details.evaluate((element) => (element as HTMLDetailsElement).open))) {
+    await details.locator('summary').click();
+  }
+  await expect(details).toHaveAttribute('open', '');
 }
 
 /** Turns "Resume interrupted jobs by themselves" on or off in the settings. */

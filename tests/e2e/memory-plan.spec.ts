@@ -4,7 +4,7 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { modelById } from '../../src/lib/plan/catalog';
-import { createJob, exportAs, waitForCompleted } from './helpers';
+import { createJob, exportAs, openPlanDetails, waitForCompleted } from './helpers';
 
 const MiB = 1024 * 1024;
 const F32_KV_PER_TOKEN = 114_688;
@@ -33,6 +33,13 @@ test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows th
 }) => {
   await page.goto('/');
   const gpu = panel(page);
+  // One line until the user asks for the details.
+  await expect(gpu.getByTestId('plan-summary')).toHaveText(
+    /^Qwen2\.5-7B-Instruct \(4-bit, f32\) with a [\d,]+-token context needs [\d,]+ MiB( of the [\d,]+ MiB this GPU may use|; the GPU's size is unknown)\.$/
+  );
+  await expect(gpu.getByTestId('plan-reasons')).toBeHidden();
+  await openPlanDetails(page);
+  await expect(gpu.getByTestId('plan-reasons')).toBeVisible();
   await expect(gpu.getByTestId('gpu-f16')).toHaveText('no');
   await expect(gpu.getByTestId('gpu-adapter')).toContainText('swiftshader');
   await expect(gpu.getByTestId('plan-model')).toHaveText('Qwen2.5-7B-Instruct-q4f32_1-MLC');
@@ -50,9 +57,10 @@ test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows th
     (window * F32_KV_PER_TOKEN).toLocaleString('en')
   );
 
-  // The same panel is in the settings.
+  // The same panel is in the settings, with its details open there.
   await page.getByRole('link', { name: 'Settings' }).click();
   await expect(panel(page).getByTestId('plan-model')).toHaveText('Qwen2.5-7B-Instruct-q4f32_1-MLC');
+  await expect(panel(page).getByLabel('GPU memory (MiB)')).toBeVisible();
 });
 
 test('with simMemoryMB below the plan, Check this GPU says it does not fit, with numbers, and Start is blocked', async ({
@@ -68,7 +76,7 @@ test('with simMemoryMB below the plan, Check this GPU says it does not fit, with
   const total = Math.round(
     (model.weightsBytes + model.activationBytes + 4096 * F32_KV_PER_TOKEN) / MiB
   );
-  await expect(result).toContainText(`of the ${total.toLocaleString('en')} MB the plan needs`);
+  await expect(result).toContainText(`of the ${total.toLocaleString('en')} MiB the plan needs`);
   await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeDisabled();
   await expect(page.getByTestId('blocked')).toContainText('the memory plan does not fit this GPU');
   await expect(page.getByRole('progressbar', { name: 'Job progress' })).toHaveAttribute(

@@ -131,10 +131,10 @@ test('a download shows its progress, continues after a reload from the last fini
   await expect(bar).toBeVisible();
   const text = item.getByTestId('progress-text');
   await expect(text).toHaveText(
-    /^\d+\.\d of 2\.0 MB \(\d+%\) · (measuring speed|\d+\.\d MB\/s) · (time left unknown|about .+ left) · \d of 8 shards$/
+    /^\d+\.\d of 2\.0 MiB \(\d+%\) · (measuring speed|\d+\.\d MiB\/s) · (time left unknown|about .+ left) · \d of 8 shards$/
   );
   await expect(text).toContainText('3 of 8 shards', { timeout: 30_000 });
-  await expect(text).toContainText('0.8 of 2.0 MB (37%)');
+  await expect(text).toContainText('0.8 of 2.0 MiB (37%)');
   await expect(item.getByTestId('cached-state')).toHaveText('Partly downloaded: 3 of 8 shards');
   expect(Number(await bar.getAttribute('value'))).toBeCloseTo(3 / 8, 2);
   await expect(page.getByRole('button', { name: `Stop downloading ${SMALL_LABEL}` })).toBeVisible();
@@ -152,7 +152,7 @@ test('a download shows its progress, continues after a reload from the last fini
     missing.map((path) => `GET ${path}`)
   );
   expect(await cachedShards(page, SMALL)).toEqual(allShards(SMALL));
-  await expect(item).toContainText(`${SMALL} · 2 MB`);
+  await expect(item).toContainText(`${SMALL} · 2 MiB`);
   await expect(bar).toHaveCount(0);
   await expect(item.getByRole('button', { name: `Download ${SMALL_LABEL}` })).toHaveCount(0);
 
@@ -163,7 +163,7 @@ test('a download shows its progress, continues after a reload from the last fini
   expect(mirror.requests).toEqual([]);
 
   page.once('dialog', (dialog) => {
-    expect(dialog.message()).toContain(`Delete ${SMALL_LABEL} (2 MB) from this browser?`);
+    expect(dialog.message()).toContain(`Delete ${SMALL_LABEL} (2 MiB) from this browser?`);
     void dialog.accept();
   });
   await item.getByRole('button', { name: `Delete ${SMALL_LABEL}`, exact: true }).click();
@@ -257,13 +257,13 @@ test('before a download, a warning when the free quota is below the model size',
     const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage ?? 0);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: BASE_URL, quotaSize: usage + 3e6 });
     await page.reload();
-    await expect(page.getByTestId('models-storage')).toContainText(/; 3 MB free\.$/);
+    await expect(page.getByTestId('models-storage')).toContainText(/; 3 MiB free\.$/);
     const item = modelItem(page, SMALL_LABEL);
     mirror.clearLog();
     await item.getByRole('button', { name: `Download ${SMALL_LABEL}`, exact: true }).click();
     const warning = item.getByRole('alert');
     await expect(warning).toContainText(
-      `Not enough free storage for ${SMALL_LABEL}: it needs about ${SMALL_MB} MB more, and this site may store only 3 MB more.`
+      `Not enough free storage for ${SMALL_LABEL}: it needs about ${SMALL_MB} MiB more, and this site may store only 3 MiB more.`
     );
     await expect(item.getByRole('progressbar')).toHaveCount(0);
     await warning.getByRole('button', { name: 'Cancel' }).click();

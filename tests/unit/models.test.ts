@@ -296,7 +296,7 @@ describe('download progress', () => {
       shardsTotal: 4
     });
     expect(describeProgress(p)).toBe(
-      '25.0 of 100 MB (25%) · 5.0 MB/s · about 15 s left · 1 of 4 shards'
+      '25.0 of 100 MiB (25%) · 5.0 MiB/s · about 15 s left · 1 of 4 shards'
     );
     const unknown = downloadProgress({
       loadedBytes: 0,

@@ -109,10 +109,10 @@ const PROFILES: Profile[] = [
         'q4f32_1 chosen because this GPU lacks shader-f16.',
         'SwiftShader',
         'uses system RAM',
-        '4,096 MB',
-        'Keeping 15% free leaves 3,482 MB',
-        'needs at least 5,564 MB',
-        '2,082 MB more than the 3,482 MB usable',
+        '4,096 MiB',
+        'Keeping 15% free leaves 3,482 MiB',
+        'needs at least 5,564 MiB',
+        '2,082 MiB more than the 3,482 MiB usable',
         'Qwen2.5-3B-Instruct (q4f32_1) would fit'
       ]
     }
@@ -132,7 +132,7 @@ const PROFILES: Profile[] = [
     }
   },
   {
-    name: 'NVIDIA discrete with f16, user says 8192 MB',
+    name: 'NVIDIA discrete with f16, user says 8192 MiB',
     adapter: NVIDIA,
     userMB: 8192,
     expect: {
@@ -144,15 +144,15 @@ const PROFILES: Profile[] = [
       budgetMB: 6963,
       reasons: [
         'q4f16_1 chosen because this GPU has shader-f16.',
-        'You said this GPU has 8,192 MB.',
-        'Keeping 15% free leaves 6,963 MB',
+        'You said this GPU has 8,192 MiB.',
+        'Keeping 15% free leaves 6,963 MiB',
         'A context window of 4,096 tokens fits the longest prompt, about 3,000 tokens (estimated), plus answers of up to 512 tokens',
-        'KV cache 224 MB (4,096 tokens x 57,344 bytes) = 5,107 MB, within the 6,963 MB usable'
+        'KV cache 224 MiB (4,096 tokens x 57,344 bytes) = 5,107 MiB, within the 6,963 MiB usable'
       ]
     }
   },
   {
-    name: 'NVIDIA without shader-f16, user says 8192 MB: q4f32_1, f32 KV',
+    name: 'NVIDIA without shader-f16, user says 8192 MiB: q4f32_1, f32 KV',
     adapter: NVIDIA_NO_F16,
     userMB: 8192,
     expect: {
@@ -162,7 +162,7 @@ const PROFILES: Profile[] = [
       kvBytes: 469_762_048,
       maxPromptTokens: 3584,
       budgetMB: 6963,
-      reasons: ['q4f32_1 chosen because this GPU lacks shader-f16.', 'KV cache 448 MB']
+      reasons: ['q4f32_1 chosen because this GPU lacks shader-f16.', 'KV cache 448 MiB']
     }
   },
   {
@@ -178,7 +178,7 @@ const PROFILES: Profile[] = [
       reasons: [
         'No web API tells a discrete GPU',
         'unknown until you say how much this GPU has or "Check this GPU" shows it',
-        'needs weights 4,086 MB + activations 797 MB + KV cache 224 MB'
+        'needs weights 4,086 MiB + activations 797 MiB + KV cache 224 MiB'
       ]
     }
   },
@@ -193,8 +193,8 @@ const PROFILES: Profile[] = [
         'integrated GPU',
         'two thirds',
         'Chrome reports at most 8 GB',
-        '5,461 MB',
-        '297 MB more than the 4,642 MB usable',
+        '5,461 MiB',
+        '297 MiB more than the 4,642 MiB usable',
         'If this machine has more memory, say how much.'
       ]
     }
@@ -210,7 +210,7 @@ const PROFILES: Profile[] = [
       kvBytes: 234_881_024,
       maxPromptTokens: 3584,
       budgetMB: 13926,
-      reasons: ['You said this GPU has 16,384 MB.']
+      reasons: ['You said this GPU has 16,384 MiB.']
     }
   },
   {
@@ -219,7 +219,7 @@ const PROFILES: Profile[] = [
     expect: {
       ok: false,
       suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
-      reasons: ['integrated GPU', 'about half of it', '4,096 MB', 'more than the 3,482 MB usable']
+      reasons: ['integrated GPU', 'about half of it', '4,096 MiB', 'more than the 3,482 MiB usable']
     }
   },
   {
@@ -256,9 +256,9 @@ const PROFILES: Profile[] = [
       ok: false,
       suggestion: 'Qwen2.5-1.5B-Instruct-q4f16_1-MLC',
       reasons: [
-        "Qwen2.5-7B-Instruct's largest weight tensor is 260 MB (272,498,688 bytes)",
-        'more than the 128 MB maxStorageBufferBindingSize',
-        'this one offers 256 MB, so it gets 128 MB',
+        "Qwen2.5-7B-Instruct's largest weight tensor is 260 MiB (272,498,688 bytes)",
+        'more than the 128 MiB maxStorageBufferBindingSize',
+        'this one offers 256 MiB, so it gets 128 MiB',
         'Qwen2.5-1.5B-Instruct (q4f16_1) would fit'
       ]
     }
@@ -269,28 +269,28 @@ const PROFILES: Profile[] = [
     expect: {
       ok: false,
       suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
-      reasons: ['more than the 256 MB maxBufferSize', 'Qwen2.5-3B-Instruct (q4f16_1) would fit']
+      reasons: ['more than the 256 MiB maxBufferSize', 'Qwen2.5-3B-Instruct (q4f16_1) would fit']
     }
   },
   {
-    name: 'Budget below the 7B weights (user says 4096 MB)',
+    name: 'Budget below the 7B weights (user says 4096 MiB)',
     adapter: NVIDIA,
     userMB: 4096,
     expect: {
       ok: false,
       suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
       reasons: [
-        'needs at least 4,939 MB (weights 4,086 MB + activations 797 MB + KV cache for 1,024 tokens 56 MB)',
-        '1,457 MB more than the 3,482 MB usable',
+        'needs at least 4,939 MiB (weights 4,086 MiB + activations 797 MiB + KV cache for 1,024 tokens 56 MiB)',
+        '1,457 MiB more than the 3,482 MiB usable',
         'Qwen2.5-3B-Instruct (q4f16_1) would fit'
       ]
     }
   },
   {
-    name: 'Budget fits no model at all (user says 512 MB)',
+    name: 'Budget fits no model at all (user says 512 MiB)',
     adapter: NVIDIA,
     userMB: 512,
-    expect: { ok: false, suggestion: null, reasons: ['more than the 435 MB usable'] }
+    expect: { ok: false, suggestion: null, reasons: ['more than the 435 MiB usable'] }
   },
   {
     name: '12k-token prompt with room: window 13312',
@@ -308,7 +308,7 @@ const PROFILES: Profile[] = [
     }
   },
   {
-    name: '12k-token prompt with a small budget (6144 MB): largest window that fits, longer items listed',
+    name: '12k-token prompt with a small budget (6144 MiB): largest window that fits, longer items listed',
     adapter: NVIDIA,
     userMB: 6144,
     needs: LONG,
@@ -391,7 +391,7 @@ const PROFILES: Profile[] = [
     expect: {
       ok: false,
       suggestion: null,
-      reasons: ['maxStorageBufferBindingSize is 64 MB, but WebLLM needs at least 128 MB']
+      reasons: ['maxStorageBufferBindingSize is 64 MiB, but WebLLM needs at least 128 MiB']
     }
   }
 ];

@@ -33,6 +33,6 @@ describe('planBuffers', () => {
   });
 
   it('prints megabytes as people read them', () => {
-    expect(formatMiB(5_900 * MiB)).toBe('5,900 MB');
+    expect(formatMiB(5_900 * MiB)).toBe('5,900 MiB');
   });
 });

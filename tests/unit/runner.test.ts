@@ -525,7 +525,7 @@ describe('Runner', () => {
       plan: async () => ({
         ok: false,
         reasons: [],
-        refusal: 'Qwen2.5-7B-Instruct needs 5,107 MB but this GPU has 4,096 MB.',
+        refusal: 'Qwen2.5-7B-Instruct needs 5,107 MiB but this GPU has 4,096 MiB.',
         suggestion: null
       }),
       promptTokens: () => 10,
@@ -537,7 +537,7 @@ describe('Runner', () => {
       error: {
         code: 'does-not-fit',
         message:
-          'Qwen2.5-7B-Instruct needs 5,107 MB but this GPU has 4,096 MB. Nothing was lost: 0 of 2 results are saved.'
+          'Qwen2.5-7B-Instruct needs 5,107 MiB but this GPU has 4,096 MiB. Nothing was lost: 0 of 2 results are saved.'
       }
     });
     expect(engine.loads).toBe(0);

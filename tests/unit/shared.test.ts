@@ -29,7 +29,7 @@ describe('figures', () => {
   });
 
   it('sizes', () => {
-    expect(formatMiB(5106.67 * MIB)).toBe('5,107 MB');
+    expect(formatMiB(5106.67 * MIB)).toBe('5,107 MiB');
     expect(formatFileSize(256 * MIB + 1)).toBe('256.1 MiB');
     expect(formatFileSize(3 * MIB)).toBe('3.0 MiB');
   });

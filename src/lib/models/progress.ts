@@ -1,5 +1,5 @@
-/** Download figures as the Models page shows them: MB, share, speed and time left. */
-import { MIB } from '$lib/shared/figures';
+/** Download figures as the Models page shows them: MiB, share, speed and time left. */
+import { MIB, formatDuration, formatFigure } from '$lib/shared/figures';
 
 export interface DownloadProgress {
   /** Bytes of the model now stored (finished files, including those kept from before). */
@@ -77,24 +77,14 @@ export function downloadProgress(input: {
   };
 }
 
-function megabytes(value: number): string {
-  return value >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(1);
-}
-
-function seconds(value: number): string {
-  const s = Math.ceil(value);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
-}
-
-/** "12.5 of 40.0 MB (31%) · 2.1 MB/s · about 13 s left · 3 of 9 shards". */
+/** "12.5 of 40.0 MiB (31%) · 2.1 MiB/s · about 13 s left · 3 of 9 shards". */
 export function describeProgress(p: DownloadProgress): string {
   const parts = [
-    `${megabytes(p.loadedMB)} of ${megabytes(p.totalMB)} MB (${Math.floor(p.fraction * 100)}%)`,
-    p.mbPerSecond === null ? 'measuring speed' : `${p.mbPerSecond.toFixed(1)} MB/s`,
-    p.etaSeconds === null ? 'time left unknown' : `about ${seconds(p.etaSeconds)} left`,
+    `${formatFigure(p.loadedMB)} of ${formatFigure(p.totalMB)} MiB (${Math.floor(p.fraction * 100)}%)`,
+    p.mbPerSecond === null ? 'measuring speed' : `${formatFigure(p.mbPerSecond)} MiB/s`,
+    p.etaSeconds === null
+      ? 'time left unknown'
+      : `about ${formatDuration(p.etaSeconds * 1000)} left`,
     `${p.shardsDone} of ${p.shardsTotal} shards`
   ];
   return parts.join(' · ');

@@ -3,7 +3,7 @@
  * fits this GPU. Pure: no browser APIs, no clock, no randomness; the probe
  * supplies the facts, the worker and the page act on the result.
  *
- * Figures in sentences are in MB of 1024 x 1024 bytes, as WebLLM writes them.
+ * Figures in sentences are in MiB (1024 x 1024 bytes; WebLLM writes them as MB).
  */
 import { GIB, KIB, MIB, formatCount, formatMiB } from '$lib/shared/figures';
 import { kvBytesPerToken } from './catalog';
@@ -157,7 +157,7 @@ export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEs
   if (budget.userMB !== null && budget.userMB > 0) {
     return {
       bytes: Math.floor(budget.userMB * MIB),
-      reason: `You said this GPU has ${formatCount(budget.userMB)} MB.`,
+      reason: `You said this GPU has ${formatCount(budget.userMB)} MiB.`,
       source: 'user'
     };
   }

@@ -69,7 +69,7 @@ export function simulatedMemoryMB(choice: EngineChoice): number | null {
 export function describeEngine(choice: EngineChoice): string {
   if (choice.kind === 'simulated') {
     const cap =
-      choice.simMemoryMB !== null ? ` It acts as a GPU with ${choice.simMemoryMB} MB.` : '';
+      choice.simMemoryMB !== null ? ` It acts as a GPU with ${choice.simMemoryMB} MiB.` : '';
     return `Simulated engine: a real WebGPU device, but the answers are placeholder text, not a model.${cap}`;
   }
   return `WebLLM on this GPU: ${choice.modelId ?? 'Qwen2.5-7B-Instruct, 4-bit (q4f16_1, or q4f32_1 where the GPU lacks shader-f16)'}.`;

@@ -23,9 +23,9 @@ export function formatFigure(value: number | null): string {
   return value >= 100 ? formatCount(Math.round(value)) : value.toFixed(1);
 }
 
-/** Bytes in whole MB of 1024 x 1024 bytes, as WebLLM writes them: "5,107 MB". */
+/** Bytes in whole MiB (1024 x 1024 bytes; WebLLM calls them MB): "5,107 MiB". */
 export function formatMiB(bytes: number): string {
-  return `${formatCount(Math.round(bytes / MIB))} MB`;
+  return `${formatCount(Math.round(bytes / MIB))} MiB`;
 }
 
 /** A file's size, rounded up to 0.1 MiB so a file just over a limit never reads as the limit. */

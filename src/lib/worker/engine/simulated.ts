@@ -166,7 +166,7 @@ export class SimulatedEngine implements Engine {
           'device-lost',
           `The GPU device was lost (destroyed) while allocating the ${chunk.label} (${Math.round(
             allocator.used / 1048576
-          )} MB held, ${Math.round(chunk.bytes / 1048576)} MB more asked, ${this.#options.simMemoryMB} MB in all).`,
+          )} MiB held, ${Math.round(chunk.bytes / 1048576)} MiB more asked, ${this.#options.simMemoryMB} MiB in all).`,
           [],
           'destroyed'
         );
