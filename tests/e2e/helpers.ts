@@ -118,11 +118,11 @@ export async function setGpuMemory(page: Page, megabytes: number) {
 
 /** Opens the details of the GPU and memory plan panel (a one-line summary until then). */
 export async function openPlanDetails(page: Page) {
-  const details = page.getByRole('region', { name: 'GPU and memory plan' }).locator('details');
-  if (!(await details.evaluate((element) => (element as HTMLDetailsElement).open))) {
-    await details.locator('summary').click();
-  }
-  await expect(details).toHaveAttribute('open', '');
+  const button = page
+    .getByRole('region', { name: 'GPU and memory plan' })
+    .getByRole('button', { name: /Details: this GPU/ });
+  if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click();
+  await expect(button).toHaveAttribute('aria-expanded', 'true');
 }
 
 /** Turns "Resume interrupted jobs by themselves" on or off in the settings. */
