@@ -123,7 +123,9 @@ describe('engineFromUrl', () => {
       simMemoryMB: 5000,
       simHangAtItem: null,
       simEcho: false,
-      simBreakEvery: null
+      simBreakEvery: null,
+      simConcurrency: 1,
+      simPoisonItem: null
     });
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simBreakEvery=7'))

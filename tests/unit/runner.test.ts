@@ -142,6 +142,7 @@ function inputs(count: number): ItemInput[] {
 
 /** An engine that echoes the prompt; `failAt` maps a prompt index to the error it throws. */
 class EchoEngine implements Engine {
+  concurrency = 1;
   loads = 0;
   requests: GenerateRequest[] = [];
   /** The loaded model's tokenizer, when the test gives the engine one. */
@@ -759,5 +760,132 @@ describe('Runner: several pairs per prompt', () => {
       [4, 5, 6, 7],
       [8, 9, 10, 11]
     ]);
+  });
+});
+
+/**
+ * An engine that runs `concurrency` items at once, each taking a few event-loop turns;
+ * `poison` items lose the device whenever they run (with everything running beside them).
+ */
+class ConcurrentEngine extends EchoEngine {
+  running = 0;
+  maxRunning = 0;
+  poison = new Set<number>();
+  losses = 0;
+  #lost: (() => void)[] = [];
+  constructor(readonly width: number) {
+    super();
+    this.concurrency = width;
+  }
+  override async generate(
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal
+  ) {
+    const content = request.messages.at(-1)?.content ?? '';
+    const index = Number(content.split(' ')[1]) - 1;
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const lose = () =>
+          reject(
+            new EngineError('device-lost', 'The GPU device was lost (unknown).', [], 'unknown')
+          );
+        this.#lost.push(lose);
+        if (this.poison.has(index)) {
+          this.losses++;
+          // The whole device goes: every item running with it is lost too.
+          setTimeout(() => this.#lost.splice(0).forEach((fail) => fail()), 5);
+          return;
+        }
+        const timer = setTimeout(
+          () => {
+            this.#lost = this.#lost.filter((fail) => fail !== lose);
+            resolve();
+          },
+          2 + (index % 3)
+        );
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new EngineError('cancelled', 'Stopped.'));
+        });
+      });
+      return await super.generate(request, onText, signal);
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+describe('Runner: several items in flight', () => {
+  it("keeps the engine's number of items running, commits each once, and the results are in input order", async () => {
+    const store = new MemoryStore(job(40), inputs(40));
+    const engine = new ConcurrentEngine(4);
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.maxRunning).toBe(4);
+    expect(store.commits).toBe(40);
+    expect([...store.results.keys()].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 40 }, (_, i) => i)
+    );
+    expect(store.progress).toMatchObject({ cursor: 40, ahead: [], done: 40, retry: [] });
+  });
+
+  it('a lost device with 4 in flight runs all 4 again, each alone; the poison one alone is failed, the others complete', async () => {
+    const store = new MemoryStore(job(12), inputs(12));
+    const engine = new ConcurrentEngine(4);
+    engine.poison.add(5);
+    const log: string[] = [];
+    const outcome = await runner(store, engine).run('job-1', (event) => {
+      if (event.type === 'log') log.push(event.entry.message);
+    });
+    expect(outcome.state).toBe('completed');
+    expect(store.results.get(5)).toMatchObject({
+      status: 'failed',
+      error: { code: 'device-lost', message: expect.stringContaining('3 attempts did not finish') }
+    });
+    for (let i = 0; i < 12; i++) if (i !== 5) expect(store.results.get(i)?.status).toBe('done');
+    // Once together (blaming no one), then 3 times alone.
+    expect(engine.losses).toBe(4);
+    expect(store.attempts.get(5)).toBe(3);
+    expect(store.progress).toMatchObject({ done: 11, failed: 1, suspects: [], cursor: 12 });
+    expect(log).toContain('item 6 failed after 3 attempts (device-lost); moving on');
+  });
+
+  it('Pause stops every item in flight and keeps none of them', async () => {
+    const store = new MemoryStore(job(20), inputs(20));
+    const engine = new ConcurrentEngine(4);
+    const r = runner(store, engine);
+    let committed = 0;
+    const outcome = await r.run('job-1', (event) => {
+      if (event.type === 'committed' && ++committed === 6) r.pause('job-1');
+    });
+    expect(outcome.state).toBe('paused');
+    expect(store.commits).toBe(committed);
+    expect(engine.running).toBe(0);
+    const resumed = await r.run('job-1', () => undefined);
+    expect(resumed.state).toBe('completed');
+    expect(store.commits).toBe(20);
+  });
+
+  it('resumes from the cursor and the ranges finished above it, running only what is left', async () => {
+    const store = new MemoryStore(job(10), inputs(10));
+    store.progress = {
+      ...store.progress,
+      cursor: 2,
+      ahead: [
+        [3, 5],
+        [7, 8]
+      ],
+      done: 5
+    };
+    const engine = new ConcurrentEngine(3);
+    await runner(store, engine).run('job-1', () => undefined);
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual(
+      expect.arrayContaining(['prompt 3', 'prompt 6', 'prompt 7', 'prompt 9', 'prompt 10'])
+    );
+    expect(engine.requests).toHaveLength(5);
+    expect(store.progress).toMatchObject({ cursor: 10, ahead: [], done: 10 });
   });
 });

@@ -27,6 +27,10 @@ interface SimulatedChoice {
   simEcho?: boolean;
   /** A JSON answer is cut short the first time the engine answers every Nth item (to test unparsed answers). */
   simBreakEvery?: number | null;
+  /** Items the simulated engine runs at once (to test several in flight); 1 when absent. */
+  simConcurrency?: number;
+  /** This item index crashes the GPU whenever it runs (a fault knob for tests). */
+  simPoisonItem?: number | null;
 }
 
 /** Default per-token delay of the simulated engine, in ms. */
@@ -41,7 +45,8 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
- * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`) picks the simulated
+ * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
+ * `simConcurrency`, `simPoisonItem`) picks the simulated
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
@@ -55,7 +60,9 @@ export function engineFromUrl(url: URL): EngineChoice {
       simMemoryMB: numberParam(params, 'simMemoryMB'),
       simHangAtItem: numberParam(params, 'simHangAtItem'),
       simEcho: params.get('simEcho') === '1',
-      simBreakEvery: numberParam(params, 'simBreakEvery')
+      simBreakEvery: numberParam(params, 'simBreakEvery'),
+      simConcurrency: numberParam(params, 'simConcurrency') ?? 1,
+      simPoisonItem: numberParam(params, 'simPoisonItem')
     };
   }
   return { kind: 'webllm', modelId: params.get('model') };

@@ -165,8 +165,15 @@ export type RunState = 'idle' | 'running' | 'paused' | 'completed' | 'stopped';
 
 /** Everything that changes while a job runs; committed with each result. */
 export interface JobProgress {
-  /** Index of the next item to run: every item below it has a result (or is queued in `retry`). */
+  /** Every item below it has a result, or is queued in `retry`. */
   cursor: number;
+  /** Items above the cursor that have a result (or are queued), as ranges [from, to). */
+  ahead?: [number, number][];
+  /**
+   * Items that were running together when the device was lost: each runs alone before
+   * anything runs together again, so only an item that fails alone is failed as poison.
+   */
+  suspects?: number[];
   done: number;
   failed: number;
   /** Results not sent on purpose (status 'skipped'); absent in jobs made before it existed. */

@@ -37,16 +37,17 @@ const KEYS = {
   input: (index: number): IDBValidKey => ['in', index],
   result: (index: number): IDBValidKey => ['out', index],
   attempts: (index: number, scope: AttemptScope = 'item'): IDBValidKey => [
-    scope === 'item' ? 'try' : 'batch-try',
+    scope === 'item' ? 'try' : `${scope}-try`,
     index
   ]
 } as const;
 
 /**
- * Whose attempts are counted: an item's own, or those of the batch of pairs that
- * starts at that item (a batch that keeps failing is split, and its pairs run alone).
+ * Whose attempts are counted: an item's own, alone (they decide poison); the item's
+ * while it ran together with others (only numbered); or those of the batch of pairs
+ * that starts at that item (a batch that keeps failing is split).
  */
-export type AttemptScope = 'item' | 'batch';
+export type AttemptScope = 'item' | 'shared' | 'batch';
 
 export function newJobId(): string {
   const random = crypto.getRandomValues(new Uint32Array(2));
@@ -252,8 +253,9 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
       const queued = new Set(progress.retry ?? []);
       for (const index of failed) {
         queued.add(index);
-        s.delete(KEYS.attempts(index));
-        s.delete(KEYS.attempts(index, 'batch'));
+        for (const scope of ['item', 'shared', 'batch'] as const) {
+          s.delete(KEYS.attempts(index, scope));
+        }
       }
       s.put(
         {

@@ -39,7 +39,14 @@ import type { AttemptScope } from '$lib/store/jobs';
 import { splitScores } from '$lib/presets/score-pairs';
 import { EngineError } from './engine/errors';
 import type { Engine, EngineInfo, LoadPlan, LoadProgress } from './engine/types';
-import { progressAfter, type PreviousResult } from './progress';
+import {
+  allHandled,
+  isHandled,
+  nextUnhandled,
+  progressAfter,
+  queueAgain,
+  type PreviousResult
+} from './progress';
 import {
   decideFailure,
   decideLoss,
@@ -111,6 +118,31 @@ export interface RunnerDeps {
 }
 
 type Emit = (event: RunEvent) => void;
+
+/** How a unit (an item, or a batch of pairs) ended: the loop decides what follows. */
+type UnitEnd =
+  | { kind: 'ok' }
+  | { kind: 'paused' }
+  /** The device was lost while these ran. */
+  | { kind: 'loss'; indices: number[]; error: EngineError }
+  /** Stop the run with this error (everything committed is kept). */
+  | { kind: 'stop'; indices: number[]; error: ItemError }
+  /** The browser refused to store the results. */
+  | { kind: 'quota'; indices: number[]; error: unknown };
+
+const OK: UnitEnd = { kind: 'ok' };
+const PAUSED: UnitEnd = { kind: 'paused' };
+
+/** A unit in flight: its items, its own stop, and how it ends. */
+interface Flight {
+  indices: number[];
+  controller: AbortController;
+  end: Promise<{ id: number; end: UnitEnd }>;
+}
+
+function unique(indices: readonly number[]): number[] {
+  return [...new Set(indices)].sort((a, b) => a - b);
+}
 
 /** A loaded engine and the plan it was loaded with. */
 interface Ready {
@@ -269,6 +301,11 @@ class Run {
   #losses: Losses = NO_LOSSES;
   #lostThisRun = false;
   #readers = new Map<string, (text: string) => ParsedAnswer>();
+  /** Units (an item, or a batch of pairs) running now, by a number of their own. */
+  #flight = new Map<number, Flight>();
+  #unitIds = 0;
+  /** Commits and run-log lines, one after another. */
+  #writes: Promise<void> = Promise.resolve();
 
   constructor(
     deps: RunnerDeps,
@@ -290,17 +327,13 @@ class Run {
     return this.#job.id;
   }
 
-  get #finished(): boolean {
-    return this.#progress.retry.length === 0 && this.#progress.cursor >= this.#job.total;
-  }
-
   get #kept(): string {
     return keptSentence(savedCount(this.#progress), this.#job.total);
   }
 
   async execute(): Promise<RunOutcome> {
     const { store, now } = this.#deps;
-    if (this.#finished) {
+    if (allHandled(this.#progress, this.#job.total)) {
       this.#progress = { ...this.#progress, state: 'completed', stopReason: null };
       await store.saveProgress(this.#jobId, this.#progress);
       return { state: 'completed', progress: this.#progress, error: null };
@@ -309,16 +342,43 @@ class Run {
     await store.saveProgress(this.#jobId, this.#progress);
     this.#emit({ type: 'progress', progress: this.#progress });
     try {
-      while (!this.#finished) {
-        if (this.#pause.aborted) return await this.#finish('paused', null);
-        const index = this.#progress.retry[0] ?? this.#progress.cursor;
-        const stop = this.#ready
-          ? await this.#runNext(index, this.#ready)
-          : await this.#prepare(index);
+      while (!allHandled(this.#progress, this.#job.total)) {
+        if (this.#pause.aborted) {
+          await this.#drain();
+          return await this.#finish('paused', null);
+        }
+        if (!this.#ready) {
+          const stop = await this.#prepare(this.#nextIndex());
+          if (stop) return stop;
+          continue;
+        }
+        this.#fill(this.#ready);
+        if (this.#flight.size === 0) break;
+        // Units leave the flight here, in the loop, so a loss sees every unit that ran with it.
+        const { id, end } = await Promise.race([...this.#flight.values()].map((unit) => unit.end));
+        const together = this.#flight.size;
+        const busy = [...this.#busy()];
+        this.#flight.delete(id);
+        if (end.kind === 'ok' || end.kind === 'paused') continue;
+        await this.#drain();
+        if (end.kind === 'quota') throw end.error;
+        if (end.kind === 'stop') {
+          await this.#slot.drop();
+          return await this.#finish('stopped', end.error);
+        }
+        // A lost device: everything that ran with it runs again; together, each then alone.
+        if (together > 1) {
+          const { retry } = this.#progress;
+          const lost = busy.filter((i) => retry.includes(i) || !isHandled(this.#progress, i));
+          this.#progress = { ...this.#progress, suspects: unique(lost) };
+        }
+        const stop = await this.#recover(end.error, end.indices[0] ?? 0);
         if (stop) return stop;
       }
+      await this.#drain();
       return await this.#finish('completed', null);
     } catch (error) {
+      await this.#drain();
       if (!isQuotaError(error)) throw error;
       await this.#slot.drop();
       return this.#finish('paused', {
@@ -326,6 +386,90 @@ class Run {
         message: stopMessage({ code: 'quota', message: QUOTA_MESSAGE }, ...this.#saved())
       });
     }
+  }
+
+  /** The item a failure while preparing is put down to: the next one to run. */
+  #nextIndex(): number {
+    const { suspects = [], retry } = this.#progress;
+    return (
+      suspects[0] ??
+      retry[0] ??
+      nextUnhandled(this.#progress, this.#job.total, 0, new Set()) ??
+      this.#progress.cursor
+    );
+  }
+
+  /** Items running now (alone, or in batches). */
+  #busy(): Set<number> {
+    const busy = new Set<number>();
+    for (const unit of this.#flight.values()) for (const index of unit.indices) busy.add(index);
+    return busy;
+  }
+
+  /**
+   * Starts units until the engine's limit: suspects one at a time with nothing beside
+   * them, then queued items, then fresh ones from the cursor on (batches of K pairs in a
+   * scoring job with several pairs per prompt).
+   */
+  #fill(ready: Ready): void {
+    const suspects = this.#progress.suspects ?? [];
+    const limit = suspects.length ? 1 : Math.max(1, ready.engine.concurrency);
+    while (this.#flight.size < limit) {
+      const unit = this.#nextUnit(suspects);
+      if (!unit) return;
+      const controller = new AbortController();
+      const signal = AbortSignal.any([this.#pause, controller.signal]);
+      const id = this.#unitIds++;
+      const { indices, batch } = unit;
+      const end = (
+        batch
+          ? this.#runBatch(indices, ready, signal)
+          : this.#runItem(indices[0]!, ready, signal, limit === 1)
+      )
+        .catch((error: unknown): UnitEnd => {
+          if (isQuotaError(error)) return { kind: 'quota', indices, error };
+          throw error;
+        })
+        .then((unitEnd) => ({ id, end: unitEnd }));
+      this.#flight.set(id, { indices, controller, end });
+    }
+  }
+
+  #batchSize(): number {
+    return this.#job.settings.preset?.pairsPerPrompt ?? 1;
+  }
+
+  /**
+   * The next unit to start, or null. Suspects and queued items run as items (alone in
+   * their prompt); fresh items as batches in a scoring job with several pairs per prompt.
+   */
+  #nextUnit(suspects: readonly number[]): { indices: number[]; batch: boolean } | null {
+    if (suspects.length) {
+      return this.#flight.size === 0 ? { indices: [suspects[0]!], batch: false } : null;
+    }
+    const busy = this.#busy();
+    const queued = this.#progress.retry.find((index) => !busy.has(index));
+    if (queued !== undefined) return { indices: [queued], batch: false };
+    const size = this.#batchSize();
+    const unit: number[] = [];
+    let from = this.#progress.cursor;
+    while (unit.length < size) {
+      const index = nextUnhandled(this.#progress, this.#job.total, from, busy);
+      if (index === null) break;
+      unit.push(index);
+      busy.add(index);
+      from = index + 1;
+    }
+    return unit.length ? { indices: unit, batch: size > 1 } : null;
+  }
+
+  /** Stops every unit in flight (their partial text is not kept) and waits for them and the commits. */
+  async #drain(): Promise<void> {
+    const running = [...this.#flight.values()];
+    for (const unit of running) unit.controller.abort();
+    await Promise.allSettled(running.map((unit) => unit.end));
+    this.#flight.clear();
+    await this.#writes;
   }
 
   #saved(): [saved: number, total: number] {
@@ -444,25 +588,15 @@ class Run {
     return grown;
   }
 
-  /**
-   * Runs what comes next: an item alone (from the retry queue, or at the cursor), or,
-   * in a scoring job with several pairs per prompt, the batch at the cursor.
-   */
-  #runNext(index: number, ready: Ready): Promise<RunOutcome | null> {
-    const size = this.#job.settings.preset?.pairsPerPrompt ?? 1;
-    return size > 1 && this.#progress.retry.length === 0
-      ? this.#runBatch(index, size, ready)
-      : this.#runItem(index, ready);
-  }
-
-  /** Runs one item and commits it. A stop, or null to go on. */
-  async #runItem(index: number, { engine, plan }: Ready): Promise<RunOutcome | null> {
+  /** Runs one item and commits it. */
+  async #runItem(
+    index: number,
+    { engine, plan }: Ready,
+    signal: AbortSignal,
+    alone: boolean
+  ): Promise<UnitEnd> {
     const { store, now } = this.#deps;
     const input = await store.getInput(this.#jobId, index);
-    // An item run again overwrites its result: the counts take the old one off.
-    const previous: PreviousResult = this.#progress.retry.includes(index)
-      ? ((await store.getResult(this.#jobId, index)) ?? null)
-      : null;
     const started = now();
     const skip = skipReason(this.#job.settings, input);
     if (skip !== null) {
@@ -472,8 +606,8 @@ class Run {
         attempts: 0,
         skipReason: skip
       });
-      await this.#commit(skipped, started, previous);
-      return null;
+      await this.#commit([skipped], started);
+      return OK;
     }
     const request = requestFor(this.#job.settings, [input]);
     const counter = engine.tokenCounter();
@@ -484,20 +618,22 @@ class Run {
         code: 'context-exceeded',
         message: `The prompt needs ${counter ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
       };
-      await this.#commit(this.#failed(input, error, plan.model.id, 0), started, previous);
-      return null;
+      await this.#commit([this.#failed(input, error, plan.model.id, 0)], started);
+      return OK;
     }
 
-    const tries = await store.recordAttempt(this.#jobId, index, MAX_ATTEMPTS);
-    if (tries.exhausted) {
+    // Alone, attempts count towards poison; together, only their number is kept.
+    const scope: AttemptScope = alone ? 'item' : 'shared';
+    const tries = await store.recordAttempt(this.#jobId, index, MAX_ATTEMPTS, scope);
+    if (alone && tries.exhausted) {
       const error = poisonError(tries.lastError);
-      await this.#commit(this.#failed(input, error, plan.model.id, tries.count), started, previous);
+      await this.#commit([this.#failed(input, error, plan.model.id, tries.count)], started);
       await this.#log({
         index,
         kind: 'poison',
         message: `item ${index + 1} failed after ${tries.count} attempts (${error.code}); moving on`
       });
-      return null;
+      return OK;
     }
 
     const attempt = tries.count;
@@ -505,7 +641,7 @@ class Run {
     const stream = new TextStream((text) => this.#emit({ type: 'text', index, text }));
     let result: ItemResult;
     try {
-      const output = await engine.generate(request, (delta) => stream.add(delta), this.#pause, {
+      const output = await engine.generate(request, (delta) => stream.add(delta), signal, {
         index,
         attempt
       });
@@ -527,13 +663,15 @@ class Run {
       const engineError = asEngineError(error, 'generation-failed');
       switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
         case 'pause':
-          return this.#finish('paused', null);
+          return PAUSED;
         case 'recover':
-          await store.recordFailure(this.#jobId, index, {
-            code: engineError.code,
-            message: engineError.message
-          });
-          return this.#recover(engineError, index);
+          await store.recordFailure(
+            this.#jobId,
+            index,
+            { code: engineError.code, message: engineError.message },
+            scope
+          );
+          return { kind: 'loss', indices: [index], error: engineError };
         case 'fail-item':
           result = this.#failed(
             input,
@@ -543,34 +681,34 @@ class Run {
           );
           break;
         default:
-          await this.#slot.drop();
-          return this.#finish('stopped', {
-            code: engineError.code,
-            message: stopMessage(engineError, ...this.#saved())
-          });
+          return {
+            kind: 'stop',
+            indices: [index],
+            error: { code: engineError.code, message: stopMessage(engineError, ...this.#saved()) }
+          };
       }
     } finally {
       stream.close();
     }
-    await this.#commit(result, started, previous);
+    await this.#commit([result], started);
     this.#losses = NO_LOSSES;
-    return null;
+    return OK;
   }
 
   /**
-   * Scores the pairs [first, first + size) in one prompt and commits their scores in one
-   * transaction. A pair the answer leaves out (or scores badly) is queued to be scored
-   * alone, as are all of them when the batch is too long for the window, fails as an
-   * item would, or keeps losing the device. Pairs with images are committed as skipped.
+   * Scores a batch of pairs in one prompt and commits their scores in one transaction.
+   * A pair the answer leaves out (or scores badly) is queued to be scored alone, as are
+   * all of them when the batch is too long for the window, fails as an item would, or
+   * keeps losing the device. Pairs with images are committed as skipped.
    */
   async #runBatch(
-    first: number,
-    size: number,
-    { engine, plan }: Ready
-  ): Promise<RunOutcome | null> {
+    indices: readonly number[],
+    { engine, plan }: Ready,
+    signal: AbortSignal
+  ): Promise<UnitEnd> {
     const { store, now } = this.#deps;
-    const end = Math.min(first + size, this.#job.total);
-    const inputs = await store.getInputs(this.#jobId, first, end);
+    const first = indices[0] ?? 0;
+    const inputs = await Promise.all(indices.map((index) => store.getInput(this.#jobId, index)));
     const started = now();
     const skipped: ItemResult[] = [];
     const sent: ItemInput[] = [];
@@ -587,23 +725,22 @@ class Run {
           })
         );
     }
-    const alone = async (why: string) => {
-      await this.#commitBatch(
+    const alone = async (why: string): Promise<UnitEnd> => {
+      await this.#commit(
         skipped,
-        sent.map((input) => input.index),
-        end,
-        started
+        started,
+        sent.map((input) => input.index)
       );
       await this.#log({
         index: first,
         kind: 'split',
         message: `${batchName(sent)} ${why}; its pairs are scored alone`
       });
-      return null;
+      return OK;
     };
     if (sent.length === 0) {
-      await this.#commitBatch(skipped, [], end, started);
-      return null;
+      await this.#commit(skipped, started);
+      return OK;
     }
     const request = requestFor(this.#job.settings, sent);
     const counter = engine.tokenCounter();
@@ -619,7 +756,7 @@ class Run {
     const stream = new TextStream((text) => this.#emit({ type: 'text', index: first, text }));
     let output: Awaited<ReturnType<Engine['generate']>>;
     try {
-      output = await engine.generate(request, (delta) => stream.add(delta), this.#pause, {
+      output = await engine.generate(request, (delta) => stream.add(delta), signal, {
         index: first,
         attempt
       });
@@ -627,7 +764,7 @@ class Run {
       const engineError = asEngineError(error, 'generation-failed');
       switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
         case 'pause':
-          return this.#finish('paused', null);
+          return PAUSED;
         case 'recover':
           await store.recordFailure(
             this.#jobId,
@@ -635,15 +772,15 @@ class Run {
             { code: engineError.code, message: engineError.message },
             'batch'
           );
-          return this.#recover(engineError, first);
+          return { kind: 'loss', indices: [...indices], error: engineError };
         case 'fail-item':
           return alone(`failed (${engineError.message})`);
         default:
-          await this.#slot.drop();
-          return this.#finish('stopped', {
-            code: engineError.code,
-            message: stopMessage(engineError, ...this.#saved())
-          });
+          return {
+            kind: 'stop',
+            indices: [...indices],
+            error: { code: engineError.code, message: stopMessage(engineError, ...this.#saved()) }
+          };
       }
     } finally {
       stream.close();
@@ -671,11 +808,10 @@ class Run {
       };
     });
     const missing = sent.filter((input) => !scores.has(input.customId)).map((input) => input.index);
-    await this.#commitBatch(
+    await this.#commit(
       [...skipped, ...results].sort((a, b) => a.index - b.index),
-      missing,
-      end,
-      started
+      started,
+      missing
     );
     if (missing.length) {
       await this.#log({
@@ -685,25 +821,7 @@ class Run {
       });
     }
     this.#losses = NO_LOSSES;
-    return null;
-  }
-
-  /** Commits a batch's results, moves the cursor past it and queues `alone` to run alone. */
-  async #commitBatch(
-    results: readonly ItemResult[],
-    alone: readonly number[],
-    end: number,
-    started: number
-  ): Promise<void> {
-    const { now } = this.#deps;
-    let next = this.#progress;
-    results.forEach((result, i) => {
-      next = progressAfter(next, result, null, i === 0 ? now() - started : 0, now());
-    });
-    next = { ...next, cursor: Math.max(next.cursor, end), retry: [...next.retry, ...alone] };
-    await this.#deps.store.commitResults(this.#jobId, results, next);
-    this.#progress = next;
-    for (const result of results) this.#emit({ type: 'committed', result, progress: next });
+    return OK;
   }
 
   /** A result with no answer text: failed or skipped. */
@@ -727,13 +845,35 @@ class Run {
     return this.#result(input, { status: 'failed', error, model, attempts });
   }
 
-  /** Writes the result and the progress it makes, in one transaction. */
-  async #commit(result: ItemResult, started: number, previous: PreviousResult): Promise<void> {
-    const { now } = this.#deps;
-    const next = progressAfter(this.#progress, result, previous, now() - started, now());
-    await this.#deps.store.commitResults(this.#jobId, [result], next);
-    this.#progress = next;
-    this.#emit({ type: 'committed', result, progress: next });
+  /**
+   * Writes results (one item's, or a batch's) and the progress they make in one
+   * transaction; `alone` are queued to run again alone. Writes go one after another, so
+   * items finishing together never write a stale progress over a newer one.
+   */
+  #commit(
+    results: readonly ItemResult[],
+    started: number,
+    alone: readonly number[] = []
+  ): Promise<void> {
+    const write = this.#writes.then(async () => {
+      const { store, now } = this.#deps;
+      let next = this.#progress;
+      for (const [i, result] of results.entries()) {
+        // A result run again overwrites the stored one: the counts take the old one off.
+        const again =
+          next.retry.includes(result.index) || (next.suspects ?? []).includes(result.index);
+        const previous: PreviousResult = again
+          ? ((await store.getResult(this.#jobId, result.index)) ?? null)
+          : null;
+        next = progressAfter(next, result, previous, i === 0 ? now() - started : 0, now());
+      }
+      next = queueAgain(next, alone);
+      await store.commitResults(this.#jobId, results, next);
+      this.#progress = next;
+      for (const result of results) this.#emit({ type: 'committed', result, progress: next });
+    });
+    this.#writes = write.catch(() => undefined);
+    return write;
   }
 
   /**
@@ -772,14 +912,19 @@ class Run {
     }
   }
 
-  /** Adds a line to the run log, saving the progress with it. */
-  async #log(entry: Omit<RunLogEntry, 'at'>): Promise<void> {
-    const full = { ...entry, at: this.#deps.now() };
-    await this.#deps.store.appendLog(this.#jobId, full, this.#progress);
-    this.#emit({ type: 'log', entry: full });
+  /** Adds a line to the run log, saving the progress with it (after any commit under way). */
+  #log(entry: Omit<RunLogEntry, 'at'>): Promise<void> {
+    const write = this.#writes.then(async () => {
+      const full = { ...entry, at: this.#deps.now() };
+      await this.#deps.store.appendLog(this.#jobId, full, this.#progress);
+      this.#emit({ type: 'log', entry: full });
+    });
+    this.#writes = write.catch(() => undefined);
+    return write;
   }
 
   async #finish(state: RunState, error: ItemError | null): Promise<RunOutcome> {
+    await this.#writes;
     this.#progress = { ...this.#progress, state, stopReason: error, updatedAt: this.#deps.now() };
     // With a full disk even this write may fail: the last commit stands, and the page is told.
     await this.#deps.store.saveProgress(this.#jobId, this.#progress).catch(() => undefined);

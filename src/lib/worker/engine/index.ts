@@ -10,7 +10,9 @@ export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions =
         simMemoryMB: choice.simMemoryMB,
         hangAtItem: choice.simHangAtItem,
         echo: choice.simEcho === true,
-        breakEvery: choice.simBreakEvery ?? null
+        breakEvery: choice.simBreakEvery ?? null,
+        concurrency: choice.simConcurrency ?? 1,
+        poisonItem: choice.simPoisonItem ?? null
       })
     : new WebLLMEngine(webllm);
 }

@@ -54,6 +54,10 @@ export interface SimulatedOptions {
   echo?: boolean;
   /** A JSON answer is cut short (not valid JSON) the first time this engine answers every Nth item. */
   breakEvery?: number | null;
+  /** Items it runs at once (as a server would), so the runner's in-flight paths can be tested. */
+  concurrency?: number;
+  /** This item crashes the GPU whenever it runs: every item running with it loses the device. */
+  poisonItem?: number | null;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -70,6 +74,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class SimulatedEngine implements Engine {
+  readonly concurrency: number;
   #options: SimulatedOptions;
   #device: GPUDevice | null = null;
   #lost: GPUDeviceLostInfo | null = null;
@@ -84,6 +89,7 @@ export class SimulatedEngine implements Engine {
 
   constructor(options: SimulatedOptions) {
     this.#options = options;
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
   }
 
   async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
@@ -218,6 +224,16 @@ export class SimulatedEngine implements Engine {
     signal: AbortSignal,
     item?: ItemContext
   ): Promise<GenerateResult> {
+    if (item && item.index === this.#options.poisonItem) {
+      // As a GPU-process crash: the device goes, with every item on it.
+      this.#device?.destroy();
+      throw new EngineError(
+        'device-lost',
+        `The GPU device was lost (unknown: the simulated crash at item ${item.index + 1}).`,
+        [],
+        'unknown'
+      );
+    }
     const completion = this.#completion(request, item);
     if (completion.promptTokens > this.#contextWindow) {
       // As WebLLM refuses a prompt longer than the window (ContextWindowSizeExceededError).

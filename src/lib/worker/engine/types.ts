@@ -49,6 +49,8 @@ export interface LoadPlan {
 }
 
 export interface Engine {
+  /** How many items it runs at once (WebLLM 1: it queues requests per model). */
+  readonly concurrency: number;
   load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
   generate(
     request: GenerateRequest,

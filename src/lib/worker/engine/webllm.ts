@@ -104,6 +104,7 @@ export function webllmRequest(request: GenerateRequest): ChatCompletionRequestSt
 }
 
 export class WebLLMEngine implements Engine {
+  readonly concurrency = 1;
   #engine: MLCEngine | null = null;
   #model = '';
   #counter: ((request: GenerateRequest) => number) | null = null;

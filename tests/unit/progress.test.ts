@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import type { JobProgress } from '$lib/shared/job';
+import { initialProgress } from '$lib/store/jobs';
+import {
+  allHandled,
+  isHandled,
+  markHandled,
+  nextUnhandled,
+  queueAgain
+} from '$lib/worker/progress';
+
+const start: JobProgress = initialProgress(0);
+
+function handled(indices: number[]): JobProgress {
+  return indices.reduce((p, i) => markHandled(p, i), start);
+}
+
+describe('progress: a cursor and the ranges handled above it', () => {
+  it('finishing in order moves the cursor', () => {
+    expect(handled([0, 1, 2])).toMatchObject({ cursor: 3, ahead: [] });
+  });
+
+  it('out of order: ranges above the cursor, merged, absorbed when the gap closes', () => {
+    const p = handled([2, 5, 3, 6, 9]);
+    expect(p).toMatchObject({
+      cursor: 0,
+      ahead: [
+        [2, 4],
+        [5, 7],
+        [9, 10]
+      ]
+    });
+    expect(markHandled(markHandled(p, 4), 0)).toMatchObject({
+      cursor: 1,
+      ahead: [
+        [2, 7],
+        [9, 10]
+      ]
+    });
+    expect(markHandled(markHandled(markHandled(p, 4), 0), 1)).toMatchObject({
+      cursor: 7,
+      ahead: [[9, 10]]
+    });
+  });
+
+  it('marking an item twice changes nothing', () => {
+    const p = handled([4, 4, 5]);
+    expect(p.ahead).toEqual([[4, 6]]);
+    expect(markHandled(handled([0]), 0)).toMatchObject({ cursor: 1, ahead: [] });
+  });
+
+  it('finds the next item to run, past the handled and the busy ones', () => {
+    const p = handled([1, 2, 5]);
+    expect(nextUnhandled(p, 10, 0, new Set())).toBe(0);
+    expect(nextUnhandled(p, 10, 1, new Set())).toBe(3);
+    expect(nextUnhandled(p, 10, 0, new Set([0, 3, 4]))).toBe(6);
+    expect(nextUnhandled(p, 6, 3, new Set([3, 4]))).toBeNull();
+    expect(isHandled(p, 2)).toBe(true);
+    expect(isHandled(p, 3)).toBe(false);
+  });
+
+  it('queued items count as handled for the cursor, and the job is done only when the queue is empty', () => {
+    const p = queueAgain(handled([0, 2]), [1]);
+    expect(p).toMatchObject({ cursor: 3, retry: [1] });
+    expect(allHandled(p, 3)).toBe(false);
+    expect(allHandled({ ...p, retry: [] }, 3)).toBe(true);
+    expect(allHandled({ ...p, retry: [], suspects: [2] }, 3)).toBe(false);
+  });
+
+  it('1,000 scattered items finished above the cursor stay 1,000 small ranges', () => {
+    let p = start;
+    for (let i = 0; i < 1000; i++) p = markHandled(p, 10 + i * 97);
+    expect(p.ahead).toHaveLength(1000);
+    expect(nextUnhandled(p, 100_000, 10, new Set())).toBe(11);
+  });
+});
