@@ -133,7 +133,8 @@ async function policyFor(html: string): Promise<string | null> {
     const settings = await getSettings();
     return policyForModelSource(policy, {
       mirror: mirrorOrigin(settings.modelMirror),
-      pending: mirrorOrigin(settings.modelMirrorPending)
+      pending: mirrorOrigin(settings.modelMirrorPending),
+      servers: (settings.servers ?? []).flatMap((server) => mirrorOrigin(server) ?? [])
     });
   } catch {
     return policy;

@@ -45,6 +45,27 @@ describe('the CSP as the service worker hands it out', () => {
     ).toContain("connect-src 'self' https://m.example.org https://n.example.org");
   });
 
+  it('adds the origins of the servers jobs use, and only those', () => {
+    expect(
+      policyForModelSource(POLICY, {
+        mirror: null,
+        pending: null,
+        servers: ['http://127.0.0.1:8000']
+      })
+    ).toBe(
+      "default-src 'self'; connect-src 'self' https://huggingface.co http://127.0.0.1:8000; script-src 'self' 'wasm-unsafe-eval'"
+    );
+    expect(
+      policyForModelSource(POLICY, {
+        mirror: 'https://m.example.org',
+        pending: null,
+        servers: ['https://gpu.example.org', 'not a url; script-src *']
+      })
+    ).toBe(
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https://m.example.org https://gpu.example.org"
+    );
+  });
+
   it('puts the policy back in the page', () => {
     const policy = withConnectSources(POLICY, ['https://m.example.org']);
     const page = pageWithPolicy(PAGE, policy);

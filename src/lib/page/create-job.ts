@@ -7,6 +7,8 @@ import { requestFor, skipReason } from '$lib/presets';
 import type { EngineChoice } from '$lib/shared/engine-choice';
 import type { InputFormatId, JobMeta, JobNeeds, JobSettings, ParsedItem } from '$lib/shared/job';
 import * as jobs from '$lib/store/jobs';
+import { refreshWhenIdle } from './runner-bridge';
+import { settings } from './settings.svelte';
 
 type Settings = Omit<JobSettings, 'name'>;
 
@@ -96,4 +98,18 @@ export async function createJob(job: NewJob): Promise<string> {
   await navigator.storage?.persist?.().catch(() => false);
   await jobs.createJob(meta, job.items, job.estimate.promptTokens);
   return meta.id;
+}
+
+/**
+ * Remembers a server for jobs: its origin joins the runner worker's CSP (through the
+ * service worker), and its API key is kept in this browser's settings only ('' forgets it).
+ */
+export async function rememberServer(baseUrl: string, apiKey: string): Promise<void> {
+  await settings.update({
+    servers: [...new Set([...(settings.current.servers ?? []), baseUrl])],
+    serverKeys: Object.fromEntries(
+      Object.entries({ ...settings.current.serverKeys, [baseUrl]: apiKey }).filter(([, key]) => key)
+    )
+  });
+  refreshWhenIdle();
 }

@@ -3,6 +3,7 @@
  * (or another, through broadcasts) runs it. View state only: the supervisor
  * (supervisor/job-supervisor.ts) runs the job and feeds this its events.
  */
+import { SvelteSet } from 'svelte/reactivity';
 import type { PreflightResult } from '$lib/gpu/preflight';
 import type { ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { savedCount, type ItemError } from '$lib/shared/stop';
@@ -80,6 +81,10 @@ export class JobSession {
   check = $state.raw<PreflightResult | null>(null);
   /** Results per score (a scoring job's Scores view). */
   scores = $state.raw<ScoreCounts>(noScores());
+  /** Items this tab's run has sent and not yet committed. */
+  readonly inFlight = new SvelteSet<number>();
+  /** Requests the engine tried again in this tab's runs (a server's 429, 5xx, drops). */
+  retries = $state(0);
   #opening: Promise<void> | null = null;
 
   constructor(jobId: string) {
@@ -207,11 +212,17 @@ export class JobSession {
       case 'item':
         this.current = { index: event.index, customId: event.customId, attempt: event.attempt };
         this.streamText = '';
+        this.inFlight.add(event.index);
+        break;
+      case 'retry':
+        this.retries++;
+        if (this.current?.index === event.index) this.streamText = '';
         break;
       case 'text':
         if (this.current?.index === event.index) this.streamText += event.text;
         break;
       case 'committed':
+        this.inFlight.delete(event.result.index);
         this.setRow(event.result.index, summarize(event.result));
         this.progress = event.progress;
         this.liveSince = now;

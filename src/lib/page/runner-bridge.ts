@@ -7,7 +7,7 @@
  */
 import * as Comlink from 'comlink';
 import { RUNNER_WORKER_NAME } from '$lib/shared/storage-names';
-import type { RunnerApi } from '$lib/worker/api';
+import type { RunnerApi, ServerModels } from '$lib/worker/api';
 import type { RunEvent, RunOutcome } from '$lib/worker/runner';
 
 /** The runner worker died, or was stopped: what was committed is safe. */
@@ -50,8 +50,19 @@ async function call<T>(fn: (api: Comlink.Remote<RunnerApi>) => Promise<T>): Prom
   return Promise.race([fn(api), died]);
 }
 
-export function runJob(jobId: string, onEvent: (event: RunEvent) => void): Promise<RunOutcome> {
-  return call((api) => api.run(jobId, Comlink.proxy(onEvent)));
+/** Runs now in the worker, so it is not replaced under them. */
+let runs = 0;
+
+export async function runJob(
+  jobId: string,
+  onEvent: (event: RunEvent) => void
+): Promise<RunOutcome> {
+  runs++;
+  try {
+    return await call((api) => api.run(jobId, Comlink.proxy(onEvent)));
+  } finally {
+    runs--;
+  }
 }
 
 export function pauseJob(jobId: string): Promise<void> {
@@ -69,4 +80,26 @@ export function terminate(reason = 'The runner was stopped.'): void {
 export function restart(): void {
   terminate();
   running();
+}
+
+/**
+ * A worker follows the Content-Security-Policy it was started with, and servers
+ * the user just set are added to it (by the service worker) only for workers
+ * started after: the idle worker is replaced so the next run can reach them.
+ */
+export function refreshWhenIdle(): void {
+  if (runs === 0) terminate('The runner was replaced to reach a new server.');
+}
+
+/** The models a server serves, asked by a worker of its own started now (so it may reach it). */
+export async function listServerModels(baseUrl: string): Promise<ServerModels> {
+  const fresh = start();
+  try {
+    return await Promise.race([fresh.api.listModels(baseUrl), fresh.died]);
+  } catch (error) {
+    return { ok: false, message: error instanceof Error ? error.message : String(error) };
+  } finally {
+    fresh.api[Comlink.releaseProxy]();
+    fresh.worker.terminate();
+  }
 }

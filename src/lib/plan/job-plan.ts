@@ -2,7 +2,7 @@
  * The memory plan of one job on this machine: the same inputs on the page
  * (the panel, "Check this GPU") and in the worker (before each run).
  */
-import type { EngineChoice } from '$lib/shared/engine-choice';
+import type { LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
 import type { MachineSettings } from '$lib/shared/settings';
 import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
@@ -27,7 +27,7 @@ const UNCAPPED_SIMULATION =
 
 export function planJob(
   facts: AdapterFacts,
-  job: { needs: JobNeeds; engine: EngineChoice },
+  job: { needs: JobNeeds; engine: LocalChoice },
   settings: MachineSettings,
   windowCap: number | null
 ): JobPlanning {

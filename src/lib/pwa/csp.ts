@@ -32,13 +32,14 @@ export function withConnectSources(policy: string, origins: readonly string[]): 
 /**
  * The policy for the model source: with a mirror, connect-src allows the app
  * and the mirror only (not the official hosts); a mirror being checked
- * (`pending`) is added either way.
+ * (`pending`) is added either way, and so are the OpenAI-compatible servers the
+ * user set for jobs (their origins only).
  */
 export function policyForModelSource(
   policy: string,
-  source: { mirror: string | null; pending: string | null }
+  source: { mirror: string | null; pending: string | null; servers?: readonly string[] }
 ): string {
-  const pending = source.pending ? [source.pending] : [];
+  const pending = [...(source.pending ? [source.pending] : []), ...(source.servers ?? [])];
   if (!source.mirror) return withConnectSources(policy, pending);
   const directives = policy
     .split(';')

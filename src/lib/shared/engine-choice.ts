@@ -3,7 +3,30 @@
  * on the engine it was made for. No DOM: read by the page and the worker.
  */
 
-export type EngineChoice = WebLLMChoice | SimulatedChoice;
+export type EngineChoice = WebLLMChoice | SimulatedChoice | ServerChoice;
+
+/** An engine on this machine's GPU: the memory plan is for these. */
+export type LocalChoice = WebLLMChoice | SimulatedChoice;
+
+/**
+ * An OpenAI-compatible server (vLLM, llama.cpp server, Ollama, LM Studio). Its API key is
+ * not here: it stays in this browser's settings, never in a job, an export or a log.
+ */
+export interface ServerChoice {
+  kind: 'server';
+  /** The API's base URL, e.g. http://localhost:8000/v1 (no trailing slash). */
+  baseUrl: string;
+  /** The model's id as the server lists it (GET /models). */
+  model: string;
+  /** Requests kept in flight. */
+  concurrency: number;
+  /** A first token later than this counts as a dropped connection (ms). */
+  firstTokenMs: number;
+}
+
+/** Requests in flight by default: vLLM batches them; a browser opens 6 connections per host. */
+export const DEFAULT_SERVER_CONCURRENCY = 8;
+export const DEFAULT_FIRST_TOKEN_MS = 120_000;
 
 /** The real model on this GPU. */
 interface WebLLMChoice {
@@ -34,7 +57,7 @@ interface SimulatedChoice {
 }
 
 /** Default per-token delay of the simulated engine, in ms. */
-const SIMULATED_TOKEN_DELAY_MS = 2;
+export const SIMULATED_TOKEN_DELAY_MS = 2;
 
 function numberParam(params: URLSearchParams, name: string): number | null {
   const raw = params.get(name);
@@ -50,7 +73,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
-export function engineFromUrl(url: URL): EngineChoice {
+export function engineFromUrl(url: URL): LocalChoice {
   const params = url.searchParams;
   if (params.get('engine') === 'simulated') {
     return {
@@ -68,12 +91,68 @@ export function engineFromUrl(url: URL): EngineChoice {
   return { kind: 'webllm', modelId: params.get('model') };
 }
 
+export type ServerUrl = { ok: true; base: string } | { ok: false; message: string };
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Checks a server's base URL and normalizes it (no trailing slash). An https page
+ * cannot call a plain-http server unless it is this machine (the browser blocks
+ * mixed content), so that is said up front.
+ */
+export function parseServerUrl(text: string, pageIsHttps: boolean): ServerUrl {
+  const trimmed = text.trim();
+  if (!trimmed)
+    return { ok: false, message: 'Enter the server URL, e.g. http://localhost:8000/v1.' };
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    return {
+      ok: false,
+      message: `"${trimmed}" is not a URL: write it in full, e.g. http://localhost:8000/v1.`
+    };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return {
+      ok: false,
+      message: `The server URL must start with http:// or https://, not ${url.protocol}//.`
+    };
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    return {
+      ok: false,
+      message:
+        'The server URL must not hold a user name, password, query or fragment (the API key has its own field).'
+    };
+  }
+  if (pageIsHttps && url.protocol === 'http:' && !LOCAL_HOSTS.has(url.hostname)) {
+    return {
+      ok: false,
+      message: `This page is https, so the browser blocks plain-http servers other than this machine: serve ${url.host} over https (e.g. behind a reverse proxy).`
+    };
+  }
+  return { ok: true, base: url.href.replace(/\/+$/, '') };
+}
+
+/** "127.0.0.1:8000" from the base URL, for the page. */
+export function serverHost(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return baseUrl;
+  }
+}
+
 /** The GPU memory cap the simulated engine acts under, or null (none, or the real GPU). */
 export function simulatedMemoryMB(choice: EngineChoice): number | null {
   return choice.kind === 'simulated' ? choice.simMemoryMB : null;
 }
 
 export function describeEngine(choice: EngineChoice): string {
+  if (choice.kind === 'server') {
+    return `OpenAI-compatible server at ${serverHost(choice.baseUrl)}: ${choice.model}, up to ${choice.concurrency} requests in flight.`;
+  }
   if (choice.kind === 'simulated') {
     const cap =
       choice.simMemoryMB !== null ? ` It acts as a GPU with ${choice.simMemoryMB} MiB.` : '';

@@ -17,4 +17,11 @@ export interface MachineSettings {
    * page reach it (CSP connect-src) so the check can run after a reload.
    */
   modelMirrorPending: string | null;
+  /**
+   * Base URLs of OpenAI-compatible servers jobs use: the service worker lets the runner
+   * worker reach them (CSP connect-src). Absent in settings saved before servers existed.
+   */
+  servers?: string[];
+  /** API keys by server base URL. Kept here only: never in a job, an export or a log. */
+  serverKeys?: Record<string, string>;
 }

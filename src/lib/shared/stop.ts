@@ -23,7 +23,9 @@ export type EngineErrorCode =
   /** Anything else while loading. */
   | 'load-failed'
   /** Anything else while generating one item. */
-  | 'generation-failed';
+  | 'generation-failed'
+  /** The server cannot be reached, or keeps failing: wait for it, then resume. */
+  | 'server-down';
 
 /** Stops that are not an engine's: the runner's and the page's supervisor's. */
 type SupervisorStopCode =
@@ -74,6 +76,8 @@ function nextStep(code: StopCode): string {
       return 'Reload the page or use a browser with WebGPU, then press Resume.';
     case 'quota':
       return 'Free some space (delete finished jobs after exporting them, or a cached model), then press Resume.';
+    case 'server-down':
+      return 'LocalBatch asks the server again every little while and resumes by itself when it answers (or press Resume).';
     default:
       return 'Press Resume to continue from where it stopped.';
   }

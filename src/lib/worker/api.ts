@@ -22,15 +22,27 @@ import {
   saveProgress
 } from '$lib/store/jobs';
 import { getSettings } from '$lib/store/settings';
+import { DEFAULT_FIRST_TOKEN_MS } from '$lib/shared/engine-choice';
 import { createEngine } from './engine';
+import { ServerEngine, type ServerEngineOptions } from './engine/server';
 import { EngineError } from './engine/errors';
 import { Runner, type RunEvent, type RunOutcome } from './runner';
 
 async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promise<Plan> {
+  const { engine } = job;
+  if (engine.kind === 'server') throw new Error('A server job has no memory plan on this machine.');
   const [probe, settings] = await Promise.all([probeAdapter(), getSettings()]);
   if (!probe.ok) throw new EngineError('no-webgpu', probe.reason);
-  return planJob(probe.facts, job, settings, windowCap).plan;
+  return planJob(probe.facts, { needs: job.needs, engine }, settings, windowCap).plan;
 }
+
+/** A server's API key, from this browser's settings (read at each load, never stored elsewhere). */
+function serverOptions(baseUrl: string): ServerEngineOptions {
+  return { apiKey: async () => (await getSettings()).serverKeys?.[baseUrl] ?? null };
+}
+
+export type ServerModels =
+  { ok: true; ids: string[]; name: string } | { ok: false; message: string };
 
 export function createRunnerApi() {
   const runner = new Runner({
@@ -49,7 +61,10 @@ export function createRunnerApi() {
     },
     // The model source is read at each load, so a mirror set on the Models page applies to the next run.
     createEngine: (choice) =>
-      createEngine(choice, { modelMirror: async () => (await getSettings()).modelMirror }),
+      createEngine(choice, {
+        webllm: { modelMirror: async () => (await getSettings()).modelMirror },
+        server: serverOptions
+      }),
     now: () => Date.now(),
     plan: planOnThisMachine,
     promptTokens: (request) => estimatePromptTokens(request.messages),
@@ -62,6 +77,25 @@ export function createRunnerApi() {
     },
     pause(jobId: string): void {
       runner.pause(jobId);
+    },
+    /** The models a server serves (GET /models), asked from here: the worker may reach servers. */
+    async listModels(baseUrl: string): Promise<ServerModels> {
+      const engine = new ServerEngine(
+        {
+          kind: 'server',
+          baseUrl,
+          model: '',
+          concurrency: 1,
+          firstTokenMs: DEFAULT_FIRST_TOKEN_MS
+        },
+        serverOptions(baseUrl)
+      );
+      try {
+        const key = await serverOptions(baseUrl).apiKey?.();
+        return { ok: true, ...(await engine.listModels(key ?? null)) };
+      } catch (error) {
+        return { ok: false, message: error instanceof Error ? error.message : String(error) };
+      }
     }
   };
 }

@@ -19,6 +19,8 @@ export type FailureAction =
   | 'fail-item'
   /** Chrome stopped giving this page a GPU after a crash: the page must reload. */
   | 'gpu-blocked'
+  /** The server does not answer: pause, and resume when it does. */
+  | 'wait'
   /** Anything else: stop the run with everything kept. */
   | 'stop';
 
@@ -33,6 +35,7 @@ export function decideFailure(
   lostThisRun: boolean
 ): FailureAction {
   if (isDeviceLoss(code)) return 'recover';
+  if (code === 'server-down') return 'wait';
   if (phase === 'load') return code === 'no-webgpu' && lostThisRun ? 'gpu-blocked' : 'stop';
   if (code === 'cancelled') return 'pause';
   return isItemError(code) ? 'fail-item' : 'stop';

@@ -64,7 +64,9 @@ export type RunEvent =
   | { type: 'committed'; result: ItemResult; progress: JobProgress }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'log'; entry: RunLogEntry }
-  | { type: 'needs'; needs: JobNeeds };
+  | { type: 'needs'; needs: JobNeeds }
+  /** The engine tries an item's request again (a server's 429, 5xx or dropped connection). */
+  | { type: 'retry'; index: number; reason: string; waitMs: number; attempt: number };
 
 export interface RunOutcome {
   state: RunState | 'busy';
@@ -128,7 +130,9 @@ type UnitEnd =
   /** Stop the run with this error (everything committed is kept). */
   | { kind: 'stop'; indices: number[]; error: ItemError }
   /** The browser refused to store the results. */
-  | { kind: 'quota'; indices: number[]; error: unknown };
+  | { kind: 'quota'; indices: number[]; error: unknown }
+  /** The server does not answer: the run pauses until it does. */
+  | { kind: 'wait'; indices: number[]; error: EngineError };
 
 const OK: UnitEnd = { kind: 'ok' };
 const PAUSED: UnitEnd = { kind: 'paused' };
@@ -144,10 +148,10 @@ function unique(indices: readonly number[]): number[] {
   return [...new Set(indices)].sort((a, b) => a - b);
 }
 
-/** A loaded engine and the plan it was loaded with. */
+/** A loaded engine and the memory plan it was loaded with (none for a server). */
 interface Ready {
   engine: Engine;
-  plan: PlannedMemory;
+  plan: PlannedMemory | null;
 }
 
 /** "the batch of pairs 17 to 24" (by custom_id), for the run log and the page. */
@@ -214,13 +218,13 @@ class EngineSlot {
     return this.#current?.info.model ?? null;
   }
 
-  async load(choice: EngineChoice, plan: PlannedMemory, emit: Emit): Promise<Engine> {
-    const key = JSON.stringify([choice, plan.model.id, plan.contextWindow]);
+  async load(choice: EngineChoice, plan: PlannedMemory | null, emit: Emit): Promise<Engine> {
+    const key = JSON.stringify([choice, plan?.model.id, plan?.contextWindow]);
     if (this.#current?.key === key) return this.#current.engine;
     await this.drop();
     const engine = this.create(choice);
     try {
-      const info = await engine.load(loadPlan(plan), (progress) =>
+      const info = await engine.load(plan && loadPlan(plan), (progress) =>
         emit({ type: 'load', progress })
       );
       this.#current = { key, engine, info };
@@ -366,6 +370,7 @@ class Run {
           await this.#slot.drop();
           return await this.#finish('stopped', end.error);
         }
+        if (end.kind === 'wait') return await this.#waitForServer(end.error);
         // A lost device: everything that ran with it runs again; together, each then alone.
         if (together > 1) {
           const { retry } = this.#progress;
@@ -491,6 +496,12 @@ class Run {
   /** Plans the job's memory, loads the engine and counts the prompts once. A stop, or null. */
   async #prepare(index: number): Promise<RunOutcome | null> {
     try {
+      if (this.#job.engine.kind === 'server') {
+        // A server plans its own memory: nothing to plan or count here.
+        const engine = await this.#slot.load(this.#job.engine, null, this.#emit);
+        this.#ready = { engine, plan: null };
+        return null;
+      }
       const planned = await this.#deps.plan(this.#job, this.#progress.windowCap);
       if (!planned.ok) {
         return await this.#finish('stopped', {
@@ -512,6 +523,8 @@ class Run {
       switch (decideFailure(engineError.code, 'load', this.#lostThisRun)) {
         case 'recover':
           return this.#recover(engineError, index);
+        case 'wait':
+          return this.#waitForServer(engineError);
         case 'gpu-blocked':
           // Chrome blocks WebGPU for a page after repeated GPU crashes; a reload lifts it.
           return this.#finish('stopped', {
@@ -598,11 +611,12 @@ class Run {
     const { store, now } = this.#deps;
     const input = await store.getInput(this.#jobId, index);
     const started = now();
+    const model = this.#modelId(plan);
     const skip = skipReason(this.#job.settings, input);
     if (skip !== null) {
       const skipped = this.#result(input, {
         status: 'skipped',
-        model: plan.model.id,
+        model,
         attempts: 0,
         skipReason: skip
       });
@@ -612,13 +626,13 @@ class Run {
     const request = requestFor(this.#job.settings, [input]);
     const counter = engine.tokenCounter();
     const needed = counter ? counter(request) : this.#deps.promptTokens(request);
-    if (needed > plan.maxPromptTokens) {
+    if (plan && needed > plan.maxPromptTokens) {
       // Never sent: a prompt longer than the window would crash the engine.
       const error: ItemError = {
         code: 'context-exceeded',
         message: `The prompt needs ${counter ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
       };
-      await this.#commit([this.#failed(input, error, plan.model.id, 0)], started);
+      await this.#commit([this.#failed(input, error, model, 0)], started);
       return OK;
     }
 
@@ -627,7 +641,7 @@ class Run {
     const tries = await store.recordAttempt(this.#jobId, index, MAX_ATTEMPTS, scope);
     if (alone && tries.exhausted) {
       const error = poisonError(tries.lastError);
-      await this.#commit([this.#failed(input, error, plan.model.id, tries.count)], started);
+      await this.#commit([this.#failed(input, error, model, tries.count)], started);
       await this.#log({
         index,
         kind: 'poison',
@@ -643,7 +657,8 @@ class Run {
     try {
       const output = await engine.generate(request, (delta) => stream.add(delta), signal, {
         index,
-        attempt
+        attempt,
+        onRetry: (retry) => this.#emit({ type: 'retry', index, ...retry })
       });
       const answer = this.#readAnswer(request, output.text);
       result = {
@@ -672,11 +687,13 @@ class Run {
             scope
           );
           return { kind: 'loss', indices: [index], error: engineError };
+        case 'wait':
+          return { kind: 'wait', indices: [index], error: engineError };
         case 'fail-item':
           result = this.#failed(
             input,
             { code: engineError.code, message: engineError.message },
-            this.#slot.model ?? plan.model.id,
+            this.#slot.model ?? model,
             attempt
           );
           break;
@@ -710,6 +727,7 @@ class Run {
     const first = indices[0] ?? 0;
     const inputs = await Promise.all(indices.map((index) => store.getInput(this.#jobId, index)));
     const started = now();
+    const model = this.#modelId(plan);
     const skipped: ItemResult[] = [];
     const sent: ItemInput[] = [];
     for (const input of inputs) {
@@ -717,12 +735,7 @@ class Run {
       if (skip === null) sent.push(input);
       else
         skipped.push(
-          this.#result(input, {
-            status: 'skipped',
-            model: plan.model.id,
-            attempts: 0,
-            skipReason: skip
-          })
+          this.#result(input, { status: 'skipped', model, attempts: 0, skipReason: skip })
         );
     }
     const alone = async (why: string): Promise<UnitEnd> => {
@@ -745,7 +758,7 @@ class Run {
     const request = requestFor(this.#job.settings, sent);
     const counter = engine.tokenCounter();
     const needed = counter ? counter(request) : this.#deps.promptTokens(request);
-    if (needed > plan.maxPromptTokens) {
+    if (plan && needed > plan.maxPromptTokens) {
       return alone(`needs ${needed} prompt tokens, more than the plan's ${plan.maxPromptTokens}`);
     }
     const tries = await store.recordAttempt(this.#jobId, first, MAX_ATTEMPTS, 'batch');
@@ -758,7 +771,8 @@ class Run {
     try {
       output = await engine.generate(request, (delta) => stream.add(delta), signal, {
         index: first,
-        attempt
+        attempt,
+        onRetry: (retry) => this.#emit({ type: 'retry', index: first, ...retry })
       });
     } catch (error) {
       const engineError = asEngineError(error, 'generation-failed');
@@ -773,6 +787,8 @@ class Run {
             'batch'
           );
           return { kind: 'loss', indices: [...indices], error: engineError };
+        case 'wait':
+          return { kind: 'wait', indices: [...indices], error: engineError };
         case 'fail-item':
           return alone(`failed (${engineError.message})`);
         default:
@@ -839,6 +855,29 @@ class Run {
       finishedAt: this.#deps.now(),
       ...fields
     };
+  }
+
+  /** The model a result names when the engine gave none: the plan's, or the server's. */
+  #modelId(plan: PlannedMemory | null): string {
+    const engine = this.#job.engine;
+    return plan?.model.id ?? (engine.kind === 'server' ? engine.model : (this.#slot.model ?? ''));
+  }
+
+  /**
+   * The server does not answer: pause with what was kept. The page asks again now and then
+   * and resumes the job when the server answers (the items in flight run again).
+   */
+  async #waitForServer(error: EngineError): Promise<RunOutcome> {
+    await this.#slot.drop();
+    await this.#log({
+      index: null,
+      kind: 'paused',
+      message: `${error.message} Paused until it answers`
+    });
+    return this.#finish('paused', {
+      code: 'server-down',
+      message: stopMessage(error, ...this.#saved())
+    });
   }
 
   #failed(input: ItemInput, error: ItemError, model: string, attempts: number): ItemResult {

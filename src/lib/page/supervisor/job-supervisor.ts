@@ -13,7 +13,7 @@ import * as jobs from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
 import { broadcast, onBroadcast, type JobBroadcast } from '../job-broadcast';
 import { JobSession, summarize } from '../job-session.svelte';
-import { pauseJob, restart, runJob, terminate } from '../runner-bridge';
+import { pauseJob, refreshWhenIdle, restart, runJob, terminate } from '../runner-bridge';
 import { reloadGuard } from './reload-guard';
 import {
   MAX_AUTO_RELOADS,
@@ -21,6 +21,7 @@ import {
   afterWorkerLoss,
   isGpuBlocked,
   isHung,
+  serverRetryDelayMs,
   shouldTakeOver
 } from './rules';
 
@@ -42,6 +43,9 @@ export class JobSupervisor {
   #restarted = false;
   /** This page was reloaded to get the GPU back, and has not committed since. */
   #afterGpuReload = false;
+  /** Tries in a row that found the server down, and the timer of the next. */
+  #serverWaits = 0;
+  #serverTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(jobId: string) {
     this.session = new JobSession(jobId);
@@ -154,11 +158,26 @@ export class JobSupervisor {
   }
 
   /**
+   * The server did not answer: run again after a while (longer each time it still does not),
+   * in a fresh worker so a server set since the worker started is reachable.
+   */
+  #askServerLater(): void {
+    const delay = serverRetryDelayMs(this.#serverWaits++);
+    clearTimeout(this.#serverTimer);
+    this.#serverTimer = setTimeout(() => {
+      if (this.session.running || this.session.progress?.state !== 'paused') return;
+      refreshWhenIdle();
+      void this.run();
+    }, delay);
+  }
+
+  /**
    * Runs the job and supervises it until it completes, pauses or stops.
    * `afterGpuReload`: this page was reloaded to get WebGPU back.
    */
   async run(options: { afterGpuReload?: boolean } = {}): Promise<void> {
     const session = this.session;
+    clearTimeout(this.#serverTimer);
     if (session.running || session.blocked) return;
     if (options.afterGpuReload) this.#afterGpuReload = true;
     session.running = true;
@@ -173,6 +192,7 @@ export class JobSupervisor {
       session.running = false;
       session.pausing = false;
       session.current = null;
+      session.inFlight.clear();
       session.loadProgress = null;
     }
   }
@@ -197,6 +217,8 @@ export class JobSupervisor {
       session.progress = outcome.progress;
       session.error = outcome.error;
       if (isGpuBlocked(outcome.error?.code, this.#afterGpuReload)) return this.#reloadForGpu();
+      if (outcome.error?.code === 'server-down') this.#askServerLater();
+      else this.#serverWaits = 0;
       return false;
     } catch (error) {
       // The worker is gone (hung and terminated, or crashed): what was committed is safe.
@@ -262,6 +284,7 @@ export class JobSupervisor {
   }
 
   async pause(): Promise<void> {
+    clearTimeout(this.#serverTimer);
     if (!this.session.running) return;
     this.session.pausing = true;
     await pauseJob(this.jobId);

@@ -64,6 +64,11 @@ export function afterWorkerLoss(loss: { hung: boolean; crashesBefore: number; pa
   return { action: crashes < MAX_WORKER_CRASHES && !loss.pausing ? 'restart' : 'stop', crashes };
 }
 
+/** Waits before asking a server that did not answer again: 5 s, doubling, at most a minute. */
+export function serverRetryDelayMs(waitsBefore: number): number {
+  return Math.min(60_000, 5_000 * 2 ** Math.min(waitsBefore, 4));
+}
+
 export type ReloadDecision =
   { reload: true; reloads: number[] } | { reload: false; recent: number[] };
 

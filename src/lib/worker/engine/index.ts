@@ -1,11 +1,18 @@
 import type { EngineChoice } from '$lib/shared/engine-choice';
+import { ServerEngine, type ServerEngineOptions } from './server';
 import { SimulatedEngine } from './simulated';
 import type { Engine } from './types';
 import { WebLLMEngine, type WebLLMEngineOptions } from './webllm';
 
-export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions = {}): Engine {
-  return choice.kind === 'simulated'
-    ? new SimulatedEngine({
+export interface EngineSettings {
+  webllm?: WebLLMEngineOptions;
+  server?: (baseUrl: string) => ServerEngineOptions;
+}
+
+export function createEngine(choice: EngineChoice, settings: EngineSettings = {}): Engine {
+  switch (choice.kind) {
+    case 'simulated':
+      return new SimulatedEngine({
         tokenDelayMs: choice.tokenDelayMs,
         simMemoryMB: choice.simMemoryMB,
         hangAtItem: choice.simHangAtItem,
@@ -13,6 +20,10 @@ export function createEngine(choice: EngineChoice, webllm: WebLLMEngineOptions =
         breakEvery: choice.simBreakEvery ?? null,
         concurrency: choice.simConcurrency ?? 1,
         poisonItem: choice.simPoisonItem ?? null
-      })
-    : new WebLLMEngine(webllm);
+      });
+    case 'server':
+      return new ServerEngine(choice, settings.server?.(choice.baseUrl));
+    default:
+      return new WebLLMEngine(settings.webllm);
+  }
 }

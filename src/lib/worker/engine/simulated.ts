@@ -92,7 +92,11 @@ export class SimulatedEngine implements Engine {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
   }
 
-  async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
+  async load(
+    plan: LoadPlan | null,
+    onProgress: (progress: LoadProgress) => void
+  ): Promise<EngineInfo> {
+    if (!plan) throw new EngineError('load-failed', 'A model on this GPU needs a memory plan.');
     onProgress({
       phase: 'gpu',
       text: 'Requesting a WebGPU device',

@@ -6,10 +6,12 @@
 import type { FinishReason, Usage } from '$lib/shared/job';
 import type { GenerateRequest } from '$lib/shared/request';
 
-/** Which item a request is for: the simulated engine's fault knobs use it. */
+/** Which item a request is for (the simulated engine's fault knobs use it), and who hears of retries. */
 export interface ItemContext {
   index: number;
   attempt: number;
+  /** The engine tries the request again (a server's 429, 5xx or dropped connection). */
+  onRetry?: (retry: { reason: string; waitMs: number; attempt: number }) => void;
 }
 
 export interface GenerateResult {
@@ -51,7 +53,8 @@ export interface LoadPlan {
 export interface Engine {
   /** How many items it runs at once (WebLLM 1: it queues requests per model). */
   readonly concurrency: number;
-  load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
+  /** Loads the model; `plan` is the memory plan on this machine (null for a server). */
+  load(plan: LoadPlan | null, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;
   generate(
     request: GenerateRequest,
     onText: (delta: string) => void,

@@ -114,7 +114,11 @@ export class WebLLMEngine implements Engine {
     this.#modelMirror = options.modelMirror ?? (() => Promise.resolve(null));
   }
 
-  async load(plan: LoadPlan, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo> {
+  async load(
+    plan: LoadPlan | null,
+    onProgress: (progress: LoadProgress) => void
+  ): Promise<EngineInfo> {
+    if (!plan) throw new EngineError('load-failed', 'A model on this GPU needs a memory plan.');
     const adapter = await engineAdapter();
     const model = plan.modelId;
     this.#model = model;
