@@ -1,6 +1,7 @@
-// Benchmark: does a job of 100,000 items resume as fast as a job of 10?
+// Benchmark: does a job of 100,000 items resume as fast as a job of 10, and as fast with
+// 1,000 scattered items already finished (imported from a results file) as with none?
 // Builds nothing: run `npm run build` first (`npm run bench:resume` does).
-// In one browser, side by side, for each job size it measures
+// In one browser, side by side, for each job it measures
 //   open:   navigation to the job page until the progress bar shows the count
 //   resume: click on Resume until the next item is committed
 // and prints the median of several rounds.
@@ -10,7 +11,11 @@ import { existsSync } from 'node:fs';
 
 const PORT = Number(process.env.BENCH_PORT ?? 4391);
 const BASE = `http://localhost:${PORT}`;
-const SIZES = [10, 100_000];
+const CASES = [
+  { size: 10, scattered: 0 },
+  { size: 100_000, scattered: 0 },
+  { size: 100_000, scattered: 1000 }
+];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const executablePath =
   process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
@@ -24,6 +29,42 @@ function batch(count) {
   }
   return {
     name: `bench-${count}.jsonl`,
+    mimeType: 'application/jsonl',
+    buffer: Buffer.from(lines.join('\n'))
+  };
+}
+
+/** A results file answering `count` items spread over the job (every 97th from the 50th). */
+function scatteredResults(count) {
+  const lines = [];
+  for (let i = 0; i < count; i++) {
+    const n = 50 + i * 97;
+    lines.push(
+      JSON.stringify({
+        id: `batch_req_x_${n}`,
+        custom_id: `q-${n}`,
+        response: {
+          status_code: 200,
+          request_id: `x-${n}`,
+          body: {
+            object: 'chat.completion',
+            model: 'bench',
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: `answer ${n}` },
+                finish_reason: 'stop'
+              }
+            ],
+            usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 }
+          }
+        },
+        error: null
+      })
+    );
+  }
+  return {
+    name: 'scattered.jsonl',
     mimeType: 'application/jsonl',
     buffer: Buffer.from(lines.join('\n'))
   };
@@ -52,7 +93,7 @@ try {
   });
   const page = await browser.newPage();
   const rows = [];
-  for (const size of SIZES) {
+  for (const { size, scattered } of CASES) {
     const importStart = Date.now();
     await page.goto(`${BASE}/?engine=simulated&tokenDelayMs=5`);
     await page.getByLabel('Prompt file').setInputFiles(batch(size));
@@ -60,7 +101,16 @@ try {
     await page.waitForURL(/\/jobs\//, { timeout: 300_000 });
     const importMs = Date.now() - importStart;
     const jobUrl = page.url();
-    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    if (scattered) {
+      await page
+        .getByLabel('Import results into this job')
+        .setInputFiles(scatteredResults(scattered));
+      await page
+        .getByTestId('import-report')
+        .filter({ hasText: `Imported ${scattered.toLocaleString('en')} results` })
+        .waitFor({ timeout: 120_000 });
+    }
+    await page.getByRole('button', { name: /^(Start|Resume)$/ }).click();
     const opens = [];
     const resumes = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -100,20 +150,23 @@ try {
         )
       );
     }
-    rows.push({ size, importMs, openMs: median(opens), resumeMs: median(resumes) });
+    rows.push({ size, scattered, importMs, openMs: median(opens), resumeMs: median(resumes) });
   }
   await browser.close();
 
   console.log(`\nResume benchmark (simulated engine, median of ${ROUNDS} rounds, one browser)`);
-  console.log('items     import+store  open job page  Resume -> next commit');
+  console.log('items     finished before  import+store  open job page  Resume -> next commit');
   for (const r of rows) {
     console.log(
-      `${String(r.size).padEnd(9)} ${`${r.importMs} ms`.padStart(12)}  ${`${r.openMs} ms`.padStart(13)}  ${`${r.resumeMs.toFixed(1)} ms`.padStart(21)}`
+      `${String(r.size).padEnd(9)} ${String(r.scattered).padStart(15)}  ${`${r.importMs} ms`.padStart(12)}  ${`${r.openMs} ms`.padStart(13)}  ${`${r.resumeMs.toFixed(1)} ms`.padStart(21)}`
     );
   }
-  const [small, large] = rows;
+  const [small, large, scattered] = rows;
   console.log(
     `\nResume ratio 100,000 / 10 items: ${(large.resumeMs / small.resumeMs).toFixed(2)}x`
+  );
+  console.log(
+    `Resume ratio 100,000 items with 1,000 scattered finished / with none: ${(scattered.resumeMs / large.resumeMs).toFixed(2)}x`
   );
 } finally {
   server.kill();

@@ -4,6 +4,7 @@ import { csvOutput } from '$lib/formats/csv';
 import { exportFileName } from '$lib/formats/file-name';
 import { exporters } from '$lib/formats/index';
 import { parseImport } from '$lib/formats/import';
+import { openaiBatchInput } from '$lib/formats/jsonl';
 import { openaiBatchOutput } from '$lib/formats/openai-batch-output';
 import type { ExportInput, ExportResult } from '$lib/formats/types';
 import type { ItemInput, ItemResult, JobMeta } from '$lib/shared/job';
@@ -199,6 +200,7 @@ describe('exporters and exportFileName', () => {
     expect(exporters.map((e) => e.id)).toEqual([
       'openai-batch-output',
       'csv-output',
+      'openai-batch-input',
       'weclone-scored',
       'weclone-cleaned',
       'sharegpt-output',
@@ -228,5 +230,39 @@ describe('exporters and exportFileName', () => {
 
   test('a text file imports through parseImport, beside the exporters', () => {
     expect(parseImport('a.txt', new TextEncoder().encode('hi')).items).toHaveLength(1);
+  });
+});
+
+describe('openaiBatchInput', () => {
+  test('one request per item, as vllm run-batch and the OpenAI Batch API read them', () => {
+    const text = openaiBatchInput.write({ job, inputs, results: [] });
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toEqual({
+      custom_id: 'q-2',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: {
+        model: 'Qwen/Qwen2.5-7B-Instruct',
+        messages: [{ role: 'user', content: 'Say ünïcode 🌍' }],
+        max_completion_tokens: 8,
+        temperature: job.settings.temperature,
+        top_p: job.settings.top_p,
+        seed: job.settings.seed
+      }
+    });
+    // A file LocalBatch reads back as the same prompts.
+    const again = parseImport('again.jsonl', new TextEncoder().encode(text));
+    expect(again.format).toBe('openai-batch');
+    expect(again.items.map((item) => item.customId)).toEqual(['q-1', 'q-2', 'q-3']);
+    expect(again.items[1]?.params).toEqual({
+      max_tokens: 8,
+      temperature: job.settings.temperature,
+      top_p: job.settings.top_p,
+      seed: job.settings.seed
+    });
   });
 });

@@ -7,7 +7,7 @@ import {
   markHandled,
   nextUnhandled,
   queueAgain
-} from '$lib/worker/progress';
+} from '$lib/shared/progress';
 
 const start: JobProgress = initialProgress(0);
 

@@ -2,6 +2,7 @@
 import { csvOutput } from './csv';
 import { alpacaOutput, sharegptOutput } from './dataset';
 import { datasetInfoOutput } from './dataset-info';
+import { openaiBatchInput } from './jsonl';
 import { openaiBatchOutput } from './openai-batch-output';
 import type { ExportJob, Exporter } from './types';
 import { wecloneCleaned, wecloneScored } from './weclone';
@@ -9,6 +10,7 @@ import { wecloneCleaned, wecloneScored } from './weclone';
 export const exporters: readonly Exporter[] = [
   openaiBatchOutput,
   csvOutput,
+  openaiBatchInput,
   wecloneScored,
   wecloneCleaned,
   sharegptOutput,

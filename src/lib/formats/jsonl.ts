@@ -1,14 +1,16 @@
 /**
  * JSON input: JSON lines (one object per line, plain or OpenAI batch requests) and a
- * JSON array of the same objects, or of dataset pairs (dataset.ts).
+ * JSON array of the same objects, or of dataset pairs (dataset.ts). And OpenAI batch
+ * input as output: a job's requests for `vllm run-batch` or the OpenAI Batch API.
  */
-import type { ParsedItem } from '$lib/shared/job';
+import { DEFAULT_SETTINGS, type ParsedItem } from '$lib/shared/job';
 import { alpacaFormat, datasetKind, readDataset, sharegptFormat } from './dataset';
 import { forEachJsonLine, looksLikeOneObject, parseJsonFile } from './json';
 import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems } from './problems';
 import { readObjectItem } from './prompt-object';
 import { countNonBlankLines } from './text-file';
-import type { FormatMeta, ParseResult, ProblemUnit } from './types';
+import { requestFor } from '$lib/presets';
+import type { Exporter, FormatMeta, ParseResult, ProblemUnit } from './types';
 
 export const jsonlFormat: FormatMeta = {
   id: 'jsonl',
@@ -159,3 +161,51 @@ export function parseJsonArray(text: string): ParseResult {
   const fatal = prompts.items.length === 0 ? noneReadable(problems.count, 'item') : null;
   return result(prompts.items, problems, fatal, prompts.allBatch, true);
 }
+
+// Output
+
+/** The OpenAI-compatible chat endpoint every batch request names. */
+const CHAT_URL = '/v1/chat/completions';
+/** The model a batch file names when the job runs on this GPU: the Hugging Face name vLLM serves. */
+const DEFAULT_BATCH_MODEL = 'Qwen/Qwen2.5-7B-Instruct';
+
+/**
+ * The job's requests as OpenAI batch input, one per item in input order: the prompt as
+ * the job sends it (system prompt, preset), its sampling settings and any answer schema.
+ * `vllm run-batch -i this.jsonl -o out.jsonl --model ...` (or the OpenAI Batch API) reads
+ * it; "Import results into this job" takes the output back.
+ */
+export const openaiBatchInput: Exporter = {
+  ...openaiBatchInputFormat,
+  id: 'openai-batch-input',
+  label: 'OpenAI batch input',
+  suffix: 'batch-input',
+  requests: true,
+  write({ job, inputs }) {
+    const settings = job.settings ?? DEFAULT_SETTINGS;
+    const model = job.engine?.kind === 'server' ? job.engine.model : DEFAULT_BATCH_MODEL;
+    let out = '';
+    for (const input of inputs) {
+      const request = requestFor(settings, [{ ...input, params: input.params ?? {} }]);
+      const body = {
+        model,
+        messages: request.messages,
+        max_completion_tokens: request.max_tokens,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        seed: request.seed,
+        ...(request.schema
+          ? {
+              response_format: {
+                type: 'json_schema',
+                json_schema: { name: 'answer', schema: request.schema, strict: true }
+              }
+            }
+          : {})
+      };
+      out +=
+        JSON.stringify({ custom_id: input.customId, method: 'POST', url: CHAT_URL, body }) + '\n';
+    }
+    return out;
+  }
+};

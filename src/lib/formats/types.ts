@@ -61,7 +61,8 @@ export interface ParseResult {
 }
 
 /** An item as the exporters read it: its position, id and prompt. */
-export type ExportItem = Pick<ParsedItem, 'customId' | 'messages' | 'pair'> & { index: number };
+export type ExportItem = Pick<ParsedItem, 'customId' | 'messages' | 'pair'> &
+  Partial<Pick<ParsedItem, 'params'>> & { index: number };
 
 /**
  * A result as the exporters read it. The error code is any text: a results file
@@ -77,7 +78,8 @@ export type ExportResult = Omit<
 };
 
 /** The job as the exporters read it; a results file opened in the viewer has no settings. */
-export type ExportJob = Pick<JobMeta, 'id' | 'name'> & Partial<Pick<JobMeta, 'settings'>>;
+export type ExportJob = Pick<JobMeta, 'id' | 'name'> &
+  Partial<Pick<JobMeta, 'settings' | 'engine'>>;
 
 export interface ExportInput {
   /** The job's id reaches the files (LocalBatch's result ids); its name their names. */
@@ -96,6 +98,8 @@ export interface Exporter extends FormatMeta {
   suffix?: string;
   /** Whether the format fits this job (the WeClone datasets only fit a scoring job); all if absent. */
   fits?(job: ExportJob): boolean;
+  /** The file holds the job's requests, not its results: it can be written before any finish. */
+  requests?: boolean;
   /** The whole file's text. Items without a result are left out. */
   write(input: ExportInput): string;
 }

@@ -141,18 +141,31 @@ export class JobSession {
     this.ids = await jobs.getItemIds(this.jobId);
     this.log = await jobs.getLog(this.jobId);
     this.promptTokens = await jobs.getPromptTokens(this.jobId);
-    for (let from = 0; from < meta.total; from += RESULT_CHUNK) {
+    await this.#loadRows(meta.total);
+    this.loaded = true;
+  }
+
+  async #loadRows(total: number): Promise<void> {
+    for (let from = 0; from < total; from += RESULT_CHUNK) {
       const results = await jobs.getResults(this.jobId, from, from + RESULT_CHUNK);
       const scores = { ...this.scores };
       for (const result of results) {
         const row = summarize(result);
+        const before = this.rows.get(result.index);
+        if (before) scores[before.score]--;
         this.rows.set(result.index, row);
         scores[row.score]++;
       }
       this.scores = scores;
       this.version++;
     }
-    this.loaded = true;
+  }
+
+  /** Reads the progress and the results again (results were imported into the job). */
+  async refresh(): Promise<void> {
+    this.progress = await jobs.getProgress(this.jobId);
+    this.error = this.progress.stopReason;
+    await this.#loadRows(this.meta?.total ?? 0);
   }
 
   /** Sets the threshold of the cleaned dataset (a scoring job), saved with the job. */

@@ -322,3 +322,36 @@ export async function deleteJob(jobId: string): Promise<void> {
   await del(jobId, catalogStore());
   await deleteJobDatabase(jobId);
 }
+
+/**
+ * Commits results that arrived from elsewhere (a batch output file) in one transaction:
+ * the results they replace are read in it, and `advance` turns the stored progress and
+ * each result with the one it replaces into the new progress.
+ */
+export function commitImported(
+  jobId: string,
+  results: readonly ItemResult[],
+  advance: (progress: JobProgress, replaced: (ItemResult | undefined)[]) => JobProgress
+): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    const progressRead = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;
+    const reads = results.map(
+      (result) => s.get(KEYS.result(result.index)) as IDBRequest<ItemResult | undefined>
+    );
+    // Requests in one transaction complete in order: the last read done, every read is.
+    const last = reads.at(-1) ?? progressRead;
+    last.onsuccess = () => {
+      const progress = progressRead.result;
+      if (!progress) return;
+      for (const result of results) s.put(result, KEYS.result(result.index));
+      s.put(
+        advance(
+          progress,
+          reads.map((read) => read.result)
+        ),
+        KEYS.progress
+      );
+    };
+    return promisifyRequest(s.transaction);
+  });
+}

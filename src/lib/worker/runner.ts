@@ -46,7 +46,7 @@ import {
   progressAfter,
   queueAgain,
   type PreviousResult
-} from './progress';
+} from '$lib/shared/progress';
 import {
   decideFailure,
   decideLoss,
