@@ -10,6 +10,7 @@ import { IdRegistry, MAX_IMPORT_ITEMS, ProblemList, noneReadable, tooManyItems }
 import { readObjectItem } from './prompt-object';
 import { countNonBlankLines } from './text-file';
 import { requestFor } from '$lib/presets';
+import { jsonSchemaFormat } from '$lib/shared/answer';
 import type { Exporter, FormatMeta, ParseResult, ProblemUnit } from './types';
 
 export const jsonlFormat: FormatMeta = {
@@ -194,14 +195,7 @@ export const openaiBatchInput: Exporter = {
         temperature: request.temperature,
         top_p: request.top_p,
         seed: request.seed,
-        ...(request.schema
-          ? {
-              response_format: {
-                type: 'json_schema',
-                json_schema: { name: 'answer', schema: request.schema, strict: true }
-              }
-            }
-          : {})
+        ...(request.schema ? { response_format: jsonSchemaFormat(request.schema) } : {})
       };
       out +=
         JSON.stringify({ custom_id: input.customId, method: 'POST', url: CHAT_URL, body }) + '\n';

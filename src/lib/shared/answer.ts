@@ -12,6 +12,14 @@ export type JsonSchema = Record<string, unknown>;
 
 export type ParsedAnswer = { ok: true; value: unknown } | { ok: false; reason: string };
 
+/** The schema as OpenAI's API (and vLLM, and batch files) takes it in `response_format`. */
+export function jsonSchemaFormat(schema: JsonSchema) {
+  return {
+    type: 'json_schema' as const,
+    json_schema: { name: 'answer', schema, strict: true }
+  };
+}
+
 /** Keywords that only say "something inside did not match": the inner error says what. */
 const CONTAINER_KEYWORDS = new Set(['properties', 'items', 'prefixItems', 'false', 'allOf']);
 /** Validation errors named in a reason, at most. */

@@ -12,6 +12,19 @@ export interface GenerateRequest {
   schema?: JsonSchema;
 }
 
+/** The fields every OpenAI-style streamed chat request carries (WebLLM and servers alike). */
+export function streamedChatFields(request: GenerateRequest) {
+  return {
+    messages: request.messages,
+    temperature: request.temperature,
+    top_p: request.top_p,
+    max_tokens: request.max_tokens,
+    seed: request.seed,
+    stream: true as const,
+    stream_options: { include_usage: true }
+  };
+}
+
 /** What the model is asked for a dataset pair: its conversation up to (not with) its answer. */
 export function pairPrompt(pair: Pick<DatasetPair, 'system' | 'turns'>): ChatMessage[] {
   const question = pair.turns.slice(0, -1);

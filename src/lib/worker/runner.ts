@@ -381,6 +381,9 @@ class Run {
         if (stop) return stop;
       }
       await this.#drain();
+      if (!allHandled(this.#progress, this.#job.total)) {
+        throw new Error('The runner found nothing to start although the job is not finished.');
+      }
       return await this.#finish('completed', null);
     } catch (error) {
       await this.#drain();
@@ -675,35 +678,10 @@ class Run {
         ...(answer ? { answer } : {})
       };
     } catch (error) {
-      const engineError = asEngineError(error, 'generation-failed');
-      switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
-        case 'pause':
-          return PAUSED;
-        case 'recover':
-          await store.recordFailure(
-            this.#jobId,
-            index,
-            { code: engineError.code, message: engineError.message },
-            scope
-          );
-          return { kind: 'loss', indices: [index], error: engineError };
-        case 'wait':
-          return { kind: 'wait', indices: [index], error: engineError };
-        case 'fail-item':
-          result = this.#failed(
-            input,
-            { code: engineError.code, message: engineError.message },
-            this.#slot.model ?? model,
-            attempt
-          );
-          break;
-        default:
-          return {
-            kind: 'stop',
-            indices: [index],
-            error: { code: engineError.code, message: stopMessage(engineError, ...this.#saved()) }
-          };
-      }
+      const failure = await this.#failure(error, [index], scope);
+      if ('end' in failure) return failure.end;
+      const { code, message } = failure.itemError;
+      result = this.#failed(input, { code, message }, this.#slot.model ?? model, attempt);
     } finally {
       stream.close();
     }
@@ -775,29 +753,9 @@ class Run {
         onRetry: (retry) => this.#emit({ type: 'retry', index: first, ...retry })
       });
     } catch (error) {
-      const engineError = asEngineError(error, 'generation-failed');
-      switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
-        case 'pause':
-          return PAUSED;
-        case 'recover':
-          await store.recordFailure(
-            this.#jobId,
-            first,
-            { code: engineError.code, message: engineError.message },
-            'batch'
-          );
-          return { kind: 'loss', indices: [...indices], error: engineError };
-        case 'wait':
-          return { kind: 'wait', indices: [...indices], error: engineError };
-        case 'fail-item':
-          return alone(`failed (${engineError.message})`);
-        default:
-          return {
-            kind: 'stop',
-            indices: [...indices],
-            error: { code: engineError.code, message: stopMessage(engineError, ...this.#saved()) }
-          };
-      }
+      const failure = await this.#failure(error, indices, 'batch');
+      if ('end' in failure) return failure.end;
+      return alone(`failed (${failure.itemError.message})`);
     } finally {
       stream.close();
     }
@@ -838,6 +796,43 @@ class Run {
     }
     this.#losses = NO_LOSSES;
     return OK;
+  }
+
+  /**
+   * What a failed generation means for its unit (an item, or a batch starting at
+   * `indices[0]`): how the unit ends, or the error that is the unit's own fault.
+   */
+  async #failure(
+    error: unknown,
+    indices: readonly number[],
+    scope: AttemptScope
+  ): Promise<{ end: UnitEnd } | { itemError: EngineError }> {
+    const engineError = asEngineError(error, 'generation-failed');
+    const unit = [...indices];
+    switch (decideFailure(engineError.code, 'generate', this.#lostThisRun)) {
+      case 'pause':
+        return { end: PAUSED };
+      case 'recover':
+        await this.#deps.store.recordFailure(
+          this.#jobId,
+          unit[0] ?? 0,
+          { code: engineError.code, message: engineError.message },
+          scope
+        );
+        return { end: { kind: 'loss', indices: unit, error: engineError } };
+      case 'wait':
+        return { end: { kind: 'wait', indices: unit, error: engineError } };
+      case 'fail-item':
+        return { itemError: engineError };
+      default:
+        return {
+          end: {
+            kind: 'stop',
+            indices: unit,
+            error: { code: engineError.code, message: stopMessage(engineError, ...this.#saved()) }
+          }
+        };
+    }
   }
 
   /** A result with no answer text: failed or skipped. */

@@ -11,7 +11,8 @@
 import { createParser } from 'eventsource-parser';
 import type { ServerChoice } from '$lib/shared/engine-choice';
 import type { FinishReason, Usage } from '$lib/shared/job';
-import type { GenerateRequest } from '$lib/shared/request';
+import { jsonSchemaFormat } from '$lib/shared/answer';
+import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
 import { EngineError } from './errors';
 import type {
   Engine,
@@ -232,21 +233,8 @@ export class ServerEngine implements Engine {
   #body(request: GenerateRequest): string {
     return JSON.stringify({
       model: this.#choice.model,
-      messages: request.messages,
-      temperature: request.temperature,
-      top_p: request.top_p,
-      max_tokens: request.max_tokens,
-      seed: request.seed,
-      stream: true,
-      stream_options: { include_usage: true },
-      ...(request.schema
-        ? {
-            response_format: {
-              type: 'json_schema',
-              json_schema: { name: 'answer', schema: request.schema, strict: true }
-            }
-          }
-        : {})
+      ...streamedChatFields(request),
+      ...(request.schema ? { response_format: jsonSchemaFormat(request.schema) } : {})
     });
   }
 

@@ -14,7 +14,7 @@ import { preflight } from '$lib/gpu/preflight';
 import { describeModelSource, withModelSource } from '$lib/models/source';
 import { parseInitReport } from './load-progress';
 import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
-import type { GenerateRequest } from '$lib/shared/request';
+import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
 
 /** After a failed fetch: which of these hosts cannot be reached at all? */
 async function unreachableHosts(urls: string[]): Promise<string[]> {
@@ -90,13 +90,7 @@ export function pipelineTokenCounter(
  */
 export function webllmRequest(request: GenerateRequest): ChatCompletionRequestStreaming {
   return {
-    messages: request.messages,
-    temperature: request.temperature,
-    top_p: request.top_p,
-    max_tokens: request.max_tokens,
-    seed: request.seed,
-    stream: true,
-    stream_options: { include_usage: true },
+    ...streamedChatFields(request),
     ...(request.schema
       ? { response_format: { type: 'json_object', schema: JSON.stringify(request.schema) } }
       : {})
