@@ -20,8 +20,8 @@ const LAYERS = {
   models: ['shared', 'plan'],
   share: ['shared'],
   pwa: ['shared', 'models', 'store'],
-  presets: ['shared'],
-  worker: ['shared', 'plan', 'gpu', 'store', 'models', 'presets']
+  presets: ['shared', 'plan'],
+  worker: ['shared', 'plan', 'gpu', 'store', 'models', 'presets', 'formats']
 };
 const FOLDERS = [...Object.keys(LAYERS), 'page', 'ui'];
 

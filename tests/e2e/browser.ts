@@ -15,7 +15,11 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
   '--no-default-browser-check',
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+  // Headless Chromium answers every save dialog (showSaveFilePicker) at once with the
+  // AbortError of a user who closed it (measured). Without the picker, exports download,
+  // as in browsers that have none; tests of the picker path hand the page one of their own.
+  '--disable-blink-features=FileSystemAccessLocal'
 ];
 
 export const TEST_PORT = Number(process.env.TEST_PORT ?? 4317);

@@ -94,7 +94,7 @@ const input: ExportInput = { job, inputs, results: [done, failed, undefined] };
 
 describe('openaiBatchOutput', () => {
   test('meta', () => {
-    expect({ ...openaiBatchOutput, write: undefined }).toEqual({
+    expect({ ...openaiBatchOutput, write: undefined, writer: undefined }).toEqual({
       id: 'openai-batch-output',
       label: 'OpenAI batch output',
       mimeType: 'application/jsonl',

@@ -7,9 +7,9 @@
 import Papa from 'papaparse';
 import type { ParsedItem } from '$lib/shared/job';
 import { plural } from '$lib/shared/figures';
+import { exporter } from './writer';
 import type {
   CsvOptions,
-  ExportInput,
   ExportItem,
   ExportResult,
   Exporter,
@@ -324,24 +324,29 @@ function row(input: ExportItem, result: ExportResult): (string | number)[] {
   ];
 }
 
-export const csvOutput: Exporter = {
-  id: 'csv-output',
-  label: 'CSV',
-  mimeType: 'text/csv',
-  extension: 'csv',
-  write({ inputs, results }: ExportInput): string {
-    const data: (string | number)[][] = [];
-    for (let i = 0; i < inputs.length; i++) {
-      const input = inputs[i];
-      const result = results[i];
-      if (input === undefined || result === undefined) continue;
-      data.push(row(input, result));
-    }
-    const text = Papa.unparse(
-      { fields: [...CSV_OUTPUT_COLUMNS], data },
-      { newline: '\r\n', escapeFormulae: FORMULA_START, header: true }
-    );
-    // papaparse ends the text with a line break only when there are no rows; always end with one.
-    return text.endsWith('\r\n') ? text : text + '\r\n';
+const CSV_OPTIONS = { newline: '\r\n', escapeFormulae: FORMULA_START } as const;
+
+export const csvOutput: Exporter = exporter(
+  { id: 'csv-output', label: 'CSV', mimeType: 'text/csv', extension: 'csv' },
+  () => {
+    let started = false;
+    const header = () => {
+      if (started) return '';
+      started = true;
+      // papaparse ends a header with no rows with the line break, as every row here is ended.
+      return Papa.unparse(
+        { fields: [...CSV_OUTPUT_COLUMNS], data: [] },
+        { ...CSV_OPTIONS, header: true }
+      );
+    };
+    return {
+      add(input, result) {
+        if (!result) return '';
+        return (
+          header() + Papa.unparse([row(input, result)], { ...CSV_OPTIONS, header: false }) + '\r\n'
+        );
+      },
+      end: () => header()
+    };
   }
-};
+);

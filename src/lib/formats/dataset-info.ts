@@ -7,7 +7,8 @@
  */
 import { alpacaOutput, sharegptOutput } from './dataset';
 import { exportFileName, jobSlug } from './file-name';
-import type { ExportInput, Exporter } from './types';
+import type { ExportJob, Exporter } from './types';
+import { exporter } from './writer';
 import { wecloneCleaned, wecloneScored } from './weclone';
 
 /** WeClone's ShareGPT entry (its dataset/res_csv/sft/dataset_info.json). */
@@ -25,14 +26,12 @@ function wecloneEntry(fileName: string, images: boolean) {
   };
 }
 
-function datasetInfo(input: ExportInput): Record<string, unknown> {
-  const { job } = input;
+function datasetInfo(job: ExportJob, images: boolean): Record<string, unknown> {
   const slug = jobSlug(job.name);
   const entries: Record<string, unknown> = {};
   if (wecloneScored.fits?.(job)) {
     const scored = exportFileName(job.name, wecloneScored);
     const cleaned = exportFileName(job.name, wecloneCleaned);
-    const images = input.inputs.some((item) => item.pair?.hasImages);
     for (const name of ['chat-sft', slug]) {
       entries[name] = wecloneEntry(scored, false);
       entries[`${name}-cleaned`] = wecloneEntry(cleaned, false);
@@ -67,14 +66,24 @@ function datasetInfo(input: ExportInput): Record<string, unknown> {
   return entries;
 }
 
-export const datasetInfoOutput: Exporter = {
-  id: 'dataset-info',
-  label: 'LLaMA-Factory dataset_info.json',
-  menuLabel: 'LLaMA-Factory dataset_info.json',
-  fileName: 'dataset_info.json',
-  mimeType: 'application/json',
-  extension: 'json',
-  write(input) {
-    return JSON.stringify(datasetInfo(input), null, 2) + '\n';
+export const datasetInfoOutput: Exporter = exporter(
+  {
+    id: 'dataset-info',
+    label: 'LLaMA-Factory dataset_info.json',
+    menuLabel: 'LLaMA-Factory dataset_info.json',
+    fileName: 'dataset_info.json',
+    mimeType: 'application/json',
+    extension: 'json'
+  },
+  (job) => {
+    // The `-vl` entries need to know whether any pair has images: the file is written at the end.
+    let images = false;
+    return {
+      add(item) {
+        images ||= item.pair?.hasImages === true;
+        return '';
+      },
+      end: () => JSON.stringify(datasetInfo(job, images), null, 2) + '\n'
+    };
   }
-};
+);

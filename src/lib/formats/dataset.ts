@@ -10,7 +10,8 @@ import { requestFor } from '$lib/presets';
 import { pairPrompt } from '$lib/shared/request';
 import { describeValue, isRecord, shortJson, type Check } from './json';
 import { IdRegistry, type ProblemList } from './problems';
-import type { ExportInput, Exporter, FormatMeta } from './types';
+import type { ExportJob, ExportWriter, Exporter, FormatMeta } from './types';
+import { exporter, jsonArray } from './writer';
 
 export const sharegptFormat: FormatMeta = {
   id: 'sharegpt',
@@ -235,48 +236,53 @@ export function readDataset(
 
 // Output: a job's prompts and answers as fine-tuning datasets.
 
-/** The finished items' prompts (as they were asked) with their answers. */
-function answered(input: ExportInput): { messages: ChatMessage[]; answer: string }[] {
-  const settings = input.job.settings;
-  const pairs: { messages: ChatMessage[]; answer: string }[] = [];
-  input.inputs.forEach((item, i) => {
-    const result = input.results[i];
-    if (result?.status !== 'done') return;
+/**
+ * A dataset writer: each finished item's prompt (as it was asked) with its answer, made into
+ * an element by `element`; items that did not finish are left out.
+ */
+function answered(
+  job: ExportJob,
+  element: (messages: ChatMessage[], answer: string) => unknown
+): ExportWriter {
+  const settings = job.settings;
+  return jsonArray(2, (item, result) => {
+    if (result?.status !== 'done') return undefined;
     const messages = settings
       ? requestFor(settings, [{ ...item, params: {} }]).messages
       : item.messages;
-    pairs.push({ messages, answer: result.text });
+    return element(messages, result.text);
   });
-  return pairs;
 }
 
 /** ShareGPT (OpenAI messages), as LLaMA-Factory reads it: the prompt, then the answer. */
-export const sharegptOutput: Exporter = {
-  id: 'sharegpt-output',
-  label: 'ShareGPT',
-  suffix: 'sharegpt',
-  mimeType: 'application/json',
-  extension: 'json',
-  write(input) {
-    const items = answered(input).map(({ messages, answer }) => ({
+export const sharegptOutput: Exporter = exporter(
+  {
+    id: 'sharegpt-output',
+    label: 'ShareGPT',
+    suffix: 'sharegpt',
+    mimeType: 'application/json',
+    extension: 'json'
+  },
+  (job) =>
+    answered(job, (messages, answer) => ({
       messages: [...messages, { role: 'assistant', content: answer }]
-    }));
-    return JSON.stringify(items, null, 2) + '\n';
-  }
-};
+    }))
+);
 
 /**
  * Alpaca, as LLaMA-Factory reads it: the last question is the instruction, the answer the
  * output, a system message the system, earlier turns the history of [question, answer].
  */
-export const alpacaOutput: Exporter = {
-  id: 'alpaca-output',
-  label: 'Alpaca',
-  suffix: 'alpaca',
-  mimeType: 'application/json',
-  extension: 'json',
-  write(input) {
-    const items = answered(input).map(({ messages, answer }) => {
+export const alpacaOutput: Exporter = exporter(
+  {
+    id: 'alpaca-output',
+    label: 'Alpaca',
+    suffix: 'alpaca',
+    mimeType: 'application/json',
+    extension: 'json'
+  },
+  (job) =>
+    answered(job, (messages, answer) => {
       const system = messages.filter((m) => m.role === 'system').map((m) => m.content);
       const turns = messages.filter((m) => m.role !== 'system');
       const instruction = turns.at(-1)?.content ?? '';
@@ -285,7 +291,5 @@ export const alpacaOutput: Exporter = {
         history.push([turns[i]?.content ?? '', turns[i + 1]?.content ?? '']);
       }
       return { instruction, input: '', output: answer, system: system.join('\n'), history };
-    });
-    return JSON.stringify(items, null, 2) + '\n';
-  }
-};
+    })
+);

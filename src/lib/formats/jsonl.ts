@@ -12,6 +12,7 @@ import { countNonBlankLines } from './text-file';
 import { requestFor } from '$lib/presets';
 import { jsonSchemaFormat } from '$lib/shared/answer';
 import type { Exporter, FormatMeta, ParseResult, ProblemUnit } from './types';
+import { exporter } from './writer';
 
 export const jsonlFormat: FormatMeta = {
   id: 'jsonl',
@@ -176,30 +177,34 @@ const DEFAULT_BATCH_MODEL = 'Qwen/Qwen2.5-7B-Instruct';
  * `vllm run-batch -i this.jsonl -o out.jsonl --model ...` (or the OpenAI Batch API) reads
  * it; "Import results into this job" takes the output back.
  */
-export const openaiBatchInput: Exporter = {
-  ...openaiBatchInputFormat,
-  id: 'openai-batch-input',
-  label: 'OpenAI batch input',
-  suffix: 'batch-input',
-  requests: true,
-  write({ job, inputs }) {
+export const openaiBatchInput: Exporter = exporter(
+  {
+    ...openaiBatchInputFormat,
+    id: 'openai-batch-input',
+    label: 'OpenAI batch input',
+    suffix: 'batch-input',
+    requests: true
+  },
+  (job) => {
     const settings = job.settings ?? DEFAULT_SETTINGS;
     const model = job.engine?.kind === 'server' ? job.engine.model : DEFAULT_BATCH_MODEL;
-    let out = '';
-    for (const input of inputs) {
-      const request = requestFor(settings, [{ ...input, params: input.params ?? {} }]);
-      const body = {
-        model,
-        messages: request.messages,
-        max_completion_tokens: request.max_tokens,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        seed: request.seed,
-        ...(request.schema ? { response_format: jsonSchemaFormat(request.schema) } : {})
-      };
-      out +=
-        JSON.stringify({ custom_id: input.customId, method: 'POST', url: CHAT_URL, body }) + '\n';
-    }
-    return out;
+    return {
+      add(input) {
+        const request = requestFor(settings, [{ ...input, params: input.params ?? {} }]);
+        const body = {
+          model,
+          messages: request.messages,
+          max_completion_tokens: request.max_tokens,
+          temperature: request.temperature,
+          top_p: request.top_p,
+          seed: request.seed,
+          ...(request.schema ? { response_format: jsonSchemaFormat(request.schema) } : {})
+        };
+        return (
+          JSON.stringify({ custom_id: input.customId, method: 'POST', url: CHAT_URL, body }) + '\n'
+        );
+      },
+      end: () => ''
+    };
   }
-};
+);

@@ -22,6 +22,7 @@ import {
 } from './json';
 import { ProblemList } from './problems';
 import { readTextFile } from './text-file';
+import { exporter, lines } from './writer';
 import type { ExportInput, ExportItem, ExportResult, Exporter, ImportProblem } from './types';
 
 // Output
@@ -77,22 +78,15 @@ function line(jobId: string, input: ExportItem, result: ExportResult): string {
   });
 }
 
-export const openaiBatchOutput: Exporter = {
-  id: 'openai-batch-output',
-  label: 'OpenAI batch output',
-  mimeType: 'application/jsonl',
-  extension: 'jsonl',
-  write({ job, inputs, results }: ExportInput): string {
-    let out = '';
-    for (let i = 0; i < inputs.length; i++) {
-      const input = inputs[i];
-      const result = results[i];
-      if (input === undefined || result === undefined) continue;
-      out += line(job.id, input, result) + '\n';
-    }
-    return out;
-  }
-};
+export const openaiBatchOutput: Exporter = exporter(
+  {
+    id: 'openai-batch-output',
+    label: 'OpenAI batch output',
+    mimeType: 'application/jsonl',
+    extension: 'jsonl'
+  },
+  (job) => lines((input, result) => line(job.id, input, result))
+);
 
 // Input
 

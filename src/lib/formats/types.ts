@@ -100,6 +100,14 @@ export interface Exporter extends FormatMeta {
   fits?(job: ExportJob): boolean;
   /** The file holds the job's requests, not its results: it can be written before any finish. */
   requests?: boolean;
-  /** The whole file's text. Items without a result are left out. */
+  /** The whole file's text. Items without a result are left out (but in request files). */
   write(input: ExportInput): string;
+  /** The same text, item by item (in input order), for files too big to build at once. */
+  writer(job: ExportJob): ExportWriter;
+}
+
+/** Writes an export item by item: `add` each item in input order, then `end`. */
+export interface ExportWriter {
+  add(item: ExportItem, result: ExportResult | undefined): string;
+  end(): string;
 }

@@ -7,7 +7,8 @@
  * kept by any threshold, as WeClone's own cleaning does).
  */
 import { DEFAULT_KEEP_SCORE, NOT_SCORED, scoreOf, type PairScore } from '$lib/presets/score-pairs';
-import type { ExportInput, ExportJob, Exporter } from './types';
+import type { ExportJob, ExportWriter, Exporter } from './types';
+import { exporter, jsonArray } from './writer';
 
 /** The score WeClone writes for a pair with images. */
 const IMAGES_SCORE = 6;
@@ -16,67 +17,55 @@ function isScoringJob(job: ExportJob): boolean {
   return job.settings?.preset?.id === 'score-pairs';
 }
 
-/** The pairs with a result, each as its input item with `score` filled. */
-function scoredItems({
-  inputs,
-  results
-}: ExportInput): { item: Record<string, unknown>; score: PairScore }[] {
-  const scored: { item: Record<string, unknown>; score: PairScore }[] = [];
-  inputs.forEach((input, i) => {
-    const result = results[i];
+/**
+ * The pairs with a result, each as its input item with `score` filled, written as a JSON
+ * array indented `indent`; `keep` picks the pairs by their score.
+ */
+function scoredPairs(
+  indent: number,
+  keep: (score: PairScore) => boolean = () => true
+): ExportWriter {
+  return jsonArray(indent, (input, result) => {
     const original = input.pair?.original;
-    if (!result || !original) return;
+    if (!result || !original) return undefined;
     const score = scoreOf(result);
+    if (!keep(score)) return undefined;
     const written = score === NOT_SCORED ? IMAGES_SCORE : score;
     // Replacing the value keeps the key where it was; a new key goes last.
-    scored.push({ item: { ...original, score: written }, score });
+    return { ...original, score: written };
   });
-  return scored;
 }
 
-export const wecloneScored: Exporter = {
-  id: 'weclone-scored',
-  label: 'WeClone scored dataset',
-  menuLabel: 'WeClone scored dataset (sft-my.json)',
-  fileName: 'sft-my.json',
-  mimeType: 'application/json',
-  extension: 'json',
-  fits: isScoringJob,
-  write(input) {
-    return (
-      JSON.stringify(
-        scoredItems(input).map(({ item }) => item),
-        null,
-        4
-      ) + '\n'
-    );
-  }
-};
+export const wecloneScored: Exporter = exporter(
+  {
+    id: 'weclone-scored',
+    label: 'WeClone scored dataset',
+    menuLabel: 'WeClone scored dataset (sft-my.json)',
+    fileName: 'sft-my.json',
+    mimeType: 'application/json',
+    extension: 'json',
+    fits: isScoringJob
+  },
+  () => scoredPairs(4)
+);
 
 /** The threshold the job's page set (WeClone's accept_score). */
 function keepScoreAtLeast(job: ExportJob): number {
   return job.settings?.preset?.keepScoreAtLeast ?? DEFAULT_KEEP_SCORE;
 }
 
-export const wecloneCleaned: Exporter = {
-  id: 'weclone-cleaned',
-  label: 'WeClone cleaned dataset',
-  menuLabel: 'WeClone cleaned dataset (sft-my-cleaned.json)',
-  fileName: 'sft-my-cleaned.json',
-  mimeType: 'application/json',
-  extension: 'json',
-  fits: isScoringJob,
-  write(input) {
-    const threshold = keepScoreAtLeast(input.job);
-    const kept = scoredItems(input).filter(
-      ({ score }) => score === NOT_SCORED || score >= threshold
-    );
-    return (
-      JSON.stringify(
-        kept.map(({ item }) => item),
-        null,
-        2
-      ) + '\n'
-    );
+export const wecloneCleaned: Exporter = exporter(
+  {
+    id: 'weclone-cleaned',
+    label: 'WeClone cleaned dataset',
+    menuLabel: 'WeClone cleaned dataset (sft-my-cleaned.json)',
+    fileName: 'sft-my-cleaned.json',
+    mimeType: 'application/json',
+    extension: 'json',
+    fits: isScoringJob
+  },
+  (job) => {
+    const threshold = keepScoreAtLeast(job);
+    return scoredPairs(2, (score) => score === NOT_SCORED || score >= threshold);
   }
-};
+);

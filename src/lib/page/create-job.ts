@@ -1,103 +1,31 @@
 /**
- * Creating a job from an import preview: its prompts' token estimates (the
- * memory plan sizes the window by them), its record, and storing it.
+ * Creating a job from the file the import worker has open, and remembering the
+ * servers jobs use.
  */
-import { estimatePromptTokens, estimateJobTokens } from '$lib/plan/tokens';
-import { requestFor, skipReason } from '$lib/presets';
-import type { EngineChoice } from '$lib/shared/engine-choice';
-import type { InputFormatId, JobMeta, JobNeeds, JobSettings, ParsedItem } from '$lib/shared/job';
+import type { JobMeta } from '$lib/shared/job';
 import * as jobs from '$lib/store/jobs';
+import { storeJob, type ImportProgress } from './import-bridge';
 import { refreshWhenIdle } from './runner-bridge';
 import { settings } from './settings.svelte';
 
-type Settings = Omit<JobSettings, 'name'>;
-
-/** Pairs read to estimate the tokens a pair costs (the rubric is the same for all). */
-const PER_PAIR_SAMPLE = 200;
-
-/** The items a run sends, in runs of `size` (a scoring job's pairs per prompt). */
-function groups<T extends Pick<ParsedItem, 'pair'>>(
-  settings: Settings,
-  items: readonly T[],
-  size: number
-): T[][] {
-  const sent = items.filter((item) => skipReason(settings, item) === null);
-  const out: T[][] = [];
-  for (let i = 0; i < sent.length; i += size) out.push(sent.slice(i, i + size));
-  return out;
-}
+/** A new job's record, before its items are counted and its needs estimated. */
+export type NewJob = Omit<JobMeta, 'id' | 'createdAt' | 'total' | 'needs'>;
 
 /**
- * Prompt tokens per item (each alone) and the job's needs, estimated before any
- * tokenizer is loaded. With several pairs per prompt the window must hold the
- * longest batch, and any pair alone (a pair a batch answer leaves out runs alone).
+ * Creates the job from the file open in the import worker (which stores it, all or
+ * nothing) and returns its id; `started` hears the id first, so Cancel can remove it.
  */
-export function estimateImport(
-  items: readonly ParsedItem[],
-  settings: Settings
-): { promptTokens: number[]; needs: JobNeeds } {
-  const alone = estimateJobTokens(items.map((item) => requestFor(settings, [item])));
-  const size = settings.preset?.pairsPerPrompt ?? 1;
-  if (size <= 1) return alone;
-  const batched = estimateJobTokens(
-    groups(settings, items, size).map((g) => requestFor(settings, g))
-  );
-  return {
-    promptTokens: alone.promptTokens,
-    needs: {
-      longestPromptTokens: Math.max(
-        alone.needs.longestPromptTokens,
-        batched.needs.longestPromptTokens
-      ),
-      maxAnswerTokens: Math.max(alone.needs.maxAnswerTokens, batched.needs.maxAnswerTokens),
-      exact: false
-    }
-  };
-}
-
-/** Estimated prompt tokens per pair with `size` pairs per prompt, over the first pairs. */
-export function tokensPerPair(
-  items: readonly ParsedItem[],
-  settings: Settings,
-  size: number
-): number | null {
-  const sample = groups(settings, items.slice(0, PER_PAIR_SAMPLE), size);
-  const pairs = sample.reduce((n, group) => n + group.length, 0);
-  if (pairs === 0) return null;
-  const tokens = sample.reduce(
-    (sum, group) => sum + estimatePromptTokens(requestFor(settings, group).messages),
-    0
-  );
-  return Math.round(tokens / pairs);
-}
-
-export interface NewJob {
-  sourceFileName: string;
-  format: InputFormatId;
-  items: ParsedItem[];
-  settings: JobSettings;
-  engine: EngineChoice;
-  /** From estimateImport, for these items and settings. */
-  estimate: { promptTokens: number[]; needs: JobNeeds };
-}
-
-/** Stores the job (all or nothing) and returns its id. */
-export async function createJob(job: NewJob): Promise<string> {
-  const meta: JobMeta = {
-    id: jobs.newJobId(),
-    name: job.settings.name,
-    createdAt: Date.now(),
-    sourceFileName: job.sourceFileName,
-    format: job.format,
-    total: job.items.length,
-    settings: job.settings,
-    engine: job.engine,
-    needs: job.estimate.needs
-  };
+export async function createJob(
+  job: NewJob,
+  started: (id: string) => void,
+  onPhase: ImportProgress
+): Promise<string> {
+  const id = jobs.newJobId();
+  started(id);
   // Ask the browser to keep this site's data when the disk runs low (silent in Chrome).
   await navigator.storage?.persist?.().catch(() => false);
-  await jobs.createJob(meta, job.items, job.estimate.promptTokens);
-  return meta.id;
+  await storeJob({ ...job, id, createdAt: Date.now() }, onPhase);
+  return id;
 }
 
 /**

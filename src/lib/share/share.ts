@@ -2,7 +2,7 @@
  * Share a result file with the Web Share API where the browser can share
  * that file (Chrome shares CSV and plain text, not JSONL), else download it.
  */
-import { downloadText } from './download';
+import { downloadBlob } from './download';
 
 export type ShareOutcome = 'shared' | 'cancelled' | 'downloaded';
 
@@ -12,11 +12,11 @@ function shareType(mimeType: string): string {
 }
 
 export async function shareOrDownload(
-  text: string,
+  content: Blob,
   fileName: string,
   mimeType: string
 ): Promise<ShareOutcome> {
-  const file = new File([text], fileName, { type: shareType(mimeType) });
+  const file = new File([content], fileName, { type: shareType(mimeType) });
   const data: ShareData = { files: [file], title: fileName };
   if (typeof navigator.share === 'function' && navigator.canShare?.(data)) {
     try {
@@ -27,6 +27,6 @@ export async function shareOrDownload(
       if (error instanceof DOMException && error.name === 'AbortError') return 'cancelled';
     }
   }
-  downloadText(text, fileName, mimeType);
+  downloadBlob(new Blob([content], { type: mimeType }), fileName);
   return 'downloaded';
 }

@@ -71,23 +71,34 @@ export function initialProgress(now: number): JobProgress {
   };
 }
 
+/** Inputs written per transaction when a job is created: large, but not all at once. */
+const CREATE_CHUNK = 5000;
+
 /**
- * Stores a new job: its items and progress in one transaction, then its entry
- * in the catalog. Until the catalog entry exists the job is invisible, so a
- * failed import leaves nothing behind that the user can see.
+ * Stores a new job: its items in large transactions, then its ids, estimates and
+ * progress, then its entry in the catalog. Until the catalog entry exists the job is
+ * invisible, and a failed (or cancelled) import deletes what it wrote, so it leaves
+ * nothing behind that the user can see. `onStored` hears how many items are stored.
  */
 export async function createJob(
   meta: JobMeta,
   items: ParsedItem[],
-  promptTokens: number[]
+  promptTokens: number[],
+  onStored?: (stored: number) => void
 ): Promise<void> {
   const store = jobStore(meta.id);
   try {
-    await store('readwrite', (s) => {
-      items.forEach((item, index) => {
-        const input: ItemInput = { ...item, index };
-        s.put(input, KEYS.input(index));
+    for (let from = 0; from < items.length; from += CREATE_CHUNK) {
+      await store('readwrite', (s) => {
+        items.slice(from, from + CREATE_CHUNK).forEach((item, i) => {
+          const input: ItemInput = { ...item, index: from + i };
+          s.put(input, KEYS.input(from + i));
+        });
+        return promisifyRequest(s.transaction);
       });
+      onStored?.(Math.min(items.length, from + CREATE_CHUNK));
+    }
+    await store('readwrite', (s) => {
       s.put(
         items.map((item) => item.customId),
         KEYS.ids

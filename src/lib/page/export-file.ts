@@ -1,0 +1,114 @@
+/**
+ * Exporting a job's file in pieces: items are read from the store 5,000 at a time, the
+ * format's writer turns them into text, and the text goes straight to a file the user
+ * picked (File System Access API, where the browser has it) or into a Blob of many small
+ * parts for a download or the share sheet. Memory stays flat for a 100,000-item job:
+ * no array of every item, no string of the whole file.
+ */
+import type { Exporter } from '$lib/formats/types';
+import type { ItemResult, JobMeta } from '$lib/shared/job';
+import { getInputs, getResults } from '$lib/store/jobs';
+
+/** Items read from the store per step. */
+const EXPORT_CHUNK = 5_000;
+
+/** Where an export's text goes, piece by piece. */
+export interface ExportSink {
+  write(text: string): Promise<void>;
+  close(): Promise<void>;
+  /** Drops what was written (a failed export leaves no half file). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Writes the job's file for `exporter` to `sink`, item by item in input order, and closes
+ * it; on a failure the sink is aborted and the error thrown. `onProgress` gets the items
+ * read so far.
+ */
+export async function writeExport(
+  job: JobMeta,
+  exporter: Exporter,
+  sink: ExportSink,
+  onProgress?: (done: number, total: number) => void
+): Promise<void> {
+  try {
+    const writer = exporter.writer(job);
+    for (let from = 0; from < job.total; from += EXPORT_CHUNK) {
+      const to = Math.min(job.total, from + EXPORT_CHUNK);
+      const [inputs, stored] = await Promise.all([
+        getInputs(job.id, from, to),
+        exporter.requests ? Promise.resolve([]) : getResults(job.id, from, to)
+      ]);
+      const results: (ItemResult | undefined)[] = new Array(inputs.length);
+      for (const result of stored) results[result.index - from] = result;
+      let text = '';
+      inputs.forEach((item, i) => (text += writer.add(item, results[i])));
+      if (text) await sink.write(text);
+      onProgress?.(to, job.total);
+    }
+    const tail = writer.end();
+    if (tail) await sink.write(tail);
+    await sink.close();
+  } catch (error) {
+    await sink.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A sink that gathers the text as Blob parts; `blob()` is the whole file once closed. */
+export function blobSink(mimeType: string): ExportSink & { blob(): Blob } {
+  let parts: Blob[] = [];
+  return {
+    async write(text) {
+      // A Blob per piece: the browser keeps big blobs out of the page's heap.
+      parts.push(new Blob([text]));
+    },
+    async close() {},
+    async abort() {
+      parts = [];
+    },
+    blob: () => new Blob(parts, { type: mimeType })
+  };
+}
+
+/** A sink that writes to a file the user picked. Nothing is kept if the export fails. */
+export async function fileSink(handle: FileSystemFileHandle): Promise<ExportSink> {
+  const writable = await handle.createWritable();
+  return {
+    write: (text) => writable.write(text),
+    close: () => writable.close(),
+    abort: () => writable.abort()
+  };
+}
+
+interface SaveFilePickerOptions {
+  suggestedName?: string;
+  types?: { description?: string; accept: Record<string, string[]> }[];
+}
+
+type SaveFilePicker = (options?: SaveFilePickerOptions) => Promise<FileSystemFileHandle>;
+
+/**
+ * Asks where to save the file, where the browser has `showSaveFilePicker`: the handle,
+ * `'cancelled'` when the user closed the dialog, or null where there is no picker (or it
+ * refused, as a headless browser does): then the file goes out as a download. Call it
+ * first thing in a click handler: the picker needs the click's user activation.
+ */
+export async function pickSaveFile(
+  fileName: string,
+  exporter: Pick<Exporter, 'label' | 'mimeType' | 'extension'>
+): Promise<FileSystemFileHandle | 'cancelled' | null> {
+  const picker = (window as unknown as { showSaveFilePicker?: SaveFilePicker }).showSaveFilePicker;
+  if (typeof picker !== 'function') return null;
+  try {
+    return await picker.call(window, {
+      suggestedName: fileName,
+      types: [
+        { description: exporter.label, accept: { [exporter.mimeType]: [`.${exporter.extension}`] } }
+      ]
+    });
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'AbortError') return 'cancelled';
+    return null;
+  }
+}
