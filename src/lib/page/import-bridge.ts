@@ -1,11 +1,14 @@
 /**
  * The page's side of importing: the one module that owns the import worker (where a
- * prompt file is read, parsed and stored, so the page stays free while it is). Cancel
+ * prompt file is read, parsed and stored, and a results file read or imported into a
+ * job, so the page stays free while it is). Cancel
  * ends the worker; a job it was storing is deleted, so nothing is left behind.
  */
 import * as Comlink from 'comlink';
 import type { CsvOptions } from '$lib/formats/types';
+import type { ResultsFile } from '$lib/formats/openai-batch-output';
 import type { JobMeta, JobSettings } from '$lib/shared/job';
+import type { ImportedResults } from '$lib/worker/import-results';
 import { deleteJob } from '$lib/store/jobs';
 import type {
   Estimates,
@@ -52,6 +55,16 @@ export function storeJob(
   onPhase: ImportProgress
 ): Promise<void> {
   return api().create(meta, Comlink.proxy(onPhase));
+}
+
+/** A results file read and parsed in the worker, for the results viewer. */
+export function readResultsFile(file: File): Promise<ResultsFile> {
+  return api().readResults(file);
+}
+
+/** Commits a batch output file's answers to the job's items, in the worker. */
+export function importResults(job: JobMeta, file: File): Promise<ImportedResults> {
+  return api().importResults(job, file);
 }
 
 /** Stops whatever the worker does (reading, parsing, storing) and removes a half-stored job. */

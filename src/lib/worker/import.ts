@@ -10,7 +10,10 @@ import type { CsvOptions, ImportPreview } from '$lib/formats/types';
 import { estimateImport, tokensPerPair } from '$lib/presets/estimate';
 import { detectLanguage } from '$lib/presets/score-pairs';
 import type { JobMeta, JobNeeds, JobSettings, ParsedItem } from '$lib/shared/job';
+import { parseResultsFile, type ResultsFile } from '$lib/formats/openai-batch-output';
 import * as jobs from '$lib/store/jobs';
+import { importResults } from './import-results';
+import { readStream } from './read-file';
 
 /** Rows of the preview table. */
 const PREVIEW_ROWS = 5;
@@ -34,25 +37,6 @@ export interface Estimates {
   needs: JobNeeds;
   /** Prompt tokens per pair, alone and with the preset's pairs per prompt (a scoring job). */
   perPair: { alone: number | null; batched: number | null } | null;
-}
-
-/** A file read as a stream, reporting how much of it is read (about every 2%). */
-async function readStream(file: File, onRead: (fraction: number) => void): Promise<Uint8Array> {
-  const bytes = new Uint8Array(file.size);
-  const reader = file.stream().getReader();
-  let at = 0;
-  let told = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes.set(value, at);
-    at += value.length;
-    if (at - told >= file.size / 50) {
-      told = at;
-      onRead(at / file.size);
-    }
-  }
-  return bytes.subarray(0, at);
 }
 
 export function createImportApi() {
@@ -126,7 +110,15 @@ export function createImportApi() {
       );
       file = null;
       items = [];
-    }
+    },
+
+    /** A results file read for the results viewer (nothing is stored). */
+    async readResults(chosen: File): Promise<ResultsFile> {
+      return parseResultsFile(chosen.name, await readStream(chosen));
+    },
+
+    /** "Import results into this job": the file's answers committed to the job. */
+    importResults
   };
 }
 
