@@ -1,5 +1,6 @@
 import { expect, type Page } from '@playwright/test';
 import { readFile } from 'node:fs/promises';
+import { SERVER_MODEL, type OpenAIServer } from './openai-server';
 
 /** A deterministic OpenAI batch input file of `count` lines. */
 export function batchFile(count: number, name = 'batch.jsonl') {
@@ -135,4 +136,35 @@ export async function setAutoResume(page: Page, on: boolean) {
   // The setting is saved on change; a reload shows what was stored.
   await page.reload();
   await expect(box).toBeChecked({ checked: on });
+}
+
+/** Opens the app under its service worker (which lets the runner worker reach servers). */
+async function openControlled(page: Page, query = '') {
+  await page.goto('/' + query);
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+  await page.reload();
+  await expect.poll(() => page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+}
+
+/** Creates a job on the server through the import form; returns its id. */
+export async function serverJob(
+  page: Page,
+  server: OpenAIServer,
+  file: PromptFile,
+  options: { apiKey?: string; concurrency?: number } = {}
+) {
+  await openControlled(page, '?serverFirstTokenMs=1500');
+  await page.getByLabel('Engine').selectOption({ label: 'OpenAI-compatible server' });
+  await page.getByLabel('Server URL').fill(server.url);
+  if (options.apiKey) await page.getByLabel('API key').fill(options.apiKey);
+  await page.getByRole('button', { name: 'Connect', exact: true }).click();
+  await expect(page.getByTestId('server-connected')).toHaveText('Connected to vLLM: 1 model.');
+  await expect(page.getByLabel('Model', { exact: true })).toHaveValue(SERVER_MODEL);
+  await page.getByLabel('Requests in flight').fill(String(options.concurrency ?? 8));
+  await page.getByLabel('Prompt file').setInputFiles(file);
+  await page.getByRole('button', { name: 'Create job', exact: true }).click();
+  await page.waitForURL(/\/jobs\/[^/]+$/);
+  return page.url().split('/jobs/')[1] ?? '';
 }

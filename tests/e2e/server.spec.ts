@@ -3,48 +3,17 @@
  * requests in flight through the faults servers have, a server that goes away and comes
  * back, and an API key that never leaves the settings.
  */
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import {
   batchFile,
   exportAs,
   seeded,
+  serverJob,
   waitForCompleted,
   waitForFinished,
-  withoutRunIds,
-  type PromptFile
+  withoutRunIds
 } from './helpers';
-import { SERVER_MODEL, startOpenAIServer, type Fault, type OpenAIServer } from './openai-server';
-
-/** Opens the app under its service worker (which lets the runner worker reach servers). */
-async function openControlled(page: Page, query = '') {
-  await page.goto('/' + query);
-  await page.evaluate(async () => {
-    await navigator.serviceWorker.ready;
-  });
-  await page.reload();
-  await expect.poll(() => page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
-}
-
-/** Creates a job on the server through the import form; returns its id. */
-async function serverJob(
-  page: Page,
-  server: OpenAIServer,
-  file: PromptFile,
-  options: { apiKey?: string; concurrency?: number } = {}
-) {
-  await openControlled(page, '?serverFirstTokenMs=1500');
-  await page.getByLabel('Engine').selectOption({ label: 'OpenAI-compatible server' });
-  await page.getByLabel('Server URL').fill(server.url);
-  if (options.apiKey) await page.getByLabel('API key').fill(options.apiKey);
-  await page.getByRole('button', { name: 'Connect', exact: true }).click();
-  await expect(page.getByTestId('server-connected')).toHaveText('Connected to vLLM: 1 model.');
-  await expect(page.getByLabel('Model', { exact: true })).toHaveValue(SERVER_MODEL);
-  await page.getByLabel('Requests in flight').fill(String(options.concurrency ?? 8));
-  await page.getByLabel('Prompt file').setInputFiles(file);
-  await page.getByRole('button', { name: 'Create job', exact: true }).click();
-  await page.waitForURL(/\/jobs\/[^/]+$/);
-  return page.url().split('/jobs/')[1] ?? '';
-}
+import { startOpenAIServer, type Fault } from './openai-server';
 
 test('500 items at 8 in flight through 429s, 5xx, drops, stalls and a server restart: none lost, none doubled, the same export as without faults', async ({
   page

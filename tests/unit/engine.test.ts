@@ -125,11 +125,19 @@ describe('engineFromUrl', () => {
       simEcho: false,
       simBreakEvery: null,
       simConcurrency: 1,
-      simPoisonItem: null
+      simPoisonItem: null,
+      simItemDelayMs: null,
+      simGpuPassPerItem: false
     });
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simBreakEvery=7'))
     ).toMatchObject({ simBreakEvery: 7 });
+    expect(
+      engineFromUrl(new URL('http://localhost/?engine=simulated&simItemDelayMs=20'))
+    ).toMatchObject({ simItemDelayMs: 20 });
+    expect(
+      engineFromUrl(new URL('http://localhost/?engine=simulated&simGpuPassPerItem=1'))
+    ).toMatchObject({ simGpuPassPerItem: true });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
     });

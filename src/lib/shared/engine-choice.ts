@@ -54,6 +54,10 @@ interface SimulatedChoice {
   simConcurrency?: number;
   /** This item index crashes the GPU whenever it runs (a fault knob for tests). */
   simPoisonItem?: number | null;
+  /** A wait before each item's first token in ms (a fixed cost per item, for the benchmark). */
+  simItemDelayMs?: number | null;
+  /** One GPU pass per item instead of per token (a near-free engine, for the benchmark). */
+  simGpuPassPerItem?: boolean;
 }
 
 /** Default per-token delay of the simulated engine, in ms. */
@@ -69,7 +73,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
  * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
- * `simConcurrency`, `simPoisonItem`) picks the simulated
+ * `simConcurrency`, `simPoisonItem`, `simItemDelayMs`, `simGpuPassPerItem`) picks the simulated
  * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
  * only when a job is created: the choice is then saved with the job.
  */
@@ -85,7 +89,9 @@ export function engineFromUrl(url: URL): LocalChoice {
       simEcho: params.get('simEcho') === '1',
       simBreakEvery: numberParam(params, 'simBreakEvery'),
       simConcurrency: numberParam(params, 'simConcurrency') ?? 1,
-      simPoisonItem: numberParam(params, 'simPoisonItem')
+      simPoisonItem: numberParam(params, 'simPoisonItem'),
+      simItemDelayMs: numberParam(params, 'simItemDelayMs'),
+      simGpuPassPerItem: params.get('simGpuPassPerItem') === '1'
     };
   }
   return { kind: 'webllm', modelId: params.get('model') };

@@ -19,7 +19,9 @@ export function createEngine(choice: EngineChoice, settings: EngineSettings = {}
         echo: choice.simEcho === true,
         breakEvery: choice.simBreakEvery ?? null,
         concurrency: choice.simConcurrency ?? 1,
-        poisonItem: choice.simPoisonItem ?? null
+        poisonItem: choice.simPoisonItem ?? null,
+        itemDelayMs: choice.simItemDelayMs ?? 0,
+        gpuPassPerItem: choice.simGpuPassPerItem === true
       });
     case 'server':
       return new ServerEngine(choice, settings.server?.(choice.baseUrl));

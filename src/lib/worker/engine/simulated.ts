@@ -58,6 +58,10 @@ export interface SimulatedOptions {
   concurrency?: number;
   /** This item crashes the GPU whenever it runs: every item running with it loses the device. */
   poisonItem?: number | null;
+  /** A wait before each item's first token, on top of the tokens' own (a fixed cost per item). */
+  itemDelayMs?: number;
+  /** One GPU pass per item instead of one per token (the benchmark's near-free engine). */
+  gpuPassPerItem?: boolean;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -254,9 +258,10 @@ export class SimulatedEngine implements Engine {
     const started = performance.now();
     let firstTokenAt = started;
     let text = '';
+    await sleep(this.#options.itemDelayMs ?? 0, signal);
     for (let i = 0; i < completion.tokens.length; i++) {
       if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
-      await this.#step(i, completion.promptTokens);
+      if (i === 0 || !this.#options.gpuPassPerItem) await this.#step(i, completion.promptTokens);
       await sleep(this.#options.tokenDelayMs, signal);
       if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
       if (i === 0) firstTokenAt = performance.now();
