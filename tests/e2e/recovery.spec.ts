@@ -216,7 +216,9 @@ test('a full disk pauses the job with a clear message and no half-written item; 
 
   const alert = page.getByRole('alert').filter({ hasText: 'The job stopped' });
   await expect(alert).toContainText('the storage quota is used up', { timeout: 60_000 });
-  await expect(alert).toContainText('The item in progress was not written.');
+  await expect(alert).toContainText(
+    'The latest results could not be written: those items run again when you resume.'
+  );
   await expect(alert).toContainText('Free some space');
   await expect(page.getByRole('status')).toHaveText('Paused');
   const kept = await finishedCount(page);

@@ -4,7 +4,12 @@ import type { Engine } from '$lib/worker/engine/types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { Runner, type RunEvent, type RunnerStore } from '$lib/worker/runner';
 import { RUBRICS, scoreSchema } from '$lib/presets/score-pairs';
-import { initialProgress, type AttemptScope } from '$lib/store/jobs';
+import {
+  initialProgress,
+  type AttemptScope,
+  type RunWrite,
+  type StoredTries
+} from '$lib/store/jobs';
 import { MODELS } from '$lib/plan/catalog';
 import { stepDown } from '$lib/plan/memory';
 import type { Plan } from '$lib/plan/types';
@@ -67,38 +72,42 @@ class MemoryStore implements RunnerStore {
   async getResult(_: string, index: number) {
     return this.results.get(index);
   }
-  async getInput(_: string, index: number) {
-    const input = this.inputs[index];
-    if (!input) throw new Error('missing');
-    return input;
-  }
   lastErrors = new Map<number, ItemError>();
   failCommitWith: Error | null = null;
   /** Batch attempts, by the batch's first item. */
   batchAttempts = new Map<number, number>();
-  async recordAttempt(_: string, index: number, max: number, scope: AttemptScope = 'item') {
-    const attempts = scope === 'item' ? this.attempts : this.batchAttempts;
-    const count = attempts.get(index) ?? 0;
-    const lastError = scope === 'item' ? (this.lastErrors.get(index) ?? null) : null;
-    if (count >= max) return { count, lastError, exhausted: true };
-    attempts.set(index, count + 1);
-    return { count: count + 1, lastError, exhausted: false };
-  }
-  async recordFailure(_: string, index: number, error: ItemError, scope: AttemptScope = 'item') {
-    if (scope === 'item') this.lastErrors.set(index, error);
-  }
   /** Results committed together, in order. */
   batches: number[][] = [];
-  async commitResults(_: string, results: readonly ItemResult[], progress: JobProgress) {
-    if (this.failCommitWith) throw this.failCommitWith;
-    for (const result of results) this.results.set(result.index, result);
-    this.batches.push(results.map((result) => result.index));
-    this.progress = progress;
-    this.commits++;
+  /** Transactions written. */
+  writes = 0;
+  #tries(scope: AttemptScope) {
+    return scope === 'item' ? this.attempts : scope === 'batch' ? this.batchAttempts : null;
   }
-  async appendLog(_: string, entry: RunLogEntry, progress: JobProgress) {
-    this.log.push(entry);
-    this.progress = progress;
+  async readAhead(_: string, from: number, to: number) {
+    const tries: StoredTries[] = [];
+    for (const scope of ['item', 'batch'] as const) {
+      for (const [index, count] of this.#tries(scope)!) {
+        if (index < from || index >= to) continue;
+        const lastError = scope === 'item' ? (this.lastErrors.get(index) ?? null) : null;
+        tries.push({ index, scope, tries: { count, lastError } });
+      }
+    }
+    return { inputs: this.inputs.slice(from, to), tries };
+  }
+  async writeRun(_: string, write: RunWrite) {
+    if (this.failCommitWith && write.results.length) throw this.failCommitWith;
+    this.writes++;
+    for (const { index, scope, tries } of write.tries) {
+      this.#tries(scope)?.set(index, tries.count);
+      if (scope === 'item' && tries.lastError) this.lastErrors.set(index, tries.lastError);
+    }
+    for (const result of write.results) this.results.set(result.index, result);
+    if (write.results.length) {
+      this.batches.push(write.results.map((result) => result.index));
+      this.commits += write.results.length;
+    }
+    this.log.push(...write.log);
+    if (write.progress) this.progress = write.progress;
   }
   inputReads = 0;
   async getInputs(_: string, from: number, to: number) {
@@ -109,6 +118,18 @@ class MemoryStore implements RunnerStore {
   async saveExactCounts(_: string, needs: JobNeeds, promptTokens: number[]) {
     this.exact = { needs, promptTokens };
   }
+}
+
+/** Each group's results were written in one transaction, and every result exactly once. */
+function expectWrittenTogether(store: MemoryStore, groups: number[][]) {
+  for (const group of groups) {
+    expect(
+      store.batches.some((write) => group.every((index) => write.includes(index))),
+      `items ${group.join(', ')} in one transaction`
+    ).toBe(true);
+  }
+  const sorted = (list: number[]) => [...list].sort((a, b) => a - b);
+  expect(sorted(store.batches.flat())).toEqual(sorted(groups.flat()));
 }
 
 const model = MODELS[0]!;
@@ -202,7 +223,9 @@ function runner(
       return planAt(Math.min(window, windowCap ?? Infinity));
     },
     promptTokens: (request) => options.promptTokens?.(request.messages.at(-1)?.content ?? '') ?? 10,
-    stepDown: (window) => stepDown(window)
+    stepDown: (window) => stepDown(window),
+    // Each write starts in the next task: the tests see commits as items finish.
+    writeEveryMs: 0
   });
   return Object.assign(r, { planned });
 }
@@ -362,21 +385,24 @@ describe('Runner', () => {
     const store = new MemoryStore(job(3), inputs(3));
     const engine = new EchoEngine();
     const r = runner(store, engine);
-    const original = store.commitResults.bind(store);
-    store.commitResults = async (jobId, results, progress) => {
-      if (results.some((result) => result.index === 1))
+    const original = store.writeRun.bind(store);
+    store.writeRun = async (jobId, write) => {
+      if (write.results.some((result) => result.index === 1))
         throw new DOMException('Quota exceeded', 'QuotaExceededError');
-      return original(jobId, results, progress);
+      return original(jobId, write);
     };
     const outcome = await r.run('job-1', () => undefined);
     expect(outcome.state).toBe('paused');
     expect(outcome.error?.code).toBe('quota');
+    // What finished together with item 1 went in its transaction: none of it is counted.
+    const saved = store.results.size;
+    expect(saved).toBeLessThanOrEqual(1);
     expect(outcome.error?.message).toBe(
-      'The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The item in progress was not written. Nothing was lost: 1 of 3 results are saved. Free some space (delete finished jobs after exporting them, or a cached model), then press Resume.'
+      `The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The latest results could not be written: those items run again when you resume. Nothing was lost: ${saved} of 3 results are saved. Free some space (delete finished jobs after exporting them, or a cached model), then press Resume.`
     );
-    expect([...store.results.keys()]).toEqual([0]);
-    expect(store.progress.cursor).toBe(1);
-    store.commitResults = original;
+    expect([...store.results.keys()]).toEqual(saved ? [0] : []);
+    expect(store.progress.cursor).toBe(saved);
+    store.writeRun = original;
     expect((await r.run('job-1', () => undefined)).state).toBe('completed');
     expect([...store.results.keys()]).toEqual([0, 1, 2]);
   });
@@ -680,7 +706,7 @@ describe('Runner: several pairs per prompt', () => {
     const outcome = await runner(store, engine).run('job-1', () => undefined);
     expect(outcome.state).toBe('completed');
     expect(engine.prompts).toEqual([8, 8, 4]);
-    expect(store.batches).toEqual([
+    expectWrittenTogether(store, [
       [0, 1, 2, 3, 4, 5, 6, 7],
       [8, 9, 10, 11, 12, 13, 14, 15],
       [16, 17, 18, 19]
@@ -715,7 +741,7 @@ describe('Runner: several pairs per prompt', () => {
     });
     // The pair left out is scored alone at once, before the next batch.
     expect(engine.prompts).toEqual([4, 1, 5]);
-    expect(store.batches).toEqual([[0, 1, 2, 4], [3], [5, 6, 7, 8, 9]]);
+    expectWrittenTogether(store, [[0, 1, 2, 4], [3], [5, 6, 7, 8, 9]]);
     expect(store.results.get(3)?.answer).toEqual({ ok: true, value: { score: 4 } });
     expect(store.progress).toMatchObject({ done: 9, skipped: 1, cursor: 10, retry: [] });
     expect(log.map((entry) => entry.message)).toContain(
@@ -736,7 +762,14 @@ describe('Runner: several pairs per prompt', () => {
     const outcome = await runner(store, engine, { window: 1024 }).run('job-1', () => undefined);
     expect(outcome.state).toBe('completed');
     expect(store.batchAttempts.get(0)).toBe(3);
-    expect(store.batches).toEqual([[], [0], [1], [2], [3]]);
+    // The split writes no result: the pairs are queued, then each is committed alone.
+    expectWrittenTogether(store, [[0], [1], [2], [3]]);
+    expect(store.log.map((entry) => entry.kind)).toEqual([
+      'restart',
+      'restart',
+      'restart',
+      'split'
+    ]);
     expect(store.progress).toMatchObject({ done: 4, failed: 0, cursor: 4, retry: [] });
   });
 
@@ -755,7 +788,7 @@ describe('Runner: several pairs per prompt', () => {
     expect(store.progress.cursor).toBe(8);
     const second = await r.run('job-1', () => undefined);
     expect(second.state).toBe('completed');
-    expect(store.batches).toEqual([
+    expectWrittenTogether(store, [
       [0, 1, 2, 3],
       [4, 5, 6, 7],
       [8, 9, 10, 11]

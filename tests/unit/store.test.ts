@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { getPendingDownloads, setPendingDownload } from '$lib/store/downloads';
 import {
   appendLog,
-  commitResults,
   createJob,
   deleteJob,
   getJob,
@@ -15,8 +14,9 @@ import {
   initialProgress,
   listJobs,
   queueAgain,
-  recordAttempt,
-  recordFailure
+  readAhead,
+  recordFailure,
+  writeRun
 } from '$lib/store/jobs';
 import { DEFAULT_MACHINE_SETTINGS, getSettings, updateSettings } from '$lib/store/settings';
 import type { ItemResult, JobMeta, ParsedItem } from '$lib/shared/job';
@@ -93,31 +93,49 @@ function failed(index: number): ItemResult {
 }
 
 describe('jobs', () => {
-  it('counts attempts up to the limit, keeping the last error', async () => {
-    await createJob(meta('tries', 1), items(1), [10]);
-    expect(await recordAttempt('tries', 0, 2)).toEqual({
-      count: 1,
-      lastError: null,
-      exhausted: false
+  it('writes results, tries, log lines and progress in one write; reads inputs with their tries', async () => {
+    await createJob(meta('tries', 3), items(3), [10, 10, 10]);
+    const lost = { code: 'device-lost' as const, message: 'lost' };
+    const entry = { at: 5, index: 0, kind: 'restart' as const, message: 'restarted' };
+    const progress = { ...initialProgress(1), cursor: 3, failed: 1 };
+    await writeRun('tries', {
+      results: [failed(2)],
+      tries: [
+        { index: 0, scope: 'item', tries: { count: 2, lastError: lost } },
+        { index: 1, scope: 'batch', tries: { count: 1, lastError: null } }
+      ],
+      log: [entry],
+      progress
     });
-    await recordFailure('tries', 0, { code: 'device-lost', message: 'lost' });
-    expect(await recordAttempt('tries', 0, 2)).toEqual({
-      count: 2,
-      lastError: { code: 'device-lost', message: 'lost' },
-      exhausted: false
-    });
-    expect(await recordAttempt('tries', 0, 2)).toMatchObject({ count: 2, exhausted: true });
-    expect(await getTries('tries', 0)).toEqual({
-      count: 2,
-      lastError: { code: 'device-lost', message: 'lost' }
-    });
+    await writeRun('tries', { results: [], tries: [], log: [{ ...entry, at: 6 }], progress: null });
+    expect(await getTries('tries', 0)).toEqual({ count: 2, lastError: lost });
+    expect((await getLog('tries')).map((e) => e.at)).toEqual([5, 6]);
+    expect(await getProgress('tries')).toEqual(progress);
+    expect((await getResults('tries')).map((r) => r.index)).toEqual([2]);
+    // A failure recorded by the page (a hung item) keeps the count.
+    await recordFailure('tries', 0, { code: 'hung', message: 'hung' });
+    const ahead = await readAhead('tries', 0, 2);
+    expect(ahead.inputs.map((input) => input.index)).toEqual([0, 1]);
+    expect(ahead.tries).toEqual([
+      {
+        index: 0,
+        scope: 'item',
+        tries: { count: 2, lastError: { code: 'hung', message: 'hung' } }
+      },
+      { index: 1, scope: 'batch', tries: { count: 1, lastError: null } }
+    ]);
+    expect((await readAhead('tries', 2, 3)).tries).toEqual([]);
   });
 
   it('queues failed items again with fresh attempts; the log appends', async () => {
     await createJob(meta('retry', 3), items(3), [10, 10, 10]);
-    await recordAttempt('retry', 1, 3);
     const progress = { ...initialProgress(1), cursor: 3, failed: 2, done: 1 };
-    await commitResults('retry', [failed(1), failed(2)], progress);
+    await writeRun('retry', {
+      results: [failed(1), failed(2)],
+      tries: [{ index: 1, scope: 'item', tries: { count: 1, lastError: null } }],
+      log: [],
+      progress
+    });
     expect(await queueAgain('retry', 'unparsed')).toBe(0);
     expect(await queueAgain('retry', 'failed')).toBe(2);
     expect(await getProgress('retry')).toMatchObject({ retry: [1, 2], state: 'paused' });

@@ -5,8 +5,7 @@
  * frees them all, and says whether the plan fits, with the numbers.
  */
 import { allocatorFor, type Allocation } from './allocator';
-import { MIB } from '$lib/shared/figures';
-import { formatMiB } from '$lib/shared/figures';
+import { MIB, formatCount, formatMiB } from '$lib/shared/figures';
 import type { PlannedMemory } from '$lib/plan/types';
 
 export interface PreflightResult {
@@ -94,7 +93,7 @@ export async function preflight(
     device.destroy();
   }
   const fits = failedAt === null;
-  const detail = `weights ${formatMiB(plan.weightsBytes)}, activations ${formatMiB(plan.activationBytes)}, KV cache ${formatMiB(plan.kvBytes)} for ${plan.contextWindow.toLocaleString('en')} tokens`;
+  const detail = `weights ${formatMiB(plan.weightsBytes)}, activations ${formatMiB(plan.activationBytes)}, KV cache ${formatMiB(plan.kvBytes)} for ${formatCount(plan.contextWindow)} tokens`;
   const message = fits
     ? `Fits: this GPU gave all ${formatMiB(plan.totalBytes)} the plan needs (${detail}), and it was freed again.`
     : `Does not fit: this GPU refused the ${failedAt} after ${formatMiB(allocatedBytes)} of the ${formatMiB(plan.totalBytes)} the plan needs (${detail}). Set a smaller GPU memory figure or a lower max tokens, choose a smaller model, or close other tabs that use the GPU.`;

@@ -1,6 +1,6 @@
 /**
  * Other tabs show a job's live progress from what its running tab broadcasts
- * (a BroadcastChannel): each commit's row, the progress, the run log.
+ * (a BroadcastChannel): the rows it committed, the progress, the run log.
  */
 import type { PairScore } from '$lib/presets/score-pairs';
 import type { ItemResult, JobProgress, RunLogEntry } from '$lib/shared/job';
@@ -15,9 +15,17 @@ export interface RowSummary {
   score: PairScore;
 }
 
+/**
+ * At most one progress message a frame: the rows committed since the last one (by index),
+ * and the progress after them.
+ */
 export type JobBroadcast =
-  | { jobId: string; type: 'committed'; index: number; row: RowSummary; progress: JobProgress }
-  | { jobId: string; type: 'progress'; progress: JobProgress }
+  | {
+      jobId: string;
+      type: 'progress';
+      rows: [index: number, row: RowSummary][];
+      progress: JobProgress;
+    }
   | { jobId: string; type: 'log'; entry: RunLogEntry };
 
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(JOB_CHANNEL) : null;

@@ -27,7 +27,7 @@ export type JobStatus =
 /** Results read at a time when the page opens. */
 const RESULT_CHUNK = 5000;
 
-export function summarize(result: ItemResult): RowSummary {
+function summarize(result: ItemResult): RowSummary {
   const source =
     result.status === 'done'
       ? result.text
@@ -259,10 +259,8 @@ export class JobSession {
   applyBroadcast(message: JobBroadcast): void {
     if (this.running) return;
     this.elsewhere = true;
-    if (message.type === 'committed') {
-      this.setRow(message.index, message.row);
-      this.progress = message.progress;
-    } else if (message.type === 'progress') {
+    if (message.type === 'progress') {
+      for (const [index, row] of message.rows) this.setRow(index, row);
       this.progress = message.progress;
     } else {
       this.log = [...this.log, message.entry];

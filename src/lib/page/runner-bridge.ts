@@ -59,7 +59,10 @@ export async function runJob(
 ): Promise<RunOutcome> {
   runs++;
   try {
-    return await call((api) => api.run(jobId, Comlink.proxy(onEvent)));
+    const onEvents = (events: RunEvent[]) => {
+      for (const event of events) onEvent(event);
+    };
+    return await call((api) => api.run(jobId, Comlink.proxy(onEvents)));
   } finally {
     runs--;
   }

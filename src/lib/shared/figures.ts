@@ -7,9 +7,11 @@ export const KIB = 1024;
 export const MIB = 1024 * KIB;
 export const GIB = 1024 * MIB;
 
-/** 100000 -> "100,000". */
+const counts = new Intl.NumberFormat('en');
+
+/** 100000 -> "100,000". (One formatter for all: `toLocaleString` builds one per call.) */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en');
+  return counts.format(n);
 }
 
 /** (1, 'item') -> "1 item"; (2, 'item') -> "2 items"; (3, 'entry', 'entries') -> "3 entries". */

@@ -90,7 +90,7 @@ export function stopMessage(error: ItemError, saved: number, total: number): str
 
 /** The browser refused to store more. */
 export const QUOTA_MESSAGE =
-  'The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The item in progress was not written.';
+  'The browser has no more room for this job: the storage quota is used up (QuotaExceededError). The latest results could not be written: those items run again when you resume.';
 
 /** A full disk, however the browser words it. */
 export function isQuotaError(error: unknown): boolean {

@@ -8,7 +8,7 @@
  *   'ids'            every item's custom_id, in order (for the results list)
  *   ['in', i]        ItemInput, written once at import
  *   ['out', i]       ItemResult, written with 'progress' in one transaction
- *   ['try', i]       attempts made at item i, written before each generation
+ *   ['try', i]       attempts made at item i, written as each generation starts
  * Resuming reads 'progress' alone, so a job of 100,000 items resumes as fast
  * as a job of 10. Results are keyed by index: a re-run after a crash
  * overwrites, so results are exactly-once although runs are at-least-once.
@@ -26,6 +26,10 @@ import type {
 } from '$lib/shared/job';
 import type { ItemError } from '$lib/shared/stop';
 import { catalogStore, deleteJobDatabase, jobStore } from './db';
+
+function range(kind: 'in' | 'out', from: number, to: number): IDBKeyRange {
+  return IDBKeyRange.bound([kind, from], [kind, to], false, true);
+}
 
 /** Keys inside a job's store. */
 const KEYS = {
@@ -197,33 +201,64 @@ export function appendLog(
   });
 }
 
+/** What a run writes at once: results, tries, run-log lines and the progress after them. */
+export interface RunWrite {
+  results: ItemResult[];
+  /** Tries as they now stand (the run counts them; it alone writes them while it runs). */
+  tries: StoredTries[];
+  log: RunLogEntry[];
+  progress: JobProgress | null;
+}
+
 /**
- * Counts an attempt at an item before it is sent to the engine, unless
- * `max` attempts were made already. Returns the tries as they now stand, and
- * whether the item is out of attempts (then nothing is counted).
+ * Writes a run's pending writes in one transaction: its results, the tries, the
+ * run-log lines (appended inside it) and the progress after them.
  */
-export async function recordAttempt(
+export function writeRun(jobId: string, write: RunWrite): Promise<void> {
+  return jobStore(jobId)('readwrite', (s) => {
+    for (const result of write.results) s.put(result, KEYS.result(result.index));
+    for (const { index, scope, tries } of write.tries) s.put(tries, KEYS.attempts(index, scope));
+    if (write.log.length) {
+      const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
+      read.onsuccess = () => s.put([...(read.result ?? []), ...write.log], KEYS.log);
+    }
+    if (write.progress) s.put(write.progress, KEYS.progress);
+    return promisifyRequest(s.transaction);
+  });
+}
+
+/** Tries stored for one item and scope. */
+export interface StoredTries {
+  index: number;
+  scope: AttemptScope;
+  tries: ItemTries;
+}
+
+const SCOPES: AttemptScope[] = ['item', 'shared', 'batch'];
+
+/** Inputs with index in [from, to), and the tries stored for them, in one read. */
+export function readAhead(
   jobId: string,
-  index: number,
-  max: number,
-  scope: AttemptScope = 'item'
-): Promise<ItemTries & { exhausted: boolean }> {
-  let tries: ItemTries & { exhausted: boolean } = { count: 0, lastError: null, exhausted: false };
-  await update<ItemTries>(
-    KEYS.attempts(index, scope),
-    (stored) => {
-      const before = stored ?? { count: 0, lastError: null };
-      if (before.count >= max) {
-        tries = { ...before, exhausted: true };
-        return before;
-      }
-      const next = { count: before.count + 1, lastError: before.lastError };
-      tries = { ...next, exhausted: false };
-      return next;
-    },
-    jobStore(jobId)
-  );
-  return tries;
+  from: number,
+  to: number
+): Promise<{ inputs: ItemInput[]; tries: StoredTries[] }> {
+  return jobStore(jobId)('readonly', async (s) => {
+    const inputs = promisifyRequest(s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>);
+    const tries = SCOPES.map(async (scope) => {
+      const [kind] = KEYS.attempts(0, scope) as [string, number];
+      const keys = IDBKeyRange.bound([kind, from], [kind, to], false, true);
+      const [indices, values] = await Promise.all([
+        promisifyRequest(s.getAllKeys(keys)),
+        promisifyRequest(s.getAll(keys) as IDBRequest<ItemTries[]>)
+      ]);
+      return indices.map((key, i) => ({
+        index: (key as [string, number])[1],
+        scope,
+        tries: values[i]!
+      }));
+    });
+    return { inputs: await inputs, tries: (await Promise.all(tries)).flat() };
+  });
 }
 
 /** Remembers why the latest attempt at an item did not finish it. */
@@ -281,23 +316,6 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
     return promisifyRequest(s.transaction);
   });
   return failed.length;
-}
-
-/** Writes finished items (one, or a batch's) and the job's new progress in one transaction. */
-export function commitResults(
-  jobId: string,
-  results: readonly ItemResult[],
-  progress: JobProgress
-): Promise<void> {
-  return jobStore(jobId)('readwrite', (s) => {
-    for (const result of results) s.put(result, KEYS.result(result.index));
-    s.put(progress, KEYS.progress);
-    return promisifyRequest(s.transaction);
-  });
-}
-
-function range(kind: 'in' | 'out', from: number, to: number): IDBKeyRange {
-  return IDBKeyRange.bound([kind, from], [kind, to], false, true);
 }
 
 /** Results with index in [from, to), in index order. */

@@ -9,17 +9,14 @@ import { estimatePromptTokens } from '$lib/plan/tokens';
 import type { Plan } from '$lib/plan/types';
 import type { JobMeta } from '$lib/shared/job';
 import {
-  appendLog,
-  commitResults,
-  getInput,
   getInputs,
   getJob,
   getProgress,
   getResult,
-  recordAttempt,
-  recordFailure,
+  readAhead,
   saveExactCounts,
-  saveProgress
+  saveProgress,
+  writeRun
 } from '$lib/store/jobs';
 import { getSettings } from '$lib/store/settings';
 import { DEFAULT_FIRST_TOKEN_MS } from '$lib/shared/engine-choice';
@@ -41,6 +38,9 @@ function serverOptions(baseUrl: string): ServerEngineOptions {
   return { apiKey: async () => (await getSettings()).serverKeys?.[baseUrl] ?? null };
 }
 
+/** How long a run's events gather before they go to the page. */
+const EVENT_BATCH_MS = 40;
+
 export type ServerModels =
   { ok: true; ids: string[]; name: string } | { ok: false; message: string };
 
@@ -50,14 +50,11 @@ export function createRunnerApi() {
       getJob,
       getProgress,
       saveProgress,
-      getInput,
       getInputs,
       getResult,
       saveExactCounts,
-      recordAttempt,
-      recordFailure,
-      commitResults,
-      appendLog
+      readAhead,
+      writeRun
     },
     // The model source is read at each load, so a mirror set on the Models page applies to the next run.
     createEngine: (choice) =>
@@ -72,8 +69,27 @@ export function createRunnerApi() {
     locks: globalThis.navigator?.locks
   });
   return {
-    run(jobId: string, onEvent: (event: RunEvent) => void): Promise<RunOutcome> {
-      return runner.run(jobId, onEvent);
+    /**
+     * Runs the job; its events go to the page in batches (each call to the page is a
+     * round trip of two messages: one a batch, not one an event).
+     */
+    async run(jobId: string, onEvents: (events: RunEvent[]) => void): Promise<RunOutcome> {
+      let batch: RunEvent[] = [];
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const send = () => {
+        clearTimeout(timer);
+        timer = undefined;
+        if (batch.length) onEvents(batch);
+        batch = [];
+      };
+      try {
+        return await runner.run(jobId, (event) => {
+          batch.push(event);
+          timer ??= setTimeout(send, EVENT_BATCH_MS);
+        });
+      } finally {
+        send();
+      }
     },
     pause(jobId: string): void {
       runner.pause(jobId);

@@ -35,7 +35,9 @@ import {
   type ItemError
 } from '$lib/shared/stop';
 import { jobLockName } from '$lib/shared/storage-names';
+import { formatCount } from '$lib/shared/figures';
 import type { AttemptScope } from '$lib/store/jobs';
+import { RunIO, type RunIOStore } from './run-io';
 import { splitScores } from '$lib/presets/score-pairs';
 import { EngineError } from './engine/errors';
 import type { Engine, EngineInfo, LoadPlan, LoadProgress } from './engine/types';
@@ -75,34 +77,14 @@ export interface RunOutcome {
 }
 
 /** The parts of the store the runner uses (the store module itself in the app). */
-export interface RunnerStore {
+export interface RunnerStore extends RunIOStore {
   getJob(jobId: string): Promise<JobMeta | undefined>;
   getProgress(jobId: string): Promise<JobProgress>;
   saveProgress(jobId: string, progress: JobProgress): Promise<void>;
-  getInput(jobId: string, index: number): Promise<ItemInput>;
   getResult(jobId: string, index: number): Promise<ItemResult | undefined>;
   /** Inputs with index in [from, to), in index order. */
   getInputs(jobId: string, from: number, to: number): Promise<ItemInput[]>;
   saveExactCounts(jobId: string, needs: JobNeeds, promptTokens: number[]): Promise<void>;
-  recordAttempt(
-    jobId: string,
-    index: number,
-    max: number,
-    scope?: AttemptScope
-  ): Promise<ItemTries & { exhausted: boolean }>;
-  recordFailure(
-    jobId: string,
-    index: number,
-    error: ItemError,
-    scope?: AttemptScope
-  ): Promise<void>;
-  /** Results (one, or a batch's) and the progress they make, in one transaction. */
-  commitResults(
-    jobId: string,
-    results: readonly ItemResult[],
-    progress: JobProgress
-  ): Promise<void>;
-  appendLog(jobId: string, entry: RunLogEntry, progress: JobProgress): Promise<void>;
 }
 
 export interface RunnerDeps {
@@ -117,6 +99,8 @@ export interface RunnerDeps {
   stepDown(window: number): number | null;
   /** Web Locks where the platform has them; one runner per job across tabs. */
   locks?: LockManager;
+  /** Transactions start at most this often (ms); what finishes between goes into one. */
+  writeEveryMs?: number;
 }
 
 type Emit = (event: RunEvent) => void;
@@ -308,8 +292,12 @@ class Run {
   /** Units (an item, or a batch of pairs) running now, by a number of their own. */
   #flight = new Map<number, Flight>();
   #unitIds = 0;
-  /** Commits and run-log lines, one after another. */
-  #writes: Promise<void> = Promise.resolve();
+  /** Reads ahead, and writes commits, tries and run-log lines in groups, in order. */
+  #io: RunIO;
+  /** The progress as last written (the run's own runs ahead of it while writes are under way). */
+  #written: JobProgress;
+  /** A write failed (a full disk): the run stops, keeping what was written. */
+  #writeError: { error: unknown } | null = null;
 
   constructor(
     deps: RunnerDeps,
@@ -323,8 +311,10 @@ class Run {
     this.#slot = slot;
     this.#job = job;
     this.#progress = { ...progress, retry: progress.retry ?? [] };
+    this.#written = this.#progress;
     this.#emit = emit;
     this.#pause = pause;
+    this.#io = new RunIO(deps.store, job.id, deps.writeEveryMs);
   }
 
   get #jobId(): string {
@@ -347,6 +337,7 @@ class Run {
     this.#emit({ type: 'progress', progress: this.#progress });
     try {
       while (!allHandled(this.#progress, this.#job.total)) {
+        if (this.#writeError) throw this.#writeError.error;
         if (this.#pause.aborted) {
           await this.#drain();
           return await this.#finish('paused', null);
@@ -381,6 +372,7 @@ class Run {
         if (stop) return stop;
       }
       await this.#drain();
+      if (this.#writeError) throw this.#writeError.error;
       if (!allHandled(this.#progress, this.#job.total)) {
         throw new Error('The runner found nothing to start although the job is not finished.');
       }
@@ -477,7 +469,7 @@ class Run {
     for (const unit of running) unit.controller.abort();
     await Promise.allSettled(running.map((unit) => unit.end));
     this.#flight.clear();
-    await this.#writes;
+    await this.#io.drained();
   }
 
   #saved(): [saved: number, total: number] {
@@ -590,7 +582,7 @@ class Run {
     this.#job = { ...this.#job, needs };
     this.#emit({ type: 'needs', needs });
 
-    let message = `Counted the prompts with the model's tokenizer: the longest needs ${needs.longestPromptTokens.toLocaleString('en')} tokens (estimated ${estimated.longestPromptTokens.toLocaleString('en')})`;
+    let message = `Counted the prompts with the model's tokenizer: the longest needs ${formatCount(needs.longestPromptTokens)} tokens (estimated ${formatCount(estimated.longestPromptTokens)})`;
     const exact = await this.#deps.plan(this.#job, this.#progress.windowCap);
     const grown =
       exact.ok && exact.model.id === planned.model.id && exact.contextWindow > planned.contextWindow
@@ -611,8 +603,12 @@ class Run {
     signal: AbortSignal,
     alone: boolean
   ): Promise<UnitEnd> {
-    const { store, now } = this.#deps;
-    const input = await store.getInput(this.#jobId, index);
+    const { now } = this.#deps;
+    const {
+      inputs: [input],
+      tries
+    } = await this.#io.items([index]);
+    if (!input) throw new Error(`Item ${index + 1} is missing.`);
     const started = now();
     const model = this.#modelId(plan);
     const skip = skipReason(this.#job.settings, input);
@@ -641,19 +637,20 @@ class Run {
 
     // Alone, attempts count towards poison; together, only their number is kept.
     const scope: AttemptScope = alone ? 'item' : 'shared';
-    const tries = await store.recordAttempt(this.#jobId, index, MAX_ATTEMPTS, scope);
-    if (alone && tries.exhausted) {
-      const error = poisonError(tries.lastError);
-      await this.#commit([this.#failed(input, error, model, tries.count)], started);
+    const before = tries(index, scope);
+    if (alone && before.count >= MAX_ATTEMPTS) {
+      const error = poisonError(before.lastError);
+      await this.#commit([this.#failed(input, error, model, before.count)], started);
       await this.#log({
         index,
         kind: 'poison',
-        message: `item ${index + 1} failed after ${tries.count} attempts (${error.code}); moving on`
+        message: `item ${index + 1} failed after ${before.count} attempts (${error.code}); moving on`
       });
       return OK;
     }
 
-    const attempt = tries.count;
+    // Counted as it starts, in the next write: the engine does not wait for the disk.
+    const attempt = this.#io.attempt(index, scope, before).count;
     this.#emit({ type: 'item', index, customId: input.customId, attempt });
     const stream = new TextStream((text) => this.#emit({ type: 'text', index, text }));
     let result: ItemResult;
@@ -678,7 +675,7 @@ class Run {
         ...(answer ? { answer } : {})
       };
     } catch (error) {
-      const failure = await this.#failure(error, [index], scope);
+      const failure = await this.#failure(error, [index], scope, tries(index, scope));
       if ('end' in failure) return failure.end;
       const { code, message } = failure.itemError;
       result = this.#failed(input, { code, message }, this.#slot.model ?? model, attempt);
@@ -687,6 +684,7 @@ class Run {
     }
     await this.#commit([result], started);
     this.#losses = NO_LOSSES;
+    await this.#io.backpressure();
     return OK;
   }
 
@@ -701,9 +699,9 @@ class Run {
     { engine, plan }: Ready,
     signal: AbortSignal
   ): Promise<UnitEnd> {
-    const { store, now } = this.#deps;
+    const { now } = this.#deps;
     const first = indices[0] ?? 0;
-    const inputs = await Promise.all(indices.map((index) => store.getInput(this.#jobId, index)));
+    const { inputs, tries } = await this.#io.items(indices);
     const started = now();
     const model = this.#modelId(plan);
     const skipped: ItemResult[] = [];
@@ -739,10 +737,10 @@ class Run {
     if (plan && needed > plan.maxPromptTokens) {
       return alone(`needs ${needed} prompt tokens, more than the plan's ${plan.maxPromptTokens}`);
     }
-    const tries = await store.recordAttempt(this.#jobId, first, MAX_ATTEMPTS, 'batch');
-    if (tries.exhausted) return alone(`did not finish in ${tries.count} attempts`);
+    const before = tries(first, 'batch');
+    if (before.count >= MAX_ATTEMPTS) return alone(`did not finish in ${before.count} attempts`);
 
-    const attempt = tries.count;
+    const attempt = this.#io.attempt(first, 'batch', before).count;
     this.#emit({ type: 'item', index: first, customId: batchName(sent), attempt });
     const stream = new TextStream((text) => this.#emit({ type: 'text', index: first, text }));
     let output: Awaited<ReturnType<Engine['generate']>>;
@@ -753,7 +751,7 @@ class Run {
         onRetry: (retry) => this.#emit({ type: 'retry', index: first, ...retry })
       });
     } catch (error) {
-      const failure = await this.#failure(error, indices, 'batch');
+      const failure = await this.#failure(error, indices, 'batch', tries(first, 'batch'));
       if ('end' in failure) return failure.end;
       return alone(`failed (${failure.itemError.message})`);
     } finally {
@@ -795,6 +793,7 @@ class Run {
       });
     }
     this.#losses = NO_LOSSES;
+    await this.#io.backpressure();
     return OK;
   }
 
@@ -805,7 +804,8 @@ class Run {
   async #failure(
     error: unknown,
     indices: readonly number[],
-    scope: AttemptScope
+    scope: AttemptScope,
+    tries: ItemTries
   ): Promise<{ end: UnitEnd } | { itemError: EngineError }> {
     const engineError = asEngineError(error, 'generation-failed');
     const unit = [...indices];
@@ -813,11 +813,11 @@ class Run {
       case 'pause':
         return { end: PAUSED };
       case 'recover':
-        await this.#deps.store.recordFailure(
-          this.#jobId,
+        await this.#io.fail(
           unit[0] ?? 0,
+          scope,
           { code: engineError.code, message: engineError.message },
-          scope
+          tries
         );
         return { end: { kind: 'loss', indices: unit, error: engineError } };
       case 'wait':
@@ -880,34 +880,52 @@ class Run {
   }
 
   /**
-   * Writes results (one item's, or a batch's) and the progress they make in one
-   * transaction; `alone` are queued to run again alone. Writes go one after another, so
-   * items finishing together never write a stale progress over a newer one.
+   * Results (one item's, or a batch's) and the progress they make, written together;
+   * `alone` are queued to run again alone. Returns once the run's progress counts them
+   * (so nothing starts them again); they are reported committed when written.
    */
-  #commit(
+  async #commit(
     results: readonly ItemResult[],
     started: number,
     alone: readonly number[] = []
   ): Promise<void> {
-    const write = this.#writes.then(async () => {
-      const { store, now } = this.#deps;
-      let next = this.#progress;
-      for (const [i, result] of results.entries()) {
-        // A result run again overwrites the stored one: the counts take the old one off.
-        const again =
-          next.retry.includes(result.index) || (next.suspects ?? []).includes(result.index);
-        const previous: PreviousResult = again
-          ? ((await store.getResult(this.#jobId, result.index)) ?? null)
-          : null;
-        next = progressAfter(next, result, previous, i === 0 ? now() - started : 0, now());
+    const { store, now } = this.#deps;
+    // A result run again overwrites the stored one: the counts take the old one off.
+    const again = (index: number) =>
+      this.#progress.retry.includes(index) || (this.#progress.suspects ?? []).includes(index);
+    const previous = new Map<number, PreviousResult>();
+    for (const result of results) {
+      if (again(result.index)) {
+        previous.set(result.index, (await store.getResult(this.#jobId, result.index)) ?? null);
       }
-      next = queueAgain(next, alone);
-      await store.commitResults(this.#jobId, results, next);
-      this.#progress = next;
-      for (const result of results) this.#emit({ type: 'committed', result, progress: next });
-    });
-    this.#writes = write.catch(() => undefined);
-    return write;
+    }
+    let next = this.#progress;
+    for (const [i, result] of results.entries()) {
+      const before = previous.get(result.index) ?? null;
+      next = progressAfter(next, result, before, i === 0 ? now() - started : 0, now());
+      this.#io.settle(result.index);
+    }
+    next = queueAgain(next, alone);
+    this.#progress = next;
+    const written = next;
+    this.#io.write({ results: [...results], progress: written }).then(
+      () => {
+        this.#written = written;
+        for (const result of results) this.#emit({ type: 'committed', result, progress: written });
+      },
+      (error: unknown) => this.#failedToWrite(error)
+    );
+  }
+
+  /**
+   * A write failed (a full disk): the run's progress goes back to what was written,
+   * every unit stops, and the loop ends the run with what was kept.
+   */
+  #failedToWrite(error: unknown): void {
+    if (this.#writeError) return;
+    this.#writeError = { error };
+    this.#progress = this.#written;
+    for (const unit of this.#flight.values()) unit.controller.abort();
   }
 
   /**
@@ -946,19 +964,17 @@ class Run {
     }
   }
 
-  /** Adds a line to the run log, saving the progress with it (after any commit under way). */
-  #log(entry: Omit<RunLogEntry, 'at'>): Promise<void> {
-    const write = this.#writes.then(async () => {
-      const full = { ...entry, at: this.#deps.now() };
-      await this.#deps.store.appendLog(this.#jobId, full, this.#progress);
-      this.#emit({ type: 'log', entry: full });
-    });
-    this.#writes = write.catch(() => undefined);
-    return write;
+  /** Adds a line to the run log, saving the progress with it (after the commits before it). */
+  async #log(entry: Omit<RunLogEntry, 'at'>): Promise<void> {
+    const full = { ...entry, at: this.#deps.now() };
+    const written = this.#progress;
+    await this.#io.write({ log: [full], progress: written });
+    this.#written = written;
+    this.#emit({ type: 'log', entry: full });
   }
 
   async #finish(state: RunState, error: ItemError | null): Promise<RunOutcome> {
-    await this.#writes;
+    await this.#io.drained();
     this.#progress = { ...this.#progress, state, stopReason: error, updatedAt: this.#deps.now() };
     // With a full disk even this write may fail: the last commit stands, and the page is told.
     await this.#deps.store.saveProgress(this.#jobId, this.#progress).catch(() => undefined);

@@ -7,12 +7,12 @@
  */
 import { plural } from '$lib/shared/figures';
 import { keptSentence } from '$lib/shared/stop';
-import type { RunLogEntry } from '$lib/shared/job';
+import type { JobProgress, RunLogEntry } from '$lib/shared/job';
 import { jobLockName } from '$lib/shared/storage-names';
 import * as jobs from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
-import { broadcast, onBroadcast, type JobBroadcast } from '../job-broadcast';
-import { JobSession, summarize } from '../job-session.svelte';
+import { broadcast, onBroadcast, type JobBroadcast, type RowSummary } from '../job-broadcast';
+import { JobSession } from '../job-session.svelte';
 import { pauseJob, refreshWhenIdle, restart, runJob, terminate } from '../runner-bridge';
 import { reloadGuard } from './reload-guard';
 import {
@@ -27,6 +27,10 @@ import {
 
 /** How often the page looks for a hung engine. */
 const WATCH_INTERVAL_MS = 1000;
+/** The page shows a run's events at most this often (in the next animation frame after it). */
+const SHOW_EVERY_MS = 100;
+/** A hidden tab gets no animation frames: its events are shown this long after instead. */
+const HIDDEN_FLUSH_MS = 250;
 
 export class JobSupervisor {
   readonly session: JobSession;
@@ -46,6 +50,10 @@ export class JobSupervisor {
   /** Tries in a row that found the server down, and the timer of the next. */
   #serverWaits = 0;
   #serverTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Run events not yet shown or broadcast: they go out once per frame, not per token or commit. */
+  #pending: RunEvent[] = [];
+  #frame = 0;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(jobId: string) {
     this.session = new JobSession(jobId);
@@ -77,6 +85,7 @@ export class JobSupervisor {
     this.#waitingForLock = true;
     try {
       await navigator.locks.request(jobLockName(this.jobId), async () => undefined);
+      this.#flush();
       this.session.elsewhere = false;
       this.session.progress = await jobs.getProgress(this.jobId);
       if (shouldTakeOver(this.session.progress.state, this.session.running)) {
@@ -99,6 +108,7 @@ export class JobSupervisor {
   async note(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
     const entry: RunLogEntry = { at: Date.now(), index, kind, message };
     await jobs.appendLog(this.jobId, entry);
+    this.#flush();
     this.session.log = [...this.session.log, entry];
     broadcast({ jobId: this.jobId, type: 'log', entry });
   }
@@ -106,8 +116,6 @@ export class JobSupervisor {
   #onEvent = (event: RunEvent): void => {
     const now = Date.now();
     this.#lastActivity = now;
-    const session = this.session;
-    session.apply(event, now);
     switch (event.type) {
       case 'item':
         this.#lastTextAt = 0;
@@ -121,25 +129,56 @@ export class JobSupervisor {
         this.#afterGpuReload = false;
         const prefill = event.result.usage?.prefill_tokens_per_s;
         if (prefill) this.#prefillTokensPerSecond = prefill;
-        broadcast({
-          jobId: this.jobId,
-          type: 'committed',
-          index: event.result.index,
-          row: summarize(event.result),
-          progress: event.progress
-        });
         break;
       }
-      case 'progress':
-        broadcast({ jobId: this.jobId, type: 'progress', progress: event.progress });
-        break;
-      case 'log':
-        broadcast({ jobId: this.jobId, type: 'log', entry: event.entry });
-        break;
     }
+    this.#pending.push(event);
+    if (this.#pending.length > 1) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#frame = requestAnimationFrame(this.#flush);
+      this.#flushTimer = setTimeout(this.#flush, HIDDEN_FLUSH_MS);
+    }, SHOW_EVERY_MS);
+  };
+
+  /**
+   * Shows the pending events and sends them to other tabs: the page renders at most ten
+   * times a second however fast items commit (each time in an animation frame), and other
+   * tabs get one message each time, not one a commit.
+   * Called before anything else changes the session, so events never land out of order.
+   */
+  #flush = (): void => {
+    cancelAnimationFrame(this.#frame);
+    clearTimeout(this.#flushTimer);
+    const events = this.#pending;
+    if (!events.length) return;
+    this.#pending = [];
+    const session = this.session;
+    const now = Date.now();
+    let rows: [number, RowSummary][] = [];
+    let progress: JobProgress | null = null;
+    const send = () => {
+      if (progress) broadcast({ jobId: this.jobId, type: 'progress', rows, progress });
+      rows = [];
+      progress = null;
+    };
+    for (const event of events) {
+      session.apply(event, now);
+      if (event.type === 'committed') {
+        const row = session.row(event.result.index);
+        if (row) rows.push([event.result.index, row]);
+        progress = event.progress;
+      } else if (event.type === 'progress') {
+        progress = event.progress;
+      } else if (event.type === 'log') {
+        send();
+        broadcast({ jobId: this.jobId, type: 'log', entry: event.entry });
+      }
+    }
+    send();
   };
 
   #watch(): void {
+    this.#flush();
     const current = this.session.current;
     if (!this.session.running || !current || this.#hung) return;
     const now = Date.now();
@@ -189,6 +228,7 @@ export class JobSupervisor {
       while (await this.#runOnce());
     } finally {
       clearInterval(watchdog);
+      this.#flush();
       session.running = false;
       session.pausing = false;
       session.current = null;
@@ -209,6 +249,7 @@ export class JobSupervisor {
         outcome = await runJob(this.jobId, this.#onEvent);
       }
       this.#restarted = false;
+      this.#flush();
       if (outcome.state === 'busy') {
         session.elsewhere = true;
         void this.#takeOverWhenFree();
@@ -222,6 +263,7 @@ export class JobSupervisor {
       return false;
     } catch (error) {
       // The worker is gone (hung and terminated, or crashed): what was committed is safe.
+      this.#flush();
       session.progress = await jobs.getProgress(this.jobId);
       session.current = null;
       const hung = this.#hung;
@@ -296,6 +338,7 @@ export class JobSupervisor {
     if (session.running) return;
     const queued = await jobs.queueAgain(this.jobId, kind);
     if (!queued) return;
+    this.#flush();
     session.progress = await jobs.getProgress(this.jobId);
     session.clearRows(session.progress.retry);
     await this.note('resumed', null, `${plural(queued, `${kind} item`)} queued again`);
