@@ -442,20 +442,15 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
   for (const size of part('jobs') ? [SMALL, BIG] : []) {
     const tag = size === BIG ? '100k' : '10';
     const path = await promptFile(size, testInfo.outputPath(`jobs-${size}.jsonl`));
+    // Slow items (250 ms), so each round of Resume and Pause runs one or two and the
+    // 10-item job lasts the rounds; both sizes wait for one item the same way.
     const imported = await importJob(
       page,
-      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=20&simGpuPassPerItem=1',
+      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=250&simGpuPassPerItem=1',
       path
     );
     figures[`import_${tag}_s`] = imported.seconds;
     await startAndPause(page);
-    if (size === BIG) {
-      await page.getByRole('button', { name: 'Resume', exact: true }).click();
-      await expect(page.getByRole('status')).toHaveText('Running');
-      figures.longest_main_thread_task_ms = await longestTask(browser, page, 8_000);
-      await page.getByRole('button', { name: 'Pause', exact: true }).click();
-      await expect(page.getByRole('status')).toHaveText('Paused');
-    }
     const resumes: number[] = [];
     for (let round = 0; round < ROUNDS; round++) resumes.push(await timeResume(page, imported.url));
     figures[`resume_${tag}_s`] = [...resumes].sort((a, b) => a - b)[
@@ -469,6 +464,21 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
     expect(exported.rows).toBe(size);
     figures[`export_${tag}_s`] = exported.seconds;
     figures[`export_${tag}_mb`] = exported.bytes / 2 ** 20;
+  }
+
+  // The longest main-thread task while a 100,000-item job runs as fast as it can (0 ms items).
+  if (part('jobs')) {
+    const path = testInfo.outputPath(`jobs-${BIG}.jsonl`);
+    await importJob(
+      page,
+      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=0&simGpuPassPerItem=1',
+      path
+    );
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await expect(page.getByRole('status')).toHaveText('Running');
+    figures.longest_main_thread_task_ms = await longestTask(browser, page, 8_000);
+    await page.getByRole('button', { name: 'Pause', exact: true }).click();
+    await expect(page.getByRole('status')).toHaveText('Paused');
   }
 
   // 4. What the jobs page loads before it answers.
