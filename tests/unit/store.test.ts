@@ -6,6 +6,8 @@ import {
   appendLog,
   createJob,
   deleteJob,
+  getInput,
+  getInputs,
   getJob,
   getLog,
   getProgress,
@@ -18,6 +20,8 @@ import {
   recordFailure,
   writeRun
 } from '$lib/store/jobs';
+import { set } from 'idb-keyval';
+import { jobStore } from '$lib/store/db';
 import { DEFAULT_MACHINE_SETTINGS, getSettings, updateSettings } from '$lib/store/settings';
 import type { ItemResult, JobMeta, ParsedItem } from '$lib/shared/job';
 
@@ -93,6 +97,36 @@ function failed(index: number): ItemResult {
 }
 
 describe('jobs', () => {
+  it('stores inputs 256 to a record and reads any range of them, across records', async () => {
+    await createJob(meta('chunks', 600), items(600), new Array<number>(600).fill(10));
+    const indices = (list: { index: number }[]) => list.map((input) => input.index);
+    expect(indices(await getInputs('chunks', 250, 520))).toEqual(
+      Array.from({ length: 270 }, (_, i) => 250 + i)
+    );
+    expect(indices(await getInputs('chunks'))).toHaveLength(600);
+    expect(await getInput('chunks', 599)).toMatchObject({ index: 599, customId: 'q-600' });
+    expect((await readAhead('chunks', 510, 515)).inputs.map((input) => input.customId)).toEqual([
+      'q-511',
+      'q-512',
+      'q-513',
+      'q-514',
+      'q-515'
+    ]);
+    await expect(getInput('chunks', 600)).rejects.toThrow('Item 601 of job chunks is missing');
+  });
+
+  it('reads the inputs of a job stored one record per item (before chunks)', async () => {
+    await createJob(meta('legacy', 0), [], []);
+    for (const [i, item] of items(3).entries()) {
+      await set(['in', i], { ...item, index: i }, jobStore('legacy'));
+    }
+    expect((await getInputs('legacy', 1, 3)).map((input) => input.customId)).toEqual([
+      'q-2',
+      'q-3'
+    ]);
+    expect((await readAhead('legacy', 0, 2)).inputs.map((input) => input.index)).toEqual([0, 1]);
+  });
+
   it('writes results, tries, log lines and progress in one write; reads inputs with their tries', async () => {
     await createJob(meta('tries', 3), items(3), [10, 10, 10]);
     const lost = { code: 'device-lost' as const, message: 'lost' };

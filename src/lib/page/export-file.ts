@@ -33,12 +33,22 @@ export async function writeExport(
 ): Promise<void> {
   try {
     const writer = exporter.writer(job);
-    for (let from = 0; from < job.total; from += EXPORT_CHUNK) {
+    const read = (from: number) => {
       const to = Math.min(job.total, from + EXPORT_CHUNK);
-      const [inputs, stored] = await Promise.all([
+      const piece = Promise.all([
         getInputs(job.id, from, to),
         exporter.requests ? Promise.resolve([]) : getResults(job.id, from, to)
       ]);
+      // Awaited below; a read left behind by a failed write is not an unhandled rejection.
+      piece.catch(() => undefined);
+      return piece;
+    };
+    // The next piece is read while this one is written.
+    let next = job.total > 0 ? read(0) : null;
+    for (let from = 0; next; from += EXPORT_CHUNK) {
+      const to = Math.min(job.total, from + EXPORT_CHUNK);
+      const [inputs, stored] = await next;
+      next = to < job.total ? read(to) : null;
       const results: (ItemResult | undefined)[] = new Array(inputs.length);
       for (const result of stored) results[result.index - from] = result;
       let text = '';

@@ -133,21 +133,33 @@ export class JobSession {
   }
 
   async #open(): Promise<void> {
-    const meta = await jobs.getJob(this.jobId);
+    const [meta, progress] = await Promise.all([
+      jobs.getJob(this.jobId),
+      jobs.getProgress(this.jobId)
+    ]);
     if (!meta) throw new Error(`There is no job ${this.jobId} in this browser.`);
     this.meta = meta;
-    this.progress = await jobs.getProgress(this.jobId);
-    this.error = this.progress.stopReason;
-    this.ids = await jobs.getItemIds(this.jobId);
-    this.log = await jobs.getLog(this.jobId);
-    this.promptTokens = await jobs.getPromptTokens(this.jobId);
+    this.progress = progress;
+    this.error = progress.stopReason;
+    // The page can start or resume the job now; the rest is read meanwhile.
+    const [ids, log, promptTokens] = await Promise.all([
+      jobs.getItemIds(this.jobId),
+      jobs.getLog(this.jobId),
+      jobs.getPromptTokens(this.jobId)
+    ]);
+    this.ids = ids;
+    this.log = log;
+    this.promptTokens = promptTokens;
     await this.#loadRows(meta.total);
     this.loaded = true;
   }
 
+  /** Reads the stored results, RESULT_CHUNK at a time (a job with few results: one read). */
   async #loadRows(total: number): Promise<void> {
-    for (let from = 0; from < total; from += RESULT_CHUNK) {
-      const results = await jobs.getResults(this.jobId, from, from + RESULT_CHUNK);
+    for (let from = 0; from < total;) {
+      const results = await jobs.getResults(this.jobId, from, total, RESULT_CHUNK);
+      if (!results.length) break;
+      from = results[results.length - 1]!.index + 1;
       const scores = { ...this.scores };
       for (const result of results) {
         const row = summarize(result);

@@ -6,7 +6,8 @@
  * items. Inside a job's store:
  *   'progress'       JobProgress: cursor, counts, state (one small record)
  *   'ids'            every item's custom_id, in order (for the results list)
- *   ['in', i]        ItemInput, written once at import
+ *   ['ins', k]       ItemInput[] of items k * 256 to k * 256 + 255, written once at import
+ *                    (jobs stored before chunks have ['in', i], one ItemInput each: read too)
  *   ['out', i]       ItemResult, written with 'progress' in one transaction
  *   ['try', i]       attempts made at item i, written as each generation starts
  * Resuming reads 'progress' alone, so a job of 100,000 items resumes as fast
@@ -27,8 +28,25 @@ import type {
 import type { ItemError } from '$lib/shared/stop';
 import { catalogStore, deleteJobDatabase, jobStore } from './db';
 
-function range(kind: 'in' | 'out', from: number, to: number): IDBKeyRange {
+function range(kind: 'in' | 'ins' | 'out', from: number, to: number): IDBKeyRange {
   return IDBKeyRange.bound([kind, from], [kind, to], false, true);
+}
+
+/** Inputs are stored this many to a record: a record costs far more than its bytes. */
+const INPUT_CHUNK = 256;
+
+/**
+ * Inputs with index in [from, to), in index order, read inside a transaction: from their
+ * chunks, or one record each in a job stored before chunks (both asked at once).
+ */
+function readInputs(s: IDBObjectStore, from: number, to: number): Promise<ItemInput[]> {
+  const chunks = s.getAll(
+    range('ins', Math.floor(from / INPUT_CHUNK), Math.ceil(to / INPUT_CHUNK))
+  ) as IDBRequest<ItemInput[][]>;
+  const single = s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>;
+  return Promise.all([promisifyRequest(chunks), promisifyRequest(single)]).then(([read, one]) =>
+    read.length ? read.flat().filter((input) => input.index >= from && input.index < to) : one
+  );
 }
 
 /** Keys inside a job's store. */
@@ -38,7 +56,7 @@ const KEYS = {
   log: 'log',
   /** Prompt tokens of every item, in order: estimates, then exact once the tokenizer counted (`needs.exact`). */
   promptTokens: 'prompt-tokens',
-  input: (index: number): IDBValidKey => ['in', index],
+  inputs: (chunk: number): IDBValidKey => ['ins', chunk],
   result: (index: number): IDBValidKey => ['out', index],
   attempts: (index: number, scope: AttemptScope = 'item'): IDBValidKey => [
     scope === 'item' ? 'try' : `${scope}-try`,
@@ -76,7 +94,8 @@ export function initialProgress(now: number): JobProgress {
 }
 
 /** Inputs written per transaction when a job is created: large, but not all at once. */
-const CREATE_CHUNK = 5000;
+/** Items stored per transaction when a job is created (20 input records). */
+const CREATE_CHUNK = 20 * INPUT_CHUNK;
 
 /**
  * Stores a new job: its items in large transactions, then its ids, estimates and
@@ -94,10 +113,13 @@ export async function createJob(
   try {
     for (let from = 0; from < items.length; from += CREATE_CHUNK) {
       await store('readwrite', (s) => {
-        items.slice(from, from + CREATE_CHUNK).forEach((item, i) => {
-          const input: ItemInput = { ...item, index: from + i };
-          s.put(input, KEYS.input(from + i));
-        });
+        const end = Math.min(items.length, from + CREATE_CHUNK);
+        for (let start = from; start < end; start += INPUT_CHUNK) {
+          const chunk = items
+            .slice(start, Math.min(end, start + INPUT_CHUNK))
+            .map((item, i): ItemInput => ({ ...item, index: start + i }));
+          s.put(chunk, KEYS.inputs(start / INPUT_CHUNK));
+        }
         return promisifyRequest(s.transaction);
       });
       onStored?.(Math.min(items.length, from + CREATE_CHUNK));
@@ -141,7 +163,7 @@ export function saveProgress(jobId: string, progress: JobProgress): Promise<void
 }
 
 export async function getInput(jobId: string, index: number): Promise<ItemInput> {
-  const input = await get<ItemInput>(KEYS.input(index), jobStore(jobId));
+  const [input] = await getInputs(jobId, index, index + 1);
   if (!input) throw new Error(`Item ${index + 1} of job ${jobId} is missing from storage.`);
   return input;
 }
@@ -243,7 +265,7 @@ export function readAhead(
   to: number
 ): Promise<{ inputs: ItemInput[]; tries: StoredTries[] }> {
   return jobStore(jobId)('readonly', async (s) => {
-    const inputs = promisifyRequest(s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>);
+    const inputs = readInputs(s, from, to);
     const tries = SCOPES.map(async (scope) => {
       const [kind] = KEYS.attempts(0, scope) as [string, number];
       const keys = IDBKeyRange.bound([kind, from], [kind, to], false, true);
@@ -322,10 +344,12 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
 export function getResults(
   jobId: string,
   from = 0,
-  to = Number.MAX_SAFE_INTEGER
+  to = Number.MAX_SAFE_INTEGER,
+  /** At most this many (the first ones in the range). */
+  limit?: number
 ): Promise<ItemResult[]> {
   return jobStore(jobId)('readonly', (s) =>
-    promisifyRequest(s.getAll(range('out', from, to)) as IDBRequest<ItemResult[]>)
+    promisifyRequest(s.getAll(range('out', from, to), limit) as IDBRequest<ItemResult[]>)
   );
 }
 
@@ -335,9 +359,7 @@ export function getInputs(
   from = 0,
   to = Number.MAX_SAFE_INTEGER
 ): Promise<ItemInput[]> {
-  return jobStore(jobId)('readonly', (s) =>
-    promisifyRequest(s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>)
-  );
+  return jobStore(jobId)('readonly', (s) => readInputs(s, from, to));
 }
 
 export async function getTries(jobId: string, index: number): Promise<ItemTries> {

@@ -63,6 +63,16 @@ export class JobSupervisor {
     return this.session.jobId;
   }
 
+  /** Nothing runs or waits here: nothing is lost when the page lets this go. */
+  get idle(): boolean {
+    return (
+      !this.session.running &&
+      !this.#waitingForLock &&
+      this.session.error?.code !== 'server-down' &&
+      this.#pending.length === 0
+    );
+  }
+
   /** Reads the job and looks whether another tab runs it. */
   async open(): Promise<void> {
     await Promise.all([this.session.open(), this.refreshLock()]);
@@ -355,7 +365,16 @@ export function isRunningHere(jobId: string): boolean {
   return supervisors.get(jobId)?.session.running ?? false;
 }
 
-/** The one supervisor of a job in this tab (it outlives the job page). */
+/**
+ * The job page closed: an idle job's supervisor is let go (its rows may hold 100,000
+ * entries); one that runs, waits for another tab's lock or for a server stays.
+ */
+export function releaseSupervisor(jobId: string): void {
+  const supervisor = supervisors.get(jobId);
+  if (supervisor?.idle) supervisors.delete(jobId);
+}
+
+/** The one supervisor of a job in this tab (it outlives the job page while it works). */
 export function supervisorFor(jobId: string): JobSupervisor {
   let supervisor = supervisors.get(jobId);
   if (!supervisor) {
