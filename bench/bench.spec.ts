@@ -33,6 +33,11 @@ const ROUNDS = 3;
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const part = (name: 'pipeline' | 'server' | 'jobs' | 'landing') => !ONLY || ONLY.includes(name);
 
+/** The job-creating query of the near-free simulated engine: one GPU pass and this wait per item. */
+function simulated(itemDelayMs: number): string {
+  return `?engine=simulated&tokenDelayMs=0&simItemDelayMs=${itemDelayMs}&simGpuPassPerItem=1`;
+}
+
 /** A prompt file of `count` lines, written to disk (chosen from a path, as a user does). */
 async function promptFile(count: number, path: string): Promise<string> {
   const lines: string[] = [];
@@ -381,34 +386,32 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
       { name, args: args as unknown[] }
     );
 
+  /** A job of `count` prompts on the simulated engine, created through the form; its data. */
+  async function simulatedJob(count: number, itemDelayMs: number, name: string) {
+    const file = await promptFile(count, testInfo.outputPath(name));
+    await importJob(page, simulated(itemDelayMs), file);
+    return jobData(page, count);
+  }
+  /** The bare loop over the same inputs and the same engine settings. */
+  const bareSimulated = (data: Awaited<ReturnType<typeof jobData>>, itemDelayMs: number) =>
+    callBare('simulated', data.settings, data.inputs, {
+      tokenDelayMs: 0,
+      itemDelayMs,
+      gpuPassPerItem: true
+    });
+
   // 1. The pipeline at 20 ms per item, and the commit ceiling at 0 ms.
   if (part('pipeline')) await pipeline();
   async function pipeline() {
-    const file20 = await promptFile(PIPELINE_ITEMS, testInfo.outputPath('pipeline.jsonl'));
-    await importJob(
-      page,
-      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=20&simGpuPassPerItem=1',
-      file20
-    );
-    const data20 = await jobData(page, PIPELINE_ITEMS);
+    const data20 = await simulatedJob(PIPELINE_ITEMS, 20, 'pipeline.jsonl');
     const app20 = await runToEnd(page, PIPELINE_ITEMS);
-    const bare20 = await callBare('simulated', data20.settings, data20.inputs, {
-      tokenDelayMs: 0,
-      itemDelayMs: 20,
-      gpuPassPerItem: true
-    });
+    const bare20 = await bareSimulated(data20, 20);
     figures.app_items_per_s_20ms = app20;
     figures.bare_items_per_s_20ms = bare20.itemsPerSecond;
     figures.bare_ms_per_item_20ms = bare20.msPerItem;
     figures.pipeline_ratio_20ms = app20 / bare20.itemsPerSecond;
 
-    const file0 = await promptFile(CEILING_ITEMS, testInfo.outputPath('ceiling.jsonl'));
-    await importJob(
-      page,
-      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=0&simGpuPassPerItem=1',
-      file0
-    );
-    const data0 = await jobData(page, CEILING_ITEMS);
+    const data0 = await simulatedJob(CEILING_ITEMS, 0, 'ceiling.jsonl');
     await watchCommits(page);
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await expect(page.getByRole('status')).toHaveText('Running');
@@ -416,13 +419,7 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
     figures.longest_main_thread_task_ms_0ms = await longestTask(browser, page, 2_000);
     await waitForCompleted(page, CEILING_ITEMS, 600_000);
     figures.items_per_s_0ms = await commitRate(page);
-    figures.bare_items_per_s_0ms = (
-      await callBare('simulated', data0.settings, data0.inputs, {
-        tokenDelayMs: 0,
-        itemDelayMs: 0,
-        gpuPassPerItem: true
-      })
-    ).itemsPerSecond;
+    figures.bare_items_per_s_0ms = (await bareSimulated(data0, 0)).itemsPerSecond;
   }
 
   // 2. The server engine at N in flight against the bare client at N.
@@ -468,11 +465,7 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
     const path = await promptFile(size, testInfo.outputPath(`jobs-${size}.jsonl`));
     // Slow items (250 ms), so each round of Resume and Pause runs one or two and the
     // 10-item job lasts the rounds; both sizes wait for one item the same way.
-    const imported = await importJob(
-      page,
-      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=250&simGpuPassPerItem=1',
-      path
-    );
+    const imported = await importJob(page, simulated(250), path);
     figures[`import_${tag}_s`] = imported.seconds;
     await startAndPause(page);
     const resumes: number[] = [];
@@ -493,11 +486,7 @@ test('npm run bench', async ({ page, browser, baseURL }, testInfo) => {
   // The longest main-thread task while a 100,000-item job runs as fast as it can (0 ms items).
   if (part('jobs')) {
     const path = testInfo.outputPath(`jobs-${BIG}.jsonl`);
-    await importJob(
-      page,
-      '?engine=simulated&tokenDelayMs=0&simItemDelayMs=0&simGpuPassPerItem=1',
-      path
-    );
+    await importJob(page, simulated(0), path);
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await expect(page.getByRole('status')).toHaveText('Running');
     figures.longest_main_thread_task_ms = await longestTask(browser, page, 8_000);

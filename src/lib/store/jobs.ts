@@ -33,7 +33,7 @@ function range(kind: 'in' | 'ins' | 'out', from: number, to: number): IDBKeyRang
 }
 
 /** Inputs are stored this many to a record: a record costs far more than its bytes. */
-const INPUT_CHUNK = 256;
+export const INPUT_CHUNK = 256;
 
 /**
  * Inputs with index in [from, to), in index order, read inside a transaction: from their
@@ -93,8 +93,7 @@ export function initialProgress(now: number): JobProgress {
   };
 }
 
-/** Inputs written per transaction when a job is created: large, but not all at once. */
-/** Items stored per transaction when a job is created (20 input records). */
+/** Items stored per transaction when a job is created (20 input records): large, but not all at once. */
 const CREATE_CHUNK = 20 * INPUT_CHUNK;
 
 /**
@@ -209,18 +208,9 @@ export async function getLog(jobId: string): Promise<RunLogEntry[]> {
   return (await get<RunLogEntry[]>(KEYS.log, jobStore(jobId))) ?? [];
 }
 
-/** Appends to the job's run log, and saves its progress when given, in one transaction. */
-export function appendLog(
-  jobId: string,
-  entry: RunLogEntry,
-  progress?: JobProgress
-): Promise<void> {
-  return jobStore(jobId)('readwrite', (s) => {
-    const read = s.get(KEYS.log) as IDBRequest<RunLogEntry[] | undefined>;
-    read.onsuccess = () => s.put([...(read.result ?? []), entry], KEYS.log);
-    if (progress) s.put(progress, KEYS.progress);
-    return promisifyRequest(s.transaction);
-  });
+/** Appends a line to the job's run log. */
+export function appendLog(jobId: string, entry: RunLogEntry): Promise<void> {
+  return writeRun(jobId, { results: [], tries: [], log: [entry], progress: null });
 }
 
 /** What a run writes at once: results, tries, run-log lines and the progress after them. */
@@ -256,7 +246,7 @@ export interface StoredTries {
   tries: ItemTries;
 }
 
-const SCOPES: AttemptScope[] = ['item', 'shared', 'batch'];
+export const ATTEMPT_SCOPES: readonly AttemptScope[] = ['item', 'shared', 'batch'];
 
 /** Inputs with index in [from, to), and the tries stored for them, in one read. */
 export function readAhead(
@@ -266,7 +256,7 @@ export function readAhead(
 ): Promise<{ inputs: ItemInput[]; tries: StoredTries[] }> {
   return jobStore(jobId)('readonly', async (s) => {
     const inputs = readInputs(s, from, to);
-    const tries = SCOPES.map(async (scope) => {
+    const tries = ATTEMPT_SCOPES.map(async (scope) => {
       const [kind] = KEYS.attempts(0, scope) as [string, number];
       const keys = IDBKeyRange.bound([kind, from], [kind, to], false, true);
       const [indices, values] = await Promise.all([

@@ -1,7 +1,7 @@
 /**
  * A run's reads and writes, kept off the path from one item to the next.
  *
- * - Inputs are read a chunk ahead, with the tries stored for them, so starting an
+ * - Inputs are read a store record ahead, with the tries stored for them, so starting an
  *   item reads nothing most of the time.
  * - What the run writes (attempts begun, results, run-log lines, the progress) is
  *   grouped: one transaction is under way at a time, and everything asked for while
@@ -14,7 +14,13 @@
  */
 import type { ItemInput, ItemTries, JobProgress } from '$lib/shared/job';
 import type { ItemError } from '$lib/shared/stop';
-import type { AttemptScope, RunWrite, StoredTries } from '$lib/store/jobs';
+import {
+  ATTEMPT_SCOPES,
+  INPUT_CHUNK,
+  type AttemptScope,
+  type RunWrite,
+  type StoredTries
+} from '$lib/store/jobs';
 
 /** The parts of the store this needs. */
 export interface RunIOStore {
@@ -29,8 +35,6 @@ export interface RunIOStore {
   writeRun(jobId: string, write: RunWrite): Promise<void>;
 }
 
-/** Inputs read at a time. */
-const AHEAD = 256;
 /**
  * Transactions start at most this often by default: a browser manages about 1,000 a second
  * on an idle machine, and each costs CPU the engine needs. A result waits this long at most.
@@ -100,8 +104,9 @@ export class RunIO {
     const high = Math.max(...indices);
     let chunk = this.#chunk;
     if (!chunk || low < chunk.from || high >= chunk.to) {
-      const from = low;
-      const to = Math.max(low + AHEAD, high + 1);
+      // Whole records of the store (INPUT_CHUNK inputs each), so none is read twice.
+      const from = low - (low % INPUT_CHUNK);
+      const to = Math.max(from + INPUT_CHUNK, high + 1);
       const read = await this.#store.readAhead(this.#jobId, from, to);
       chunk = {
         from,
@@ -141,8 +146,7 @@ export class RunIO {
 
   /** The item has its result: what this run counted of its tries is on its way to disk. */
   settle(index: number): void {
-    for (const scope of ['item', 'shared', 'batch'] as const)
-      this.#touched.delete(key(index, scope));
+    for (const scope of ATTEMPT_SCOPES) this.#touched.delete(key(index, scope));
   }
 
   /**

@@ -604,11 +604,9 @@ class Run {
     alone: boolean
   ): Promise<UnitEnd> {
     const { now } = this.#deps;
-    const {
-      inputs: [input],
-      tries
-    } = await this.#io.items([index]);
-    if (!input) throw new Error(`Item ${index + 1} is missing.`);
+    const { inputs, tries } = await this.#io.items([index]);
+    // items() throws for an item that is not stored.
+    const input = inputs[0]!;
     const started = now();
     const model = this.#modelId(plan);
     const skip = skipReason(this.#job.settings, input);
@@ -907,6 +905,7 @@ class Run {
     }
     next = queueAgain(next, alone);
     this.#progress = next;
+    // A const for the callback: the progress this write carries.
     const written = next;
     this.#io.write({ results: [...results], progress: written }).then(
       () => {
