@@ -216,6 +216,9 @@ test('a lost connection: the download retries, and continues from the last finis
   mirror = await startFakeMirror();
   await setMirror(page, mirror.url);
   const item = modelItem(page, SMALL_LABEL);
+  // Four shards at most before the connection goes: on a busy machine all eight could
+  // otherwise finish between the poll and the kill.
+  mirror.holdAfter(4);
   await item.getByRole('button', { name: `Download ${SMALL_LABEL}`, exact: true }).click();
   await expect.poll(() => mirror?.completedShards().length, { timeout: 30_000 }).toBeGreaterThan(1);
 
@@ -233,6 +236,7 @@ test('a lost connection: the download retries, and continues from the last finis
   );
 
   mirror.clearLog();
+  mirror.release();
   await mirror.restart();
   await expect(item.getByTestId('cached-state')).toHaveText('Downloaded', { timeout: 60_000 });
   const fetched = mirror.shardRequests(SMALL).sort();
