@@ -129,6 +129,7 @@ test('a poison prompt that crashes the GPU 3 times is failed with its last error
       'item 3 failed after 3 attempts (device-lost); moving on'
     );
     await page.locator('[data-status="failed"]').click();
+    await expect(page.getByRole('dialog')).toContainText('· failed · 3 attempts');
     await expect(page.getByRole('dialog')).toContainText(
       '3 attempts did not finish this item; the last one ended with: The GPU device was lost (unknown'
     );

@@ -86,6 +86,7 @@ test('Pause stops after the current token, keeps the partial item out, and Resum
   await page.locator('[data-status="done"]').first().click();
   const dialog = page.getByRole('dialog');
   await expect(dialog.getByRole('heading', { name: 'Item 1: q-1' })).toBeVisible();
+  await expect(dialog).toContainText('Line 1 of the input file · done · 1 attempt');
   await expect(dialog.getByTestId('item-output')).toContainText('[simulated]');
   await dialog.getByRole('button', { name: 'Close', exact: true }).click();
   await expect(dialog).toBeHidden();

@@ -297,7 +297,9 @@ describe('Runner', () => {
     const outcome = await r.run('job-1', (event) => events.push(event));
     expect(outcome.state).toBe('completed');
     expect(store.commits).toBe(4);
-    expect(store.attempts.get(2)).toBe(2);
+    // The lost attempt was written as it began; the second is recorded with the result.
+    expect(store.attempts.get(2)).toBe(1);
+    expect(store.results.get(2)?.attempts).toBe(2);
     expect(engine.loads).toBe(2);
     expect(r.planned).toEqual([null, null]);
     expect(store.log.map((e) => e.message)).toEqual([
@@ -583,9 +585,10 @@ describe('Runner', () => {
     );
     expect(store.progress).toMatchObject({ cursor: 2, state: 'stopped' });
     expect(store.results.has(2)).toBe(false);
+    expect(store.attempts.get(2)).toBe(1);
     const second = await r.run('job-1', () => undefined);
     expect(second.state).toBe('completed');
-    expect(store.attempts.get(2)).toBe(2);
+    expect(store.results.get(2)?.attempts).toBe(2);
   });
 
   it('stops when the engine cannot load, naming the host, and changes no result', async () => {

@@ -6,7 +6,8 @@
  * - What the run writes (attempts begun, results, run-log lines, the progress) is
  *   grouped: one transaction is under way at a time, and everything asked for while
  *   it runs goes into the next. Each write's promise settles when its transaction
- *   completed, so a result is reported saved only once it is on disk.
+ *   completed, so a result is reported saved only once it is on disk. An attempt
+ *   whose result joins the same group is not written apart: the result records it.
  *
  * The engine's next item starts while the last one's result is written. An item whose
  * result was not yet written when the worker died runs again on resume, as an item in
@@ -157,7 +158,13 @@ export class RunIO {
     if (this.#failed) return Promise.reject(this.#failed.error);
     const group = (this.#pending ??= newGroup());
     const { write } = group;
-    if (part.results) write.results.push(...part.results);
+    if (part.results?.length) {
+      write.results.push(...part.results);
+      // A result carries its attempts: tries of its item still waiting in this group
+      // would be written in the same transaction for nothing (one put less per item).
+      const settled = new Set(part.results.map((result) => result.index));
+      write.tries = write.tries.filter((t) => !settled.has(t.index));
+    }
     if (part.tries) write.tries.push(...part.tries);
     if (part.log) write.log.push(...part.log);
     if (part.progress) write.progress = part.progress;
