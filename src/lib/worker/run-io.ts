@@ -37,13 +37,10 @@ export interface RunIOStore {
 }
 
 /**
- * Transactions start at most this often by default. Each costs CPU the engine needs: on two
- * cores the simulated engine's GPU pass ran at 1.45-1.6 ms beside one transaction per 100 ms
- * against 1.7-2.0 ms beside one per 20 ms (the bench's 0 ms items: 578-624 items/s against
- * 459-554). An item slower than this is written as it finishes; faster ones are grouped, and
- * a result waits this long at most (a crash runs them again: results are keyed by index).
+ * Transactions start at most this often by default: a browser manages about 1,000 a second
+ * on an idle machine, and each costs CPU the engine needs. A result waits this long at most.
  */
-const WRITE_EVERY_MS = 100;
+const WRITE_EVERY_MS = 20;
 /** Results waiting for their transaction before a unit waits for it (a slow disk holds the run). */
 const MAX_BACKLOG = 512;
 
