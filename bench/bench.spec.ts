@@ -281,18 +281,7 @@ async function longestTask(browser: Browser, page: Page, ms: number): Promise<nu
   });
   await page.waitForTimeout(ms);
   const trace = JSON.parse((await browser.stopTracing()).toString('utf8')) as {
-    traceEvents: {
-      name: string;
-      ph: string;
-      pid: number;
-      tid: number;
-      ts?: number;
-      dur?: number;
-      /** Time the thread ran (CPU), as against `dur` (wall). */
-      tdur?: number;
-      id?: string;
-      args?: { name?: string; data?: ProfileData };
-    }[];
+    traceEvents: TraceEvent[];
   };
   const mainThreads = new Set(
     trace.traceEvents
@@ -301,7 +290,7 @@ async function longestTask(browser: Browser, page: Page, ms: number): Promise<nu
   );
   // The profiler's own start is a long task of the trace's making, not the page's.
   const profilerStarts = trace.traceEvents.filter((e) => e.name === 'CpuProfiler::StartProfiling');
-  const holdsProfilerStart = (task: (typeof trace.traceEvents)[number]) =>
+  const holdsProfilerStart = (task: TraceEvent) =>
     profilerStarts.some(
       (e) =>
         e.pid === task.pid &&
@@ -309,7 +298,7 @@ async function longestTask(browser: Browser, page: Page, ms: number): Promise<nu
         (e.ts ?? 0) >= (task.ts ?? 0) &&
         (e.ts ?? 0) <= (task.ts ?? 0) + (task.dur ?? 0)
     );
-  let longest: (typeof trace.traceEvents)[number] | null = null;
+  let longest: TraceEvent | null = null;
   for (const e of trace.traceEvents) {
     if (
       e.ph === 'X' &&
@@ -335,45 +324,47 @@ async function longestTask(browser: Browser, page: Page, ms: number): Promise<nu
   );
   const samples = samplesIn(trace.traceEvents, task);
   console.log(
-    `longest task ${((task.dur ?? 0) / 1000).toFixed(1)} ms (${((task.tdur ?? 0) / 1000).toFixed(1)} ms of it on the CPU): ${inside.map((e) => `${e.name}${(e.args as { data?: { functionName?: string; url?: string } })?.data?.functionName ? `(${(e.args as { data: { functionName: string } }).data.functionName})` : ''} ${((e.dur ?? 0) / 1000).toFixed(1)}`).join(', ')}`
+    `longest task ${((task.dur ?? 0) / 1000).toFixed(1)} ms (${((task.tdur ?? 0) / 1000).toFixed(1)} ms of it on the CPU): ${inside.map((e) => `${e.name}${e.args?.data?.functionName ? `(${e.args.data.functionName})` : ''} ${((e.dur ?? 0) / 1000).toFixed(1)}`).join(', ')}`
   );
   if (samples) console.log(`  JavaScript in it (ms, by function): ${samples}`);
   return (task.dur ?? 0) / 1000;
 }
 
+/** One event of a Chromium trace, as far as the bench reads it. */
+interface TraceEvent {
+  name: string;
+  ph: string;
+  pid: number;
+  tid: number;
+  ts?: number;
+  dur?: number;
+  /** Time the thread ran (CPU), as against `dur` (wall). */
+  tdur?: number;
+  id?: string;
+  /** `data` holds a CPU profile's chunk, or the function a FunctionCall event ran. */
+  args?: { name?: string; data?: ProfileData & { functionName?: string } };
+}
+
+interface CallFrame {
+  functionName: string;
+  url?: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+
 interface ProfileData {
   startTime?: number;
-  cpuProfile?: {
-    nodes?: {
-      id: number;
-      callFrame: { functionName: string; url?: string; lineNumber: number; columnNumber: number };
-    }[];
-    samples?: number[];
-  };
+  cpuProfile?: { nodes?: { id: number; callFrame: CallFrame }[]; samples?: number[] };
   timeDeltas?: number[];
 }
 
 /** The JavaScript the CPU profiler sampled on `task`'s thread while it ran: the top functions by time. */
-function samplesIn(
-  events: {
-    name: string;
-    pid: number;
-    tid: number;
-    id?: string;
-    ts?: number;
-    dur?: number;
-    args?: { data?: ProfileData };
-  }[],
-  task: { pid: number; tid: number; ts?: number; dur?: number }
-): string {
+function samplesIn(events: TraceEvent[], task: TraceEvent): string {
   const profile = events.find(
     (e) => e.name === 'Profile' && e.pid === task.pid && e.tid === task.tid
   );
   if (!profile) return '';
-  const nodes = new Map<
-    number,
-    { functionName: string; url?: string; lineNumber: number; columnNumber: number }
-  >();
+  const nodes = new Map<number, CallFrame>();
   const from = task.ts ?? 0;
   const to = from + (task.dur ?? 0);
   let time = profile.args?.data?.startTime ?? 0;

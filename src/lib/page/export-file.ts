@@ -43,7 +43,7 @@ export async function writeExport(
       ]);
       // Awaited below; a read left behind by a failed write is not an unhandled rejection.
       piece.catch(() => undefined);
-      return piece;
+      return { from, to, piece };
     };
     // Pieces ahead are read while this one is written: the store's side of a read and the
     // page's turning its records back into objects overlap (measured: 100,000 results read
@@ -57,9 +57,9 @@ export async function writeExport(
       }
     };
     fill();
-    for (let from = 0; ahead.length; from += EXPORT_CHUNK) {
-      const to = Math.min(job.total, from + EXPORT_CHUNK);
-      const [inputs, stored] = await ahead.shift()!;
+    for (let step = ahead.shift(); step; step = ahead.shift()) {
+      const { from, to } = step;
+      const [inputs, stored] = await step.piece;
       fill();
       const results: (ItemResult | undefined)[] = new Array(inputs.length);
       for (const result of stored) results[result.index - from] = result;

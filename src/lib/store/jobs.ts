@@ -28,7 +28,8 @@ import type {
 import type { ItemError } from '$lib/shared/stop';
 import { catalogStore, deleteJobDatabase, jobStore } from './db';
 
-function range(kind: 'in' | 'ins' | 'out', from: number, to: number): IDBKeyRange {
+/** Keys [kind, i] with i in [from, to). */
+function range(kind: string, from: number, to: number): IDBKeyRange {
   return IDBKeyRange.bound([kind, from], [kind, to], false, true);
 }
 
@@ -59,10 +60,15 @@ const KEYS = {
   inputs: (chunk: number): IDBValidKey => ['ins', chunk],
   result: (index: number): IDBValidKey => ['out', index],
   attempts: (index: number, scope: AttemptScope = 'item'): IDBValidKey => [
-    scope === 'item' ? 'try' : `${scope}-try`,
+    attemptKind(scope),
     index
   ]
 } as const;
+
+/** The first part of the keys of a scope's tries. */
+function attemptKind(scope: AttemptScope): string {
+  return scope === 'item' ? 'try' : `${scope}-try`;
+}
 
 /**
  * Whose attempts are counted: an item's own, alone (they decide poison); the item's
@@ -257,8 +263,7 @@ export function readAhead(
   return jobStore(jobId)('readonly', async (s) => {
     const inputs = readInputs(s, from, to);
     const tries = ATTEMPT_SCOPES.map(async (scope) => {
-      const [kind] = KEYS.attempts(0, scope) as [string, number];
-      const keys = IDBKeyRange.bound([kind, from], [kind, to], false, true);
+      const keys = range(attemptKind(scope), from, to);
       const [indices, values] = await Promise.all([
         promisifyRequest(s.getAllKeys(keys)),
         promisifyRequest(s.getAll(keys) as IDBRequest<ItemTries[]>)
