@@ -409,6 +409,40 @@ describe('Runner', () => {
     expect([...store.results.keys()]).toEqual([0, 1, 2]);
   });
 
+  it('a full disk met anywhere (the exact counts, a run-log line) pauses the same way', async () => {
+    const quota = () => new DOMException('Quota exceeded', 'QuotaExceededError');
+    // While the engine is prepared: the exact counts cannot be saved.
+    const counting = new MemoryStore(job(3), inputs(3));
+    counting.saveExactCounts = async () => {
+      throw quota();
+    };
+    const counted = new EchoEngine();
+    counted.counter = () => 5;
+    const first = await runner(counting, counted).run('job-1', () => undefined);
+    expect(first.state).toBe('paused');
+    expect(first.error?.code).toBe('quota');
+    expect(first.error?.message).toContain('Nothing was lost: 0 of 3 results are saved.');
+    expect(counting.results.size).toBe(0);
+
+    // While recovering: the line that says the engine restarts cannot be written.
+    const logging = new MemoryStore(job(3), inputs(3));
+    const original = logging.writeRun.bind(logging);
+    logging.writeRun = async (jobId, write) => {
+      if (write.log.some((entry) => entry.kind === 'restart')) throw quota();
+      return original(jobId, write);
+    };
+    const lost = () => new EngineError('device-lost', 'The GPU device was lost (unknown).');
+    const engine = new EchoEngine(new Map([[1, lost]]));
+    const outcome = await runner(logging, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect(outcome.error?.code).toBe('quota');
+    expect([...logging.results.keys()]).toEqual([0]);
+    expect(logging.progress).toMatchObject({ cursor: 1, state: 'paused' });
+    logging.writeRun = original;
+    expect((await runner(logging, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect([...logging.results.keys()]).toEqual([0, 1, 2]);
+  });
+
   it('at the smallest plan a further loss pauses the job with the saved count and advice', async () => {
     const store = new MemoryStore(job(4), inputs(4));
     store.progress = { ...initialProgress(0), windowCap: 1024 };

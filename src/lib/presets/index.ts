@@ -4,35 +4,25 @@
  */
 import type { JobSettings, ParsedItem } from '$lib/shared/job';
 import { buildRequest, type GenerateRequest } from '$lib/shared/request';
-import { answerTokens, scoreSchema, scoringPrompt } from './score-pairs';
+import { scorePairsPrompt, scoringRequest } from './score-pairs';
+import type { PromptItem, SharedPrompt } from './shared-prompt';
 
 type Settings = Omit<JobSettings, 'name'>;
-type Item = Pick<ParsedItem, 'customId' | 'messages' | 'params' | 'pair'>;
 
 /** The request for `items` (one, or several pairs of a scoring job that share a prompt). */
-export function requestFor(settings: Settings, items: readonly Item[]): GenerateRequest {
-  const preset = settings.preset;
+export function requestFor(settings: Settings, items: readonly PromptItem[]): GenerateRequest {
+  const { preset } = settings;
   const first = items[0];
   if (!first) throw new Error('A request needs at least one item.');
-  if (!preset) return buildRequest({ settings }, first);
-  const pairs = items.map((item) => ({
-    id: item.customId,
-    turns: item.pair?.turns ?? item.messages.filter((m) => m.role !== 'system')
-  }));
-  const content = scoringPrompt(preset, pairs);
-  return {
-    messages: settings.systemPrompt.trim()
-      ? [
-          { role: 'system', content: settings.systemPrompt },
-          { role: 'user', content }
-        ]
-      : [{ role: 'user', content }],
-    temperature: settings.temperature,
-    top_p: settings.top_p,
-    max_tokens: answerTokens(settings, items.length),
-    seed: settings.seed,
-    schema: scoreSchema(items.length)
-  };
+  return preset
+    ? scoringRequest({ ...settings, preset }, items)
+    : buildRequest({ settings }, first);
+}
+
+/** How the job's items share a prompt, or null when each item has its own. */
+export function sharedPromptFor(settings: Settings): SharedPrompt | null {
+  const { preset } = settings;
+  return preset ? scorePairsPrompt({ ...settings, preset }) : null;
 }
 
 /** Why an item is not sent at all, or null: a scoring job does not score pairs with images. */

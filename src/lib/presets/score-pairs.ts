@@ -14,6 +14,8 @@ import type {
   JobSettings,
   PresetSettings
 } from '$lib/shared/job';
+import type { GenerateRequest } from '$lib/shared/request';
+import type { PromptItem, SharedPrompt } from './shared-prompt';
 
 export const SCORE_PAIRS_LABEL = 'Score chat pairs (WeClone)';
 /** WeClone's accept_score. */
@@ -130,7 +132,7 @@ export function scoreSchema(pairsPerPrompt: number): JsonSchema {
 }
 
 /** Answer tokens a prompt of `pairs` pairs may use. */
-export function answerTokens(settings: Pick<JobSettings, 'max_tokens'>, pairs: number): number {
+function answerTokens(settings: Pick<JobSettings, 'max_tokens'>, pairs: number): number {
   return pairs <= 1
     ? settings.max_tokens
     : Math.max(settings.max_tokens, ANSWER_TOKENS_PER_PAIR * pairs);
@@ -191,6 +193,63 @@ export function splitScores(answer: ParsedAnswer, ids: readonly string[]): Map<s
     if (isScore(entry.score)) scores.set(id, entry.score);
   }
   return scores;
+}
+
+/** The request that asks for the scores of `items` (one pair, or several sharing the prompt). */
+export function scoringRequest(
+  settings: Omit<JobSettings, 'name'> & { preset: PresetSettings },
+  items: readonly PromptItem[]
+): GenerateRequest {
+  const pairs = items.map((item) => ({
+    id: item.customId,
+    turns: item.pair?.turns ?? item.messages.filter((m) => m.role !== 'system')
+  }));
+  const content = scoringPrompt(settings.preset, pairs);
+  return {
+    messages: settings.systemPrompt.trim()
+      ? [
+          { role: 'system', content: settings.systemPrompt },
+          { role: 'user', content }
+        ]
+      : [{ role: 'user', content }],
+    temperature: settings.temperature,
+    top_p: settings.top_p,
+    max_tokens: answerTokens(settings, items.length),
+    seed: settings.seed,
+    schema: scoreSchema(items.length)
+  };
+}
+
+/** "the batch of pairs 17 to 24" (by custom_id), for the run log and the page. */
+function batchName(items: readonly Pick<PromptItem, 'customId'>[]): string {
+  const first = items[0]?.customId ?? '';
+  const last = items[items.length - 1]?.customId ?? '';
+  return items.length > 1 ? `the batch of pairs ${first} to ${last}` : `the batch of pair ${first}`;
+}
+
+/** K pairs per prompt, as the runner sees them; null when each pair has a prompt of its own. */
+export function scorePairsPrompt(
+  settings: Omit<JobSettings, 'name'> & { preset: PresetSettings }
+): SharedPrompt | null {
+  const size = settings.preset.pairsPerPrompt;
+  if (size <= 1) return null;
+  return {
+    size,
+    request: (items) => scoringRequest(settings, items),
+    name: batchName,
+    split(answer, ids) {
+      const scores = splitScores(answer, ids);
+      return new Map(
+        [...scores].map(([id, score]) => [
+          id,
+          { text: JSON.stringify({ score }), answer: { ok: true, value: { score } } }
+        ])
+      );
+    },
+    runAlone: (items, why) => `${batchName(items)} ${why}; its pairs are scored alone`,
+    leftOut: (items, missing) =>
+      `${batchName(items)}: the answer left out ${missing} of ${items.length} pairs; they are scored alone`
+  };
 }
 
 function isScore(value: unknown): value is number {

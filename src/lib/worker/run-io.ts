@@ -138,11 +138,11 @@ export class RunIO {
     return tries;
   }
 
-  /** Remembers why the latest attempt failed; resolves once written. */
-  fail(index: number, scope: AttemptScope, error: ItemError, before: ItemTries): Promise<void> {
+  /** Remembers why the latest attempt failed: the tries to write. */
+  failed(index: number, scope: AttemptScope, error: ItemError, before: ItemTries): StoredTries {
     const tries = { count: before.count, lastError: error };
     this.#touched.set(key(index, scope), tries);
-    return this.write({ tries: [{ index, scope, tries }] });
+    return { index, scope, tries };
   }
 
   /** The item has its result: what this run counted of its tries is on its way to disk. */

@@ -19,6 +19,12 @@ export class EngineError extends Error {
   }
 }
 
+/** `error` as an EngineError: itself, or `fallback` with its message. */
+export function asEngineError(error: unknown, fallback: EngineErrorCode): EngineError {
+  if (error instanceof EngineError) return error;
+  return new EngineError(fallback, error instanceof Error ? error.message : String(error));
+}
+
 export function hostOf(url: string): string {
   try {
     return new URL(url).host;
