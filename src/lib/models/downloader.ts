@@ -5,222 +5,61 @@
  * is stored only once all its bytes arrived, so the cache itself is the
  * checkpoint: after a reload or a lost connection the download lists what is
  * missing and continues from the last finished shard. A lost connection is
- * retried a few times by itself before the download stops.
+ * retried a few times by itself (shared/backoff.ts) before the download stops.
  *
  * Runs on the page or in a worker (Cache API and fetch only).
  */
+import { backoffMs, sleep, type Backoff } from '$lib/shared/backoff';
 import { modelUrls, type ModelUrls } from './source';
 import { downloadProgress, RateMeter, type DownloadProgress } from './progress';
+import { classify, DownloadError, hostOf, stoppedError, withKept } from './download-error';
+import { allKeys, bytesOf, knownFiles, ModelCaches } from './stored-model';
 import {
   baseFiles,
-  CACHE_SCOPES,
-  isKeyOfModel,
   ManifestError,
   parseTensorCacheManifest,
   shardFiles,
-  tokenizerFile,
-  tokenizerFileOf,
-  type CacheScope,
   type ModelFile,
   type ShardEntry
 } from './webllm-cache';
-
-export type CachedState =
-  | { kind: 'none'; otherSourceFiles: number }
-  | {
-      kind: 'partial';
-      /** Null until the manifest is stored. */
-      shardsDone: number;
-      shardsTotal: number | null;
-      bytesDone: number;
-      bytesTotal: number | null;
-      otherSourceFiles: number;
-    }
-  | { kind: 'complete'; shards: number; bytes: number; otherSourceFiles: number };
-
-export type DownloadErrorCode =
-  'network' | 'http' | 'quota' | 'manifest' | 'cancelled' | 'unsupported' | 'size';
-
-export class DownloadError extends Error {
-  override readonly name = 'DownloadError';
-  constructor(
-    readonly code: DownloadErrorCode,
-    message: string
-  ) {
-    super(message);
-  }
-}
 
 export type DownloadEvent =
   | { type: 'preparing' }
   | { type: 'progress'; progress: DownloadProgress }
   | { type: 'retrying'; inMs: number; reason: string; progress: DownloadProgress | null };
 
+export interface DownloadRetry extends Backoff {
+  /** Tries again after a lost connection, counted afresh once a try stores a file. */
+  retries: number;
+}
+
+/** About two minutes of tries (1, 2, 4, 8, 16, then 30 s) before a lost connection stops the download. */
+export const DOWNLOAD_RETRY: DownloadRetry = {
+  retries: 8,
+  firstMs: 1000,
+  maxMs: 30_000,
+  jitter: 0
+};
+
+type DownloadFetch = (input: string, init?: RequestInit) => Promise<Response>;
+
 export interface DownloadOptions {
   signal?: AbortSignal;
   onEvent?: (event: DownloadEvent) => void;
   /** Files fetched at once; WebLLM uses 4. */
   concurrency?: number;
-  /** Waits between tries after a lost connection; once used up, the download stops. */
-  retryDelaysMs?: number[];
-  fetch?: (input: string, init?: RequestInit) => Promise<Response>;
+  retry?: DownloadRetry;
+  fetch?: DownloadFetch;
   now?: () => number;
-}
-
-/** About two minutes of tries before a lost connection stops the download. */
-const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 30000, 30000, 30000];
-
-function cacheStorage(): CacheStorage {
-  if (typeof caches === 'undefined') {
-    throw new DownloadError(
-      'unsupported',
-      'This browser offers no Cache Storage here (it needs https or localhost), so models cannot be stored.'
-    );
-  }
-  return caches;
-}
-
-class Caches {
-  #open = new Map<CacheScope, Promise<Cache>>();
-  open(scope: CacheScope): Promise<Cache> {
-    let cache = this.#open.get(scope);
-    if (!cache) {
-      cache = cacheStorage().open(scope);
-      this.#open.set(scope, cache);
-    }
-    return cache;
-  }
-  /** Keys of a scope, without creating the cache when it does not exist. */
-  async keys(scope: CacheScope): Promise<Set<string>> {
-    if (!(await cacheStorage().has(scope))) return new Set();
-    const cache = await this.open(scope);
-    return new Set((await cache.keys()).map((request) => request.url));
-  }
-  async read(file: ModelFile): Promise<Response | undefined> {
-    return (await this.open(file.scope)).match(file.url);
-  }
-}
-
-async function readJson(store: Caches, file: ModelFile): Promise<unknown | null> {
-  const response = await store.read(file);
-  if (!response) return null;
-  try {
-    return await response.json();
-  } catch {
-    return null;
-  }
-}
-
-/** The model's files as far as the stored config and manifest tell. */
-async function knownFiles(
-  store: Caches,
-  urls: ModelUrls
-): Promise<{ files: ModelFile[]; shards: ModelFile[] | null; tokenizerKnown: boolean }> {
-  const [config, manifest, wasm] = baseFiles(urls.modelUrl, urls.modelLib) as [
-    ModelFile,
-    ModelFile,
-    ModelFile
-  ];
-  const files = [config, manifest, wasm];
-  const chatConfig = await readJson(store, config);
-  const tokenizer = chatConfig ? tokenizerFileOf(chatConfig) : null;
-  if (tokenizer) files.push(tokenizerFile(urls.modelUrl, tokenizer));
-  let shards: ModelFile[] | null = null;
-  const manifestJson = await readJson(store, manifest);
-  if (manifestJson) {
-    try {
-      shards = shardFiles(urls.modelUrl, parseTensorCacheManifest(manifestJson, urls.modelUrl));
-    } catch {
-      shards = null;
-    }
-  }
-  return { files, shards, tokenizerKnown: tokenizer !== null };
-}
-
-/** Entries of this model stored from another source (WebLLM would not find them). */
-function otherSourceCount(
-  modelId: string,
-  urls: ModelUrls,
-  keys: Record<CacheScope, Set<string>>
-): number {
-  let count = 0;
-  for (const set of Object.values(keys)) {
-    for (const key of set) {
-      const mine = key.startsWith(urls.modelUrl) || key === urls.modelLib;
-      if (!mine && isKeyOfModel(key, modelId, urls.libFile)) count++;
-    }
-  }
-  return count;
-}
-
-async function allKeys(store: Caches): Promise<Record<CacheScope, Set<string>>> {
-  const [config, model, wasm] = await Promise.all([
-    store.keys(CACHE_SCOPES.config),
-    store.keys(CACHE_SCOPES.model),
-    store.keys(CACHE_SCOPES.wasm)
-  ]);
-  return { [CACHE_SCOPES.config]: config, [CACHE_SCOPES.model]: model, [CACHE_SCOPES.wasm]: wasm };
-}
-
-/** What of a model is stored for this source: none, partial (n of m shards) or complete. */
-export async function cachedState(modelId: string, mirror: string | null): Promise<CachedState> {
-  const store = new Caches();
-  const urls = modelUrls(modelId, mirror);
-  const keys = await allKeys(store);
-  const has = (file: ModelFile) => keys[file.scope].has(file.url);
-  const otherSourceFiles = otherSourceCount(modelId, urls, keys);
-  const mine =
-    [...keys[CACHE_SCOPES.config], ...keys[CACHE_SCOPES.model]].some((key) =>
-      key.startsWith(urls.modelUrl)
-    ) || keys[CACHE_SCOPES.wasm].has(urls.modelLib);
-  if (!mine) return { kind: 'none', otherSourceFiles };
-  const { files, shards, tokenizerKnown } = await knownFiles(store, urls);
-  const shardsDone = shards?.filter(has) ?? [];
-  const bytesDone = shardsDone.reduce((sum, file) => sum + (file.bytes ?? 0), 0);
-  const bytesTotal = shards ? shards.reduce((sum, file) => sum + (file.bytes ?? 0), 0) : null;
-  if (shards && tokenizerKnown && files.every(has) && shardsDone.length === shards.length) {
-    return { kind: 'complete', shards: shards.length, bytes: bytesTotal ?? 0, otherSourceFiles };
-  }
-  return {
-    kind: 'partial',
-    shardsDone: shardsDone.length,
-    shardsTotal: shards?.length ?? null,
-    bytesDone,
-    bytesTotal,
-    otherSourceFiles
-  };
-}
-
-/**
- * Deletes every stored file of a model, from any source: its folder's entries
- * in 'webllm/config' and 'webllm/model' and its library in 'webllm/wasm'.
- * Returns how many entries went.
- */
-export async function deleteModel(modelId: string): Promise<number> {
-  const store = new Caches();
-  const { libFile } = modelUrls(modelId, null);
-  let deleted = 0;
-  for (const scope of Object.values(CACHE_SCOPES)) {
-    if (!(await cacheStorage().has(scope))) continue;
-    const cache = await store.open(scope);
-    for (const request of await cache.keys()) {
-      if (isKeyOfModel(request.url, modelId, libFile) && (await cache.delete(request))) deleted++;
-    }
-  }
-  return deleted;
 }
 
 function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-function hostOf(url: string): string {
-  return new URL(url).host;
-}
-
 /** Fetches one file into its cache entry; counts bytes as they arrive. */
 async function fetchIntoCache(
-  store: Caches,
+  store: ModelCaches,
   file: ModelFile,
   options: { signal?: AbortSignal; onBytes: (bytes: number) => void; doFetch: DownloadFetch }
 ): Promise<void> {
@@ -228,7 +67,7 @@ async function fetchIntoCache(
   try {
     response = await options.doFetch(file.url, { signal: options.signal, cache: 'no-store' });
   } catch (error) {
-    throw classify(error, file);
+    throw classify(error, file.url);
   }
   if (!response.ok) {
     const code = isRetryableStatus(response.status) ? 'network' : 'http';
@@ -265,48 +104,185 @@ async function fetchIntoCache(
     const body = response.body ?? new Blob([]).stream();
     await cache.put(file.url, new Response(body.pipeThrough(counter), { headers }));
   } catch (error) {
-    throw classify(error, file);
+    throw classify(error, file.url);
   }
 }
 
-type DownloadFetch = (input: string, init?: RequestInit) => Promise<Response>;
+/** One download of one model: its state while it runs, and its steps. */
+class Download {
+  #urls: ModelUrls;
+  #store = new ModelCaches();
+  #signal: AbortSignal | undefined;
+  #emit: (event: DownloadEvent) => void;
+  #fetch: DownloadFetch;
+  #now: () => number;
+  #retry: DownloadRetry;
+  #concurrency: number;
+  #meter = new RateMeter();
+  /** The model's shards, once its manifest was read. */
+  #shards: ModelFile[] | null = null;
+  #committedBytes = 0;
+  #committedShards = 0;
+  /** Bytes received so far of each file being fetched, by URL. */
+  #inFlight = new Map<string, number>();
+  #lastReport = 0;
+  /** Did the current pass store anything? Then its failure starts the tries afresh. */
+  #progressed = false;
 
-function classify(error: unknown, file: ModelFile): DownloadError {
-  if (error instanceof DownloadError) return error;
-  const name = error instanceof Error ? error.name : '';
-  const message = error instanceof Error ? error.message : String(error);
-  if (name === 'AbortError') return new DownloadError('cancelled', 'The download was stopped.');
-  if (name === 'QuotaExceededError') {
-    return new DownloadError(
-      'quota',
-      'The browser refused to store more: the storage quota is used up.'
-    );
+  constructor(modelId: string, mirror: string | null, options: DownloadOptions) {
+    this.#urls = modelUrls(modelId, mirror);
+    this.#signal = options.signal;
+    this.#emit = options.onEvent ?? (() => undefined);
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#now = options.now ?? (() => Date.now());
+    this.#retry = options.retry ?? DOWNLOAD_RETRY;
+    this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#meter.add(0, this.#now());
   }
-  return new DownloadError(
-    'network',
-    `The connection to ${hostOf(file.url)} was lost or refused (${message}).`
-  );
-}
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      globalThis.removeEventListener?.('online', done);
-      signal?.removeEventListener('abort', abort);
-      resolve();
+  /** Passes over what is missing until nothing is, trying again after a lost connection. */
+  async run(): Promise<void> {
+    this.#emit({ type: 'preparing' });
+    let retries = 0;
+    for (;;) {
+      this.#progressed = false;
+      try {
+        await this.#pass();
+        this.#report(true);
+        return;
+      } catch (error) {
+        const failure =
+          error instanceof DownloadError
+            ? error
+            : new DownloadError('network', error instanceof Error ? error.message : String(error));
+        if (this.#progressed) retries = 0;
+        const retryable = failure.code === 'network' || failure.code === 'size';
+        if (!retryable || this.#signal?.aborted || retries >= this.#retry.retries) {
+          throw withKept(failure, this.#progress());
+        }
+        const wait = backoffMs(this.#retry, retries);
+        retries++;
+        const progress = this.#progress();
+        this.#emit({ type: 'retrying', inMs: wait, reason: failure.message, progress });
+        try {
+          // Back online: try now rather than at the end of the wait.
+          await sleep(wait, { signal: this.#signal, wakeOn: 'online' });
+        } catch {
+          throw withKept(stoppedError(), this.#progress());
+        }
+      }
+    }
+  }
+
+  /** One go at everything missing; the cache says what that is. */
+  async #pass(): Promise<void> {
+    const keys = await allKeys(this.#store);
+    const missing = (file: ModelFile) => !keys[file.scope].has(file.url);
+    const manifest = await this.#fetchSmallFiles(missing);
+    const shards = await this.#readShards(manifest);
+    this.#shards = shards;
+    const done = shards.filter((file) => !missing(file));
+    this.#committedShards = done.length;
+    this.#committedBytes = bytesOf(done);
+    this.#report(true);
+    await this.#fetchShards(shards.filter(missing));
+  }
+
+  /**
+   * The config, manifest, library and tokenizer, those missing; the config first, as it
+   * names the tokenizer. Returns the manifest's file.
+   */
+  async #fetchSmallFiles(missing: (file: ModelFile) => boolean): Promise<ModelFile> {
+    for (const file of baseFiles(this.#urls.modelUrl, this.#urls.modelLib).filter(missing)) {
+      await this.#fetchFile(file);
+    }
+    const { files } = await knownFiles(this.#store, this.#urls);
+    const tokenizer = files.find((file) => file.kind === 'tokenizer');
+    if (!tokenizer) {
+      throw new DownloadError(
+        'manifest',
+        `The model's mlc-chat-config.json names no tokenizer WebLLM can read (tokenizer.json or tokenizer.model).`
+      );
+    }
+    if (missing(tokenizer)) await this.#fetchFile(tokenizer);
+    return files.find((file) => file.kind === 'manifest') as ModelFile;
+  }
+
+  /** The shards the stored manifest lists. */
+  async #readShards(manifest: ModelFile): Promise<ModelFile[]> {
+    let entries: ShardEntry[];
+    try {
+      const json: unknown = await (await this.#store.read(manifest))?.json();
+      entries = parseTensorCacheManifest(json, this.#urls.modelUrl);
+    } catch (error) {
+      // A broken manifest must not stay stored, or every later try would read it again.
+      await (await this.#store.open(manifest.scope)).delete(manifest.url);
+      const reason = error instanceof ManifestError ? error.message : 'it is not JSON';
+      throw new DownloadError('manifest', `${manifest.url} cannot be used: ${reason}`);
+    }
+    return shardFiles(this.#urls.modelUrl, entries);
+  }
+
+  /** The shards in `queue`, several at a time; the first failure ends the pass. */
+  async #fetchShards(queue: ModelFile[]): Promise<void> {
+    let failure: unknown = null;
+    const fetchNext = async () => {
+      while (failure === null) {
+        const file = queue.shift();
+        if (!file) return;
+        try {
+          await this.#fetchFile(file);
+          this.#committedShards++;
+          this.#committedBytes += file.bytes ?? 0;
+          this.#report(true);
+        } catch (error) {
+          failure ??= error;
+        }
+      }
     };
-    const abort = () => {
-      clearTimeout(timer);
-      globalThis.removeEventListener?.('online', done);
-      reject(new DownloadError('cancelled', 'The download was stopped.'));
-    };
-    const timer = setTimeout(done, ms);
-    // Back online: try now rather than at the end of the wait.
-    globalThis.addEventListener?.('online', done);
-    if (signal?.aborted) abort();
-    else signal?.addEventListener('abort', abort, { once: true });
-  });
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, queue.length) }, fetchNext));
+    if (failure !== null) throw failure;
+  }
+
+  async #fetchFile(file: ModelFile): Promise<void> {
+    this.#inFlight.set(file.url, 0);
+    try {
+      await fetchIntoCache(this.#store, file, {
+        signal: this.#signal,
+        doFetch: this.#fetch,
+        onBytes: (bytes) => {
+          this.#meter.add(bytes, this.#now());
+          this.#inFlight.set(file.url, (this.#inFlight.get(file.url) ?? 0) + bytes);
+          this.#report();
+        }
+      });
+      this.#progressed = true;
+    } finally {
+      this.#inFlight.delete(file.url);
+    }
+  }
+
+  #progress(): DownloadProgress | null {
+    if (!this.#shards) return null;
+    const inFlight = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
+    return downloadProgress({
+      loadedBytes: this.#committedBytes + inFlight,
+      totalBytes: bytesOf(this.#shards),
+      bytesPerSecond: this.#meter.rate(this.#now()),
+      shardsDone: this.#committedShards,
+      shardsTotal: this.#shards.length
+    });
+  }
+
+  #report(force = false): void {
+    const progress = this.#progress();
+    const now = this.#now();
+    // The page repaints at most a few times a second anyway.
+    if (progress && (force || now - this.#lastReport >= 200)) {
+      this.#lastReport = now;
+      this.#emit({ type: 'progress', progress });
+    }
+  }
 }
 
 /**
@@ -318,168 +294,5 @@ export async function downloadModel(
   mirror: string | null,
   options: DownloadOptions = {}
 ): Promise<void> {
-  const urls = modelUrls(modelId, mirror);
-  const store = new Caches();
-  const doFetch: DownloadFetch = options.fetch ?? ((input, init) => fetch(input, init));
-  const now = options.now ?? (() => Date.now());
-  const delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
-  const concurrency = Math.max(1, options.concurrency ?? 4);
-  const emit = options.onEvent ?? (() => undefined);
-  const meter = new RateMeter();
-  meter.add(0, now());
-
-  let shards: ModelFile[] | null = null;
-  let committedBytes = 0;
-  let committedShards = 0;
-  const inFlight = new Map<string, number>();
-  const totalBytes = () => shards?.reduce((sum, file) => sum + (file.bytes ?? 0), 0) ?? 0;
-  const progress = (): DownloadProgress | null =>
-    shards
-      ? downloadProgress({
-          loadedBytes: committedBytes + [...inFlight.values()].reduce((a, b) => a + b, 0),
-          totalBytes: totalBytes(),
-          bytesPerSecond: meter.rate(now()),
-          shardsDone: committedShards,
-          shardsTotal: shards.length
-        })
-      : null;
-  let lastEmit = 0;
-  const report = (force = false) => {
-    const p = progress();
-    const t = now();
-    // The page repaints at most a few times a second anyway.
-    if (p && (force || t - lastEmit >= 200)) {
-      lastEmit = t;
-      emit({ type: 'progress', progress: p });
-    }
-  };
-
-  const fetchFile = async (file: ModelFile) => {
-    inFlight.set(file.url, 0);
-    try {
-      await fetchIntoCache(store, file, {
-        signal: options.signal,
-        doFetch,
-        onBytes: (bytes) => {
-          meter.add(bytes, now());
-          inFlight.set(file.url, (inFlight.get(file.url) ?? 0) + bytes);
-          report();
-        }
-      });
-    } finally {
-      inFlight.delete(file.url);
-    }
-  };
-
-  /** Did the current pass store anything? Then its failure starts the tries afresh. */
-  let progressed = false;
-  /** One go at everything missing; the cache says what that is. */
-  const pass = async (): Promise<void> => {
-    const keys = await allKeys(store);
-    const missing = (file: ModelFile) => !keys[file.scope].has(file.url);
-    // The small files first: the config names the tokenizer, the manifest the shards.
-    for (const file of baseFiles(urls.modelUrl, urls.modelLib).filter(missing)) {
-      await fetchFile(file);
-      progressed = true;
-    }
-    const { files } = await knownFiles(store, urls);
-    const tokenizer = files.find((file) => file.kind === 'tokenizer');
-    if (!tokenizer) {
-      throw new DownloadError(
-        'manifest',
-        `The model's mlc-chat-config.json names no tokenizer WebLLM can read (tokenizer.json or tokenizer.model).`
-      );
-    }
-    if (missing(tokenizer)) {
-      await fetchFile(tokenizer);
-      progressed = true;
-    }
-    const manifestFile = files.find((file) => file.kind === 'manifest') as ModelFile;
-    let entries: ShardEntry[];
-    try {
-      entries = parseTensorCacheManifest(
-        await (await store.read(manifestFile))?.json(),
-        urls.modelUrl
-      );
-    } catch (error) {
-      // A broken manifest must not stay stored, or every later try would read it again.
-      await (await store.open(manifestFile.scope)).delete(manifestFile.url);
-      const reason = error instanceof ManifestError ? error.message : 'it is not JSON';
-      throw new DownloadError('manifest', `${manifestFile.url} cannot be used: ${reason}`);
-    }
-    shards = shardFiles(urls.modelUrl, entries);
-    const queue = shards.filter(missing);
-    const done = shards.filter((file) => !missing(file));
-    committedShards = done.length;
-    committedBytes = done.reduce((sum, file) => sum + (file.bytes ?? 0), 0);
-    report(true);
-
-    let failure: unknown = null;
-    const worker = async () => {
-      while (failure === null) {
-        const file = queue.shift();
-        if (!file) return;
-        try {
-          await fetchFile(file);
-          committedShards++;
-          committedBytes += file.bytes ?? 0;
-          progressed = true;
-          report(true);
-        } catch (error) {
-          failure ??= error;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
-    if (failure !== null) throw failure;
-  };
-
-  emit({ type: 'preparing' });
-  let tries = 0;
-  for (;;) {
-    progressed = false;
-    try {
-      await pass();
-      report(true);
-      return;
-    } catch (error) {
-      const failure =
-        error instanceof DownloadError
-          ? error
-          : new DownloadError('network', error instanceof Error ? error.message : String(error));
-      if (progressed) tries = 0;
-      const retryable = failure.code === 'network' || failure.code === 'size';
-      const wait = delays[tries];
-      if (!retryable || options.signal?.aborted || wait === undefined) {
-        throw withKept(failure, progress());
-      }
-      tries++;
-      emit({ type: 'retrying', inMs: wait, reason: failure.message, progress: progress() });
-      try {
-        await sleep(wait, options.signal);
-      } catch (stopped) {
-        throw withKept(stopped as DownloadError, progress());
-      }
-    }
-  }
-}
-
-/** The error, with what is kept and what to do, in the user's words. */
-function withKept(error: DownloadError, progress: DownloadProgress | null): DownloadError {
-  if (error.code === 'cancelled') {
-    const kept = progress
-      ? ` ${progress.shardsDone} of ${progress.shardsTotal} shards are kept.`
-      : '';
-    return new DownloadError('cancelled', `The download was stopped.${kept}`);
-  }
-  const kept = progress
-    ? `The ${progress.shardsDone} finished shards of ${progress.shardsTotal} are kept;`
-    : 'Every finished file is kept;';
-  const next =
-    error.code === 'quota'
-      ? 'free some space (delete other models, or finished jobs after exporting them), then press Download to continue from there.'
-      : error.code === 'http' || error.code === 'manifest'
-        ? 'check the model source, then press Download to continue from there.'
-        : 'press Download to continue from there.';
-  return new DownloadError(error.code, `${error.message} ${kept} ${next}`);
+  await new Download(modelId, mirror, options).run();
 }

@@ -13,13 +13,9 @@ import type { ModelSpec } from '$lib/plan/types';
 import { getPendingDownloads, setPendingDownload } from '$lib/store/downloads';
 import { getSettings } from '$lib/store/settings';
 import { modelDownloadLockName } from '$lib/shared/storage-names';
-import {
-  cachedState,
-  deleteModel,
-  DownloadError,
-  downloadModel,
-  type CachedState
-} from '$lib/models/downloader';
+import { DownloadError } from '$lib/models/download-error';
+import { downloadModel } from '$lib/models/downloader';
+import { cachedState, deleteModel, type CachedState } from '$lib/models/stored-model';
 import type { DownloadProgress } from '$lib/models/progress';
 
 type DownloadPhase = 'preparing' | 'downloading' | 'retrying';

@@ -5,6 +5,7 @@
  * another's job and which jobs resume when the app opens. The adapters
  * (job-supervisor.ts, reload-guard.ts, resume-on-open.ts) do the I/O.
  */
+import { backoffMs } from '$lib/shared/backoff';
 import type { RunState } from '$lib/shared/job';
 
 /** No token for this long (at least) means the engine hung. */
@@ -66,7 +67,7 @@ export function afterWorkerLoss(loss: { hung: boolean; crashesBefore: number; pa
 
 /** Waits before asking a server that did not answer again: 5 s, doubling, at most a minute. */
 export function serverRetryDelayMs(waitsBefore: number): number {
-  return Math.min(60_000, 5_000 * 2 ** Math.min(waitsBefore, 4));
+  return backoffMs({ firstMs: 5_000, maxMs: 60_000, jitter: 0 }, waitsBefore);
 }
 
 export type ReloadDecision =

@@ -1,19 +1,19 @@
 /**
  * An OpenAI-compatible server (vLLM, llama.cpp server, Ollama, LM Studio) as an
- * engine: `POST /chat/completions` with `stream: true`, read as server-sent events
- * (eventsource-parser), many requests in flight. Faults the server can recover from
- * (429, 5xx, a dropped connection, a first token that never comes) are tried again
- * with exponential backoff and jitter, honouring Retry-After; an item the server
- * refuses fails with the server's own words; a server that stays down stops the run
- * as 'server-down' (the page resumes it when the server answers). The API key is
- * sent as a bearer token and blanked out of every message.
+ * engine: `POST /chat/completions` with `stream: true` (read in server-stream.ts), many
+ * requests in flight. Faults the server can recover from (429, 5xx, a dropped
+ * connection, a first token that never comes) are tried again with exponential backoff
+ * and jitter, honouring Retry-After (shared/backoff.ts); an item the server refuses fails
+ * with the server's own words; a server that stays down stops the run as 'server-down'
+ * (the page resumes it when the server answers). The API key is sent as a bearer token
+ * and blanked out of every message.
  */
-import { createParser } from 'eventsource-parser';
 import type { ServerChoice } from '$lib/shared/engine-choice';
-import type { FinishReason, Usage } from '$lib/shared/job';
 import { jsonSchemaFormat } from '$lib/shared/answer';
+import { backoffMs, retryAfterMs, sleep, type Backoff } from '$lib/shared/backoff';
 import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
 import { EngineError } from './errors';
+import { FirstTokenTimer, readChatStream, type ChatStream } from './server-stream';
 import type {
   Engine,
   EngineInfo,
@@ -23,19 +23,17 @@ import type {
   LoadProgress
 } from './types';
 
-export interface RetryPolicy {
+export interface RetryPolicy extends Backoff {
   /** Tries of one request before the server counts as down (or the item as failed). */
   tries: number;
-  baseMs: number;
-  maxMs: number;
-  /** The longest Retry-After honoured. */
-  maxRetryAfterMs: number;
 }
 
+/** 0.5, 1, 2, 4 and 8 s (each between half and all of it), or what Retry-After asks up to a minute. */
 export const RETRY_POLICY: RetryPolicy = {
   tries: 6,
-  baseMs: 500,
+  firstMs: 500,
   maxMs: 20_000,
+  jitter: 0.5,
   maxRetryAfterMs: 60_000
 };
 
@@ -45,47 +43,13 @@ export interface ServerEngineOptions {
   fetch?: typeof fetch;
   retry?: RetryPolicy;
   random?: () => number;
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  sleep?: typeof sleep;
 }
 
 /** What one try of a request came to, when it did not give an answer. */
 type TryFailure =
   | { retry: true; reason: string; retryAfterMs: number | null }
   | { retry: false; error: EngineError };
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
-
-/** Retry-After as milliseconds (seconds, or an HTTP date), or null. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
-  if (!header) return null;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
-}
-
-/** The wait before try `n` (1-based, n >= 2): exponential with full jitter, or Retry-After. */
-export function backoffMs(
-  n: number,
-  retryAfter: number | null,
-  policy: RetryPolicy,
-  random: () => number
-): number {
-  if (retryAfter !== null) return Math.min(retryAfter, policy.maxRetryAfterMs);
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** (n - 2));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
 
 /** The server's own words for an error body: OpenAI's {"error": {"message"}} or vLLM's {"message"}. */
 export function serverErrorText(body: string): string {
@@ -121,7 +85,7 @@ export class ServerEngine implements Engine {
       fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
       retry: options.retry ?? RETRY_POLICY,
       random: options.random ?? Math.random,
-      sleep: options.sleep ?? defaultSleep,
+      sleep: options.sleep ?? sleep,
       apiKey: options.apiKey
     };
   }
@@ -254,9 +218,14 @@ export class ServerEngine implements Engine {
       if (!outcome.retry) throw outcome.error;
       last = outcome.reason;
       if (attempt >= retry.tries) throw this.#down(`${retry.tries} tries; the last: ${last}`);
-      const waitMs = backoffMs(attempt + 1, outcome.retryAfterMs, retry, random);
+      const waitMs = backoffMs(retry, attempt - 1, { retryAfterMs: outcome.retryAfterMs, random });
       item?.onRetry?.({ reason: this.#scrub(last), waitMs, attempt: attempt + 1 });
-      await sleep(waitMs, signal);
+      try {
+        await sleep(waitMs, { signal });
+      } catch (error) {
+        if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+        throw error;
+      }
     }
   }
 
@@ -266,15 +235,7 @@ export class ServerEngine implements Engine {
     onText: (delta: string) => void,
     signal: AbortSignal
   ): Promise<GenerateResult | TryFailure> {
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    signal.addEventListener('abort', stop);
-    let firstToken = false;
-    const stalled = setTimeout(() => {
-      if (!firstToken) controller.abort();
-    }, this.#choice.firstTokenMs);
-    let timedOut = false;
-    controller.signal.addEventListener('abort', () => (timedOut = !signal.aborted));
+    const timer = new FirstTokenTimer(this.#choice.firstTokenMs, signal);
     try {
       let response: Response;
       try {
@@ -282,102 +243,29 @@ export class ServerEngine implements Engine {
           method: 'POST',
           headers: this.#headers(true),
           body: this.#body(request),
-          signal: controller.signal
+          signal: timer.signal
         });
       } catch (error) {
-        return this.#dropped(error, signal, timedOut);
+        return this.#dropped(error, signal, timer.stalled);
       }
-      if (!response.ok) {
-        const text = this.#scrub(serverErrorText(await response.text().catch(() => '')));
-        const status = response.status;
-        if (status === 429 || status >= 500) {
-          return {
-            retry: true,
-            reason: `HTTP ${status}: ${text}`,
-            retryAfterMs: retryAfterMs(response.headers.get('Retry-After'))
-          };
-        }
-        if (status === 401 || status === 403) {
-          return {
-            retry: false,
-            error: new EngineError(
-              'load-failed',
-              `The server at ${this.#host} refused the API key (HTTP ${status}: ${text}). Enter the right key, then press Resume.`
-            )
-          };
-        }
-        return {
-          retry: false,
-          error: new EngineError(
-            'generation-failed',
-            `The server refused this item (HTTP ${status}): ${text}`
-          )
-        };
+      if (!response.ok) return this.#refused(response);
+      if (!response.body) {
+        return { retry: true, reason: 'the response had no body', retryAfterMs: null };
       }
-      const reader = response.body?.getReader();
-      if (!reader) return { retry: true, reason: 'the response had no body', retryAfterMs: null };
-      let text = '';
-      let finishReason: FinishReason = 'stop';
-      let usage: Usage | null = null;
-      let model = this.#choice.model;
-      let failure: EngineError | null = null;
-      let done = false;
-      const parser = createParser({
-        onEvent: (event) => {
-          if (event.data === '[DONE]') {
-            done = true;
-            return;
-          }
-          let chunk: {
-            error?: { message?: string } | string;
-            model?: string;
-            choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
-            usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
-          };
-          try {
-            chunk = JSON.parse(event.data);
-          } catch {
-            return;
-          }
-          if (chunk.error) {
-            failure = new EngineError(
-              'generation-failed',
-              this.#scrub(`The server failed this item: ${serverErrorText(JSON.stringify(chunk))}`)
-            );
-            return;
-          }
-          if (typeof chunk.model === 'string') model = chunk.model;
-          const choice = chunk.choices?.[0];
-          const delta = choice?.delta?.content ?? '';
-          if (delta) {
-            firstToken = true;
-            text += delta;
-            onText(delta);
-          }
-          if (choice?.finish_reason === 'length') finishReason = 'length';
-          if (chunk.usage) {
-            const prompt = chunk.usage.prompt_tokens ?? 0;
-            const completion = chunk.usage.completion_tokens ?? 0;
-            usage = {
-              prompt_tokens: prompt,
-              completion_tokens: completion,
-              total_tokens: chunk.usage.total_tokens ?? prompt + completion
-            };
-          }
-        }
-      });
-      const decoder = new TextDecoder();
+      let stream: ChatStream;
       try {
-        for (;;) {
-          const { value, done: ended } = await reader.read();
-          if (ended) break;
-          parser.feed(decoder.decode(value, { stream: true }));
-        }
+        stream = await readChatStream(response.body, onText, timer);
       } catch (error) {
-        return this.#dropped(error, signal, timedOut);
+        return this.#dropped(error, signal, timer.stalled);
       }
-      if (failure) return { retry: false, error: failure };
-      if (!done) {
+      if (stream.error !== null) {
+        const error = new EngineError(
+          'generation-failed',
+          this.#scrub(`The server failed this item: ${serverErrorText(stream.error)}`)
+        );
+        return { retry: false, error };
+      }
+      if (!stream.done) {
         return {
           retry: true,
           reason: 'the connection closed before the answer ended',
@@ -385,15 +273,43 @@ export class ServerEngine implements Engine {
         };
       }
       return {
-        text,
-        finishReason,
-        model,
-        usage: usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+        text: stream.text,
+        finishReason: stream.finishReason,
+        model: stream.model ?? this.#choice.model,
+        usage: stream.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
       };
     } finally {
-      clearTimeout(stalled);
-      signal.removeEventListener('abort', stop);
+      timer.stop();
     }
+  }
+
+  /** An answer other than 200: tried again (429, 5xx), a refused key, or a refused item. */
+  async #refused(response: Response): Promise<TryFailure> {
+    const text = this.#scrub(serverErrorText(await response.text().catch(() => '')));
+    const status = response.status;
+    if (status === 429 || status >= 500) {
+      return {
+        retry: true,
+        reason: `HTTP ${status}: ${text}`,
+        retryAfterMs: retryAfterMs(response.headers.get('Retry-After'))
+      };
+    }
+    if (status === 401 || status === 403) {
+      return {
+        retry: false,
+        error: new EngineError(
+          'load-failed',
+          `The server at ${this.#host} refused the API key (HTTP ${status}: ${text}). Enter the right key, then press Resume.`
+        )
+      };
+    }
+    return {
+      retry: false,
+      error: new EngineError(
+        'generation-failed',
+        `The server refused this item (HTTP ${status}): ${text}`
+      )
+    };
   }
 
   #dropped(error: unknown, signal: AbortSignal, timedOut: boolean): TryFailure {

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { backoffMs } from '$lib/shared/backoff';
 import type { ServerChoice } from '$lib/shared/engine-choice';
 import type { GenerateRequest } from '$lib/shared/request';
-import {
-  RETRY_POLICY,
-  ServerEngine,
-  backoffMs,
-  retryAfterMs,
-  serverErrorText
-} from '$lib/worker/engine/server';
+import { RETRY_POLICY, ServerEngine, serverErrorText } from '$lib/worker/engine/server';
+import { sse, sseBody } from './sse';
 
 const choice: ServerChoice = {
   kind: 'server',
@@ -26,41 +22,11 @@ const request: GenerateRequest = {
   seed: 1
 };
 
-/** vLLM's stream for `text`: chunks, a finish chunk, a usage chunk, [DONE]; split anywhere. */
-function sse(text: string, cut = 7): string[] {
-  const events = [
-    ...text.split(' ').map((word, i) => ({
-      choices: [{ index: 0, delta: { content: (i ? ' ' : '') + word }, finish_reason: null }]
-    })),
-    { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
-    { choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } }
-  ];
-  const body =
-    ': keep-alive\n\n' +
-    events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') +
-    'data: [DONE]\n\n';
-  const pieces: string[] = [];
-  for (let i = 0; i < body.length; i += cut) pieces.push(body.slice(i, i + cut));
-  return pieces;
-}
-
-function streamResponse(pieces: string[], { dropAfter }: { dropAfter?: number } = {}): Response {
-  const encoder = new TextEncoder();
-  let i = 0;
-  return new Response(
-    new ReadableStream({
-      pull(controller) {
-        if (dropAfter !== undefined && i >= dropAfter) {
-          controller.error(new TypeError('network error'));
-          return;
-        }
-        const piece = pieces[i++];
-        if (piece === undefined) controller.close();
-        else controller.enqueue(encoder.encode(piece));
-      }
-    }),
-    { status: 200, headers: { 'Content-Type': 'text/event-stream' } }
-  );
+function streamResponse(pieces: string[], drop: { dropAfter?: number } = {}): Response {
+  return new Response(sseBody(pieces, drop), {
+    status: 200,
+    headers: { 'Content-Type': 'text/event-stream' }
+  });
 }
 
 const models = () =>
@@ -164,10 +130,32 @@ describe('the server engine', () => {
     expect(t.waits[0]).toBe(3000);
     // Exponential with jitter (random 0.5: three quarters of the ceiling).
     expect(t.waits.slice(1)).toEqual([
-      backoffMs(3, null, RETRY_POLICY, () => 0.5),
-      backoffMs(4, null, RETRY_POLICY, () => 0.5),
-      backoffMs(5, null, RETRY_POLICY, () => 0.5)
+      backoffMs(RETRY_POLICY, 1, { random: () => 0.5 }),
+      backoffMs(RETRY_POLICY, 2, { random: () => 0.5 }),
+      backoffMs(RETRY_POLICY, 3, { random: () => 0.5 })
     ]);
+  });
+
+  it('a stop while it waits to try again ends the wait at once, as cancelled', async () => {
+    const e = new ServerEngine(choice, {
+      fetch: (async (url: string) =>
+        url.endsWith('/models') ? models() : new Response('busy', { status: 503 })) as typeof fetch,
+      retry: { ...RETRY_POLICY, firstMs: 60_000, maxMs: 60_000 }
+    });
+    await e.load(null, () => undefined);
+    const controller = new AbortController();
+    const waits: number[] = [];
+    const generating = e.generate(request, () => undefined, controller.signal, {
+      index: 0,
+      attempt: 1,
+      onRetry: (retry) => {
+        waits.push(retry.waitMs);
+        controller.abort();
+      }
+    });
+    await expect(generating).rejects.toMatchObject({ code: 'cancelled', message: 'Stopped.' });
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(30_000);
   });
 
   it('an item the server refuses fails with the server text, not retried', async () => {
@@ -224,20 +212,17 @@ describe('the server engine', () => {
   });
 });
 
+// Reading Retry-After is tested with the schedule, in tests/unit/shared/backoff.test.ts.
 describe('retry timing', () => {
-  it('reads Retry-After as seconds or a date', () => {
-    expect(retryAfterMs('2')).toBe(2000);
-    expect(retryAfterMs(new Date(10_000).toUTCString(), 4000)).toBe(6000);
-    expect(retryAfterMs('soon')).toBeNull();
-    expect(retryAfterMs(null)).toBeNull();
-  });
-
   it('backs off exponentially with jitter, up to a ceiling, Retry-After capped', () => {
-    expect(backoffMs(2, null, RETRY_POLICY, () => 0)).toBe(250);
-    expect(backoffMs(2, null, RETRY_POLICY, () => 1)).toBe(500);
-    expect(backoffMs(5, null, RETRY_POLICY, () => 1)).toBe(4000);
-    expect(backoffMs(20, null, RETRY_POLICY, () => 1)).toBe(RETRY_POLICY.maxMs);
-    expect(backoffMs(2, 600_000, RETRY_POLICY, () => 0)).toBe(RETRY_POLICY.maxRetryAfterMs);
+    // Retry 0 is the wait before try 2.
+    expect(backoffMs(RETRY_POLICY, 0, { random: () => 0 })).toBe(250);
+    expect(backoffMs(RETRY_POLICY, 0, { random: () => 1 })).toBe(500);
+    expect(backoffMs(RETRY_POLICY, 3, { random: () => 1 })).toBe(4000);
+    expect(backoffMs(RETRY_POLICY, 18, { random: () => 1 })).toBe(RETRY_POLICY.maxMs);
+    expect(backoffMs(RETRY_POLICY, 0, { retryAfterMs: 600_000, random: () => 0 })).toBe(
+      RETRY_POLICY.maxRetryAfterMs
+    );
   });
 
   it("reads the server's error text from OpenAI's, vLLM's or plain bodies", () => {
