@@ -603,7 +603,7 @@ describe('parseImport: bad inputs (tests/fixtures/formats/bad)', () => {
 });
 
 describe('parseImport: limits', () => {
-  test('100,000 JSONL lines parse quickly', () => {
+  test('100,000 JSONL lines parse (their speed: npm run bench, parse_100k_*_ms)', () => {
     const lines: string[] = [];
     for (let i = 0; i < MAX_IMPORT_ITEMS; i++) {
       lines.push(
@@ -611,9 +611,7 @@ describe('parseImport: limits', () => {
       );
     }
     const bytes = text(lines.join('\n') + '\n');
-    const start = performance.now();
     const p = parseImport('big.jsonl', bytes);
-    const ms = performance.now() - start;
     expect(p.fatal).toBe(false);
     expect(p.problemCount).toBe(0);
     expect(p.items).toHaveLength(100_000);
@@ -623,22 +621,17 @@ describe('parseImport: limits', () => {
       messages: [{ role: 'user', content: 'Question number 99999?' }],
       params: { max_tokens: 64 }
     });
-    expect(ms).toBeLessThan(2000);
   });
 
-  test('100,000 CSV rows and TXT lines parse quickly', () => {
+  test('100,000 CSV rows and TXT lines parse', () => {
     const rows = ['id,prompt'];
     for (let i = 0; i < MAX_IMPORT_ITEMS; i++) rows.push(`${i},"Prompt ${i}, please"`);
-    let start = performance.now();
     const csv = parseImport('big.csv', text(rows.join('\r\n')));
-    expect(performance.now() - start).toBeLessThan(2000);
     expect(csv.items).toHaveLength(100_000);
     expect(csv.items[99_999]?.line).toBe(100_001);
 
     const txt = Array.from({ length: MAX_IMPORT_ITEMS }, (_, i) => `Prompt ${i}`).join('\n');
-    start = performance.now();
     expect(parseImport('big.txt', text(txt)).items).toHaveLength(100_000);
-    expect(performance.now() - start).toBeLessThan(2000);
   });
 
   test('100,001 items are refused as too large (JSONL, TXT, CSV, JSON array)', () => {

@@ -546,19 +546,15 @@ describe('converting a results file', () => {
 });
 
 describe('parseResultsFile: size', () => {
-  test('100,000 lines are read quickly', () => {
+  test('100,000 lines are read (the speed: npm run bench, results_file_100k_ms)', () => {
     const line = fixtureText('vllm-run-batch.jsonl').split('\n')[0]!;
     const lines: string[] = [];
     for (let i = 0; i < 100_000; i++) lines.push(line.replace('"q-1"', `"q-${i}"`));
     const bytes = text(lines.join('\n') + '\n');
-    const start = performance.now();
     const file = parseResultsFile('big.jsonl', bytes);
-    const ms = performance.now() - start;
     expect([file.rows.length, file.done, file.failed, file.problemCount]).toEqual([
       100_000, 100_000, 0, 0
     ]);
     expect(file.rows[99_999]).toMatchObject({ line: 100_000, customId: 'q-99999' });
-    // 61 MB of vLLM lines: keeping 100,000 rows makes this slower than the import's short lines.
-    expect(ms).toBeLessThan(5000);
   });
 });

@@ -83,7 +83,7 @@ describe('estimateJobTokens', () => {
     });
   });
 
-  it('100,000 items in well under a second', () => {
+  it('100,000 items (the speed: npm run bench, estimate_100k_ms)', () => {
     const text =
       'Rate this answer from 1 to 5 for relevance and style. Question: how was your day? 今天很好。 Answer: fine, thanks! 2024-05-01';
     const requests = Array.from({ length: 100_000 }, (_, i) => ({
@@ -93,10 +93,7 @@ describe('estimateJobTokens', () => {
       ],
       max_tokens: 64
     }));
-    const started = performance.now();
     const { needs } = estimateJobTokens(requests);
-    const ms = performance.now() - started;
     expect(needs.maxAnswerTokens).toBe(64);
-    expect(ms).toBeLessThan(500);
   });
 });
