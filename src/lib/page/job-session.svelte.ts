@@ -1,7 +1,9 @@
 /**
  * A job as the page shows it: what is stored, plus the live run when this tab
- * (or another, through broadcasts) runs it. View state only: the supervisor
- * (supervisor/job-supervisor.ts) runs the job and feeds this its events.
+ * (or another, through broadcasts) runs it. View state only: it reads the store and
+ * never writes it. The supervisor (supervisor/job-supervisor.ts) runs the job, makes
+ * the job's changes, and tells this what happened through the methods below; from
+ * outside, every field is read-only.
  */
 import { SvelteSet } from 'svelte/reactivity';
 import type { PreflightResult } from '$lib/gpu/preflight';
@@ -50,56 +52,123 @@ function noScores(): ScoreCounts {
   return { 0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, [NOT_SCORED]: 0 } as ScoreCounts;
 }
 
+/** The item this tab's run shows: the last one it started. */
+export interface CurrentItem {
+  index: number;
+  customId: string;
+  attempt: number;
+}
+
 export class JobSession {
   readonly jobId: string;
-  meta = $state.raw<JobMeta | null>(null);
-  progress = $state.raw<JobProgress | null>(null);
-  /** This tab is running the job. */
-  running = $state(false);
-  pausing = $state(false);
-  /** Another tab holds the job's lock. */
-  elsewhere = $state(false);
-  loadProgress = $state.raw<LoadProgress | null>(null);
-  engineInfo = $state.raw<EngineInfo | null>(null);
-  current = $state.raw<{ index: number; customId: string; attempt: number } | null>(null);
-  streamText = $state('');
-  /** Why the last run stopped, for the user. */
-  error = $state.raw<ItemError | null>(null);
-  /** Time when this tab's run last reported, for a live elapsed clock. */
-  liveSince = $state(0);
-  ids = $state.raw<string[]>([]);
-  /** Bumped whenever `rows` changes; rows is a plain Map so 100,000 items stay cheap. */
-  version = $state(0);
+  #meta = $state.raw<JobMeta | null>(null);
+  #progress = $state.raw<JobProgress | null>(null);
+  #running = $state(false);
+  #pausing = $state(false);
+  #elsewhere = $state(false);
+  #loadProgress = $state.raw<LoadProgress | null>(null);
+  #engineInfo = $state.raw<EngineInfo | null>(null);
+  #current = $state.raw<CurrentItem | null>(null);
+  #streamText = $state('');
+  #error = $state.raw<ItemError | null>(null);
+  #liveSince = $state(0);
+  #ids = $state.raw<string[]>([]);
+  #version = $state(0);
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
-  readonly rows = new Map<number, RowSummary>();
-  loaded = $state(false);
-  /** The run log: step-downs, lost devices, pauses at the smallest plan. */
-  log = $state.raw<RunLogEntry[]>([]);
-  /** Prompt tokens per item (estimates, exact once counted), to list items too long for the plan. */
-  promptTokens = $state.raw<number[]>([]);
-  /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
-  check = $state.raw<PreflightResult | null>(null);
-  /** Results per score (a scoring job's Scores view). */
-  scores = $state.raw<ScoreCounts>(noScores());
-  /** Items this tab's run has sent and not yet committed. */
-  readonly inFlight = new SvelteSet<number>();
-  /** Requests the engine tried again in this tab's runs (a server's 429, 5xx, drops). */
-  retries = $state(0);
+  readonly #rows = new Map<number, RowSummary>();
+  #log = $state.raw<RunLogEntry[]>([]);
+  #promptTokens = $state.raw<number[]>([]);
+  #check = $state.raw<PreflightResult | null>(null);
+  #scores = $state.raw<ScoreCounts>(noScores());
+  readonly #inFlight = new SvelteSet<number>();
+  #retries = $state(0);
   #opening: Promise<void> | null = null;
 
   constructor(jobId: string) {
     this.jobId = jobId;
   }
 
+  get meta(): JobMeta | null {
+    return this.#meta;
+  }
+  get progress(): JobProgress | null {
+    return this.#progress;
+  }
+  /** This tab is running the job. */
+  get running(): boolean {
+    return this.#running;
+  }
+  get pausing(): boolean {
+    return this.#pausing;
+  }
+  /** Another tab holds the job's lock. */
+  get elsewhere(): boolean {
+    return this.#elsewhere;
+  }
+  get loadProgress(): LoadProgress | null {
+    return this.#loadProgress;
+  }
+  get engineInfo(): EngineInfo | null {
+    return this.#engineInfo;
+  }
+  get current(): CurrentItem | null {
+    return this.#current;
+  }
+  get streamText(): string {
+    return this.#streamText;
+  }
+  /** Why the last run stopped, for the user. */
+  get error(): ItemError | null {
+    return this.#error;
+  }
+  /** Time when this tab's run last reported, for a live elapsed clock. */
+  get liveSince(): number {
+    return this.#liveSince;
+  }
+  get ids(): readonly string[] {
+    return this.#ids;
+  }
+  /** Bumped whenever `rows` changes; rows is a plain Map so 100,000 items stay cheap. */
+  get version(): number {
+    return this.#version;
+  }
+  get rows(): ReadonlyMap<number, RowSummary> {
+    return this.#rows;
+  }
+  /** The run log: step-downs, lost devices, pauses at the smallest plan. */
+  get log(): readonly RunLogEntry[] {
+    return this.#log;
+  }
+  /** Prompt tokens per item (estimates, exact once counted), to list items too long for the plan. */
+  get promptTokens(): readonly number[] {
+    return this.#promptTokens;
+  }
+  /** The last "Check this GPU" result; a plan that does not fit blocks the job. */
+  get check(): PreflightResult | null {
+    return this.#check;
+  }
+  /** Results per score (a scoring job's Scores view). */
+  get scores(): ScoreCounts {
+    return this.#scores;
+  }
+  /** Items this tab's run has sent and not yet committed. */
+  get inFlight(): ReadonlySet<number> {
+    return this.#inFlight;
+  }
+  /** Requests the engine tried again in this tab's runs (a server's 429, 5xx, drops). */
+  get retries(): number {
+    return this.#retries;
+  }
+
   get status(): JobStatus {
-    const progress = this.progress;
+    const progress = this.#progress;
     if (!progress) return 'Not started';
-    if (this.running) {
-      if (this.pausing) return 'Pausing';
-      return this.current ? 'Running' : 'Starting';
+    if (this.#running) {
+      if (this.#pausing) return 'Pausing';
+      return this.#current ? 'Running' : 'Starting';
     }
     if (progress.state === 'completed') return 'Completed';
-    if (this.elsewhere) return 'Running in another tab';
+    if (this.#elsewhere) return 'Running in another tab';
     if (progress.state === 'running') return 'Interrupted';
     if (progress.state === 'paused') return 'Paused';
     if (progress.state === 'stopped') return 'Stopped';
@@ -116,14 +185,14 @@ export class JobSession {
 
   /** Why Start and Resume are blocked, or null. */
   get blocked(): string | null {
-    return this.check && !this.check.fits
+    return this.#check && !this.#check.fits
       ? 'Starting is blocked: the memory plan does not fit this GPU (see "GPU and memory plan").'
       : null;
   }
 
   /** Results saved so far (done, failed or skipped). */
   get saved(): number {
-    return this.progress ? savedCount(this.progress) : 0;
+    return this.#progress ? savedCount(this.#progress) : 0;
   }
 
   /** Reads the job from storage, once. */
@@ -138,20 +207,19 @@ export class JobSession {
       jobs.getProgress(this.jobId)
     ]);
     if (!meta) throw new Error(`There is no job ${this.jobId} in this browser.`);
-    this.meta = meta;
-    this.progress = progress;
-    this.error = progress.stopReason;
+    this.#meta = meta;
+    this.#progress = progress;
+    this.#error = progress.stopReason;
     // The page can start or resume the job now; the rest is read meanwhile.
     const [ids, log, promptTokens] = await Promise.all([
       jobs.getItemIds(this.jobId),
       jobs.getLog(this.jobId),
       jobs.getPromptTokens(this.jobId)
     ]);
-    this.ids = ids;
-    this.log = log;
-    this.promptTokens = promptTokens;
+    this.#ids = ids;
+    this.#log = log;
+    this.#promptTokens = promptTokens;
     await this.#loadRows(meta.total);
-    this.loaded = true;
   }
 
   /** Reads the stored results, RESULT_CHUNK at a time (a job with few results: one read). */
@@ -160,122 +228,176 @@ export class JobSession {
       const results = await jobs.getResults(this.jobId, from, total, RESULT_CHUNK);
       if (!results.length) break;
       from = results[results.length - 1]!.index + 1;
-      const scores = { ...this.scores };
+      const scores = { ...this.#scores };
       for (const result of results) {
         const row = summarize(result);
-        const before = this.rows.get(result.index);
+        const before = this.#rows.get(result.index);
         if (before) scores[before.score]--;
-        this.rows.set(result.index, row);
+        this.#rows.set(result.index, row);
         scores[row.score]++;
       }
-      this.scores = scores;
-      this.version++;
+      this.#scores = scores;
+      this.#version++;
     }
   }
 
   /** Reads the progress and the results again (results were imported into the job). */
   async refresh(): Promise<void> {
-    this.progress = await jobs.getProgress(this.jobId);
-    this.error = this.progress.stopReason;
-    await this.#loadRows(this.meta?.total ?? 0);
-  }
-
-  /** Sets the threshold of the cleaned dataset (a scoring job), saved with the job. */
-  async keepScoreAtLeast(value: number): Promise<void> {
-    const change = (meta: JobMeta): JobMeta =>
-      meta.settings.preset
-        ? {
-            ...meta,
-            settings: {
-              ...meta.settings,
-              preset: { ...meta.settings.preset, keepScoreAtLeast: value }
-            }
-          }
-        : meta;
-    await jobs.updateJob(this.jobId, change);
-    if (this.meta) this.meta = change(this.meta);
+    this.#progress = await jobs.getProgress(this.jobId);
+    this.#error = this.#progress.stopReason;
+    await this.#loadRows(this.#meta?.total ?? 0);
   }
 
   row(index: number): RowSummary | undefined {
-    return this.rows.get(index);
+    return this.#rows.get(index);
+  }
+
+  /** This tab starts running the job. */
+  started(now: number): void {
+    this.#running = true;
+    this.#pausing = false;
+    this.#error = null;
+    this.#liveSince = now;
+  }
+
+  /** Pause was pressed: the run stops after what it is doing. */
+  pauseRequested(): void {
+    this.#pausing = true;
+  }
+
+  /** The run in the worker returned: the progress it left, and why it stopped (null: it did not). */
+  runReturned(progress: JobProgress | null, error: ItemError | null): void {
+    this.#progress = progress;
+    this.#error = error;
+  }
+
+  /** The worker is gone mid-run: what is stored is all there is, and no item runs. */
+  workerLost(progress: JobProgress): void {
+    this.#progress = progress;
+    this.#current = null;
+  }
+
+  /** The run stopped for this reason (a crashed worker, a blocked GPU). */
+  stopped(error: ItemError): void {
+    this.#error = error;
+  }
+
+  /** This tab's run is over, however it ended. */
+  ended(): void {
+    this.#running = false;
+    this.#pausing = false;
+    this.#current = null;
+    this.#inFlight.clear();
+    this.#loadProgress = null;
+  }
+
+  /** Whether another tab holds the job's lock (runs it). */
+  heldElsewhere(held: boolean): void {
+    this.#elsewhere = held;
+  }
+
+  /** The progress as stored now (another tab's run ended). */
+  progressRead(progress: JobProgress): void {
+    this.#progress = progress;
+  }
+
+  /** Items were queued again: the stored progress, and their old results leave the list. */
+  requeued(progress: JobProgress): void {
+    this.#progress = progress;
+    this.#clearRows(progress.retry);
+  }
+
+  /** A line was added to the run log. */
+  logged(entry: RunLogEntry): void {
+    this.#log = [...this.#log, entry];
+  }
+
+  /** The job's record was changed in the store by `change`: the same change shows here. */
+  edited(change: (meta: JobMeta) => JobMeta): void {
+    if (this.#meta) this.#meta = change(this.#meta);
+  }
+
+  /** "Check this GPU" answered (null: the plan changed and the check is void). */
+  gpuChecked(check: PreflightResult | null): void {
+    this.#check = check;
   }
 
   /** Shows a committed result in the list. */
-  setRow(index: number, row: RowSummary): void {
-    this.#tally(this.rows.get(index), row);
-    this.rows.set(index, row);
-    this.version++;
+  #setRow(index: number, row: RowSummary): void {
+    this.#tally(this.#rows.get(index), row);
+    this.#rows.set(index, row);
+    this.#version++;
   }
 
   /** Takes rows out of the list (queued again). */
-  clearRows(indices: readonly number[]): void {
+  #clearRows(indices: readonly number[]): void {
     for (const index of indices) {
-      this.#tally(this.rows.get(index), undefined);
-      this.rows.delete(index);
+      this.#tally(this.#rows.get(index), undefined);
+      this.#rows.delete(index);
     }
-    this.version++;
+    this.#version++;
   }
 
   #tally(before: RowSummary | undefined, after: RowSummary | undefined): void {
     if (before?.score === after?.score) return;
-    const scores = { ...this.scores };
+    const scores = { ...this.#scores };
     if (before) scores[before.score]--;
     if (after) scores[after.score]++;
-    this.scores = scores;
+    this.#scores = scores;
   }
 
   /** An event of this tab's run. */
   apply(event: RunEvent, now: number): void {
     switch (event.type) {
       case 'load':
-        this.loadProgress = event.progress;
+        this.#loadProgress = event.progress;
         break;
       case 'engine':
-        this.engineInfo = event.info;
-        this.loadProgress = null;
+        this.#engineInfo = event.info;
+        this.#loadProgress = null;
         break;
       case 'item':
-        this.current = { index: event.index, customId: event.customId, attempt: event.attempt };
-        this.streamText = '';
-        this.inFlight.add(event.index);
+        this.#current = { index: event.index, customId: event.customId, attempt: event.attempt };
+        this.#streamText = '';
+        this.#inFlight.add(event.index);
         break;
       case 'retry':
-        this.retries++;
-        if (this.current?.index === event.index) this.streamText = '';
+        this.#retries++;
+        if (this.#current?.index === event.index) this.#streamText = '';
         break;
       case 'text':
-        if (this.current?.index === event.index) this.streamText += event.text;
+        if (this.#current?.index === event.index) this.#streamText += event.text;
         break;
       case 'committed':
-        this.inFlight.delete(event.result.index);
-        this.setRow(event.result.index, summarize(event.result));
-        this.progress = event.progress;
-        this.liveSince = now;
+        this.#inFlight.delete(event.result.index);
+        this.#setRow(event.result.index, summarize(event.result));
+        this.#progress = event.progress;
+        this.#liveSince = now;
         break;
       case 'progress':
-        this.progress = event.progress;
-        this.liveSince = now;
+        this.#progress = event.progress;
+        this.#liveSince = now;
         break;
       case 'log':
-        this.log = [...this.log, event.entry];
+        this.logged(event.entry);
         break;
       case 'needs':
         // The model's tokenizer counted the prompts: the plan and the too-long list use them now.
-        if (this.meta) this.meta = { ...this.meta, needs: event.needs };
-        void jobs.getPromptTokens(this.jobId).then((tokens) => (this.promptTokens = tokens));
+        if (this.#meta) this.#meta = { ...this.#meta, needs: event.needs };
+        void jobs.getPromptTokens(this.jobId).then((tokens) => (this.#promptTokens = tokens));
         break;
     }
   }
 
   /** A message from the tab that runs this job. */
   applyBroadcast(message: JobBroadcast): void {
-    if (this.running) return;
-    this.elsewhere = true;
+    if (this.#running) return;
+    this.#elsewhere = true;
     if (message.type === 'progress') {
-      for (const [index, row] of message.rows) this.setRow(index, row);
-      this.progress = message.progress;
+      for (const [index, row] of message.rows) this.#setRow(index, row);
+      this.#progress = message.progress;
     } else {
-      this.log = [...this.log, message.entry];
+      this.logged(message.entry);
     }
   }
 }

@@ -1,45 +1,46 @@
 /**
  * Runs a job from the page and keeps it going: a hung engine or a dead worker
- * gets a new worker and the job resumes; a GPU that Chrome blocked after
- * crashes gets a page reload (a few times at most) and the job resumes after
- * it; when another tab runs the job, this one shows its progress and takes
- * over when that tab closes. The rules are in rules.ts; this is their I/O.
+ * gets a new worker and the job resumes; a server that does not answer is asked
+ * again later; a GPU that Chrome blocked after crashes gets a page reload (a few
+ * times at most) and the job resumes after it; when another tab runs the job,
+ * this one shows its progress and takes over when that tab closes. The rules are
+ * in rules.ts, the run's events reach the page through EventPump and hangs are
+ * seen by HangWatch; this is their I/O. It also makes the job's changes the page
+ * asks for (log lines, items queued again, the cleaned dataset's threshold): the
+ * session only shows the job.
  */
 import { plural } from '$lib/shared/figures';
 import { keptSentence } from '$lib/shared/stop';
-import type { JobProgress, RunLogEntry } from '$lib/shared/job';
+import type { JobMeta, RunLogEntry } from '$lib/shared/job';
 import { jobLockName } from '$lib/shared/storage-names';
-import * as jobs from '$lib/store/jobs';
+import type { RetryKind } from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
-import { broadcast, onBroadcast, type JobBroadcast, type RowSummary } from '../job-broadcast';
+import { onBroadcast, type JobBroadcast } from '../job-broadcast';
 import { JobSession } from '../job-session.svelte';
-import { pauseJob, refreshWhenIdle, restart, runJob, terminate } from '../runner-bridge';
-import { reloadGuard } from './reload-guard';
+import { EventPump } from './event-pump';
+import { HangWatch } from './hang-watch';
+import { pageDeps, type SupervisorDeps } from './supervisor-deps';
+import type { Cancel } from './page-clock';
 import {
   MAX_AUTO_RELOADS,
   RELOAD_WINDOW_MS,
   afterWorkerLoss,
   isGpuBlocked,
-  isHung,
   serverRetryDelayMs,
   shouldTakeOver
 } from './rules';
 
 /** How often the page looks for a hung engine. */
 const WATCH_INTERVAL_MS = 1000;
-/** The page shows a run's events at most this often (in the next animation frame after it). */
-const SHOW_EVERY_MS = 100;
-/** A hidden tab gets no animation frames: its events are shown this long after instead. */
-const HIDDEN_FLUSH_MS = 250;
+/** A worker just terminated may hold the job's lock a moment: asked again this often, 20 times. */
+const LOCK_RETRY_MS = 100;
+const LOCK_RETRIES = 20;
 
 export class JobSupervisor {
   readonly session: JobSession;
-  /** When the running engine last showed life, and how slow it has been. */
-  #lastActivity = 0;
-  #lastTextAt = 0;
-  #maxGapMs = 0;
-  #prefillTokensPerSecond: number | null = null;
-  #hung: { index: number; waitedMs: number } | null = null;
+  readonly #deps: SupervisorDeps;
+  readonly #pump: EventPump;
+  readonly #hangs: HangWatch;
   #waitingForLock = false;
   /** Worker crashes in a row, without a commit between them. */
   #crashes = 0;
@@ -49,14 +50,13 @@ export class JobSupervisor {
   #afterGpuReload = false;
   /** Tries in a row that found the server down, and the timer of the next. */
   #serverWaits = 0;
-  #serverTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Run events not yet shown or broadcast: they go out once per frame, not per token or commit. */
-  #pending: RunEvent[] = [];
-  #frame = 0;
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #cancelServerWait: Cancel = () => undefined;
 
-  constructor(jobId: string) {
+  constructor(jobId: string, deps: SupervisorDeps = pageDeps()) {
     this.session = new JobSession(jobId);
+    this.#deps = deps;
+    this.#pump = new EventPump(jobId, this.session, deps.broadcast, deps.clock);
+    this.#hangs = new HangWatch(() => deps.clock.now());
   }
 
   get jobId(): string {
@@ -69,7 +69,7 @@ export class JobSupervisor {
       !this.session.running &&
       !this.#waitingForLock &&
       this.session.error?.code !== 'server-down' &&
-      this.#pending.length === 0
+      this.#pump.empty
     );
   }
 
@@ -80,10 +80,11 @@ export class JobSupervisor {
 
   /** Whether another tab holds the job's lock now; if so, wait to take over. */
   async refreshLock(): Promise<void> {
-    if (this.session.running || !navigator.locks) return;
-    const { held = [] } = await navigator.locks.query();
-    this.session.elsewhere = held.some((lock) => lock.name === jobLockName(this.jobId));
-    if (this.session.elsewhere) void this.#takeOverWhenFree();
+    const locks = this.#deps.locks;
+    if (this.session.running || !locks) return;
+    const held = await locks.held(jobLockName(this.jobId));
+    this.session.heldElsewhere(held);
+    if (held) void this.#takeOverWhenFree();
   }
 
   /**
@@ -91,14 +92,16 @@ export class JobSupervisor {
    * or dies with the job still running, this tab takes over.
    */
   async #takeOverWhenFree(): Promise<void> {
-    if (this.#waitingForLock || !navigator.locks) return;
+    const locks = this.#deps.locks;
+    if (this.#waitingForLock || !locks) return;
     this.#waitingForLock = true;
     try {
-      await navigator.locks.request(jobLockName(this.jobId), async () => undefined);
-      this.#flush();
-      this.session.elsewhere = false;
-      this.session.progress = await jobs.getProgress(this.jobId);
-      if (shouldTakeOver(this.session.progress.state, this.session.running)) {
+      await locks.whenFree(jobLockName(this.jobId));
+      this.#pump.flush();
+      this.session.heldElsewhere(false);
+      const progress = await this.#deps.store.getProgress(this.jobId);
+      this.session.progressRead(progress);
+      if (shouldTakeOver(progress.state, this.session.running)) {
         await this.note('takeover', null, 'the tab that ran this job closed; this tab took over');
         void this.run();
       }
@@ -116,94 +119,36 @@ export class JobSupervisor {
 
   /** Adds a line to the run log: stored, shown, and sent to other tabs. */
   async note(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
-    const entry: RunLogEntry = { at: Date.now(), index, kind, message };
-    await jobs.appendLog(this.jobId, entry);
-    this.#flush();
-    this.session.log = [...this.session.log, entry];
-    broadcast({ jobId: this.jobId, type: 'log', entry });
+    const entry: RunLogEntry = { at: this.#deps.clock.now(), index, kind, message };
+    await this.#deps.store.appendLog(this.jobId, entry);
+    this.#pump.flush();
+    this.session.logged(entry);
+    this.#deps.broadcast({ jobId: this.jobId, type: 'log', entry });
   }
 
   #onEvent = (event: RunEvent): void => {
-    const now = Date.now();
-    this.#lastActivity = now;
-    switch (event.type) {
-      case 'item':
-        this.#lastTextAt = 0;
-        break;
-      case 'text':
-        if (this.#lastTextAt) this.#maxGapMs = Math.max(this.#maxGapMs, now - this.#lastTextAt);
-        this.#lastTextAt = now;
-        break;
-      case 'committed': {
-        this.#crashes = 0;
-        this.#afterGpuReload = false;
-        const prefill = event.result.usage?.prefill_tokens_per_s;
-        if (prefill) this.#prefillTokensPerSecond = prefill;
-        break;
-      }
+    this.#hangs.saw(event);
+    if (event.type === 'committed') {
+      this.#crashes = 0;
+      this.#afterGpuReload = false;
     }
-    this.#pending.push(event);
-    if (this.#pending.length > 1) return;
-    this.#flushTimer = setTimeout(() => {
-      this.#frame = requestAnimationFrame(this.#flush);
-      this.#flushTimer = setTimeout(this.#flush, HIDDEN_FLUSH_MS);
-    }, SHOW_EVERY_MS);
+    this.#pump.push(event);
   };
 
-  /**
-   * Shows the pending events and sends them to other tabs: the page renders at most ten
-   * times a second however fast items commit (each time in an animation frame), and other
-   * tabs get one message each time, not one a commit.
-   * Called before anything else changes the session, so events never land out of order.
-   */
-  #flush = (): void => {
-    cancelAnimationFrame(this.#frame);
-    clearTimeout(this.#flushTimer);
-    const events = this.#pending;
-    if (!events.length) return;
-    this.#pending = [];
-    const session = this.session;
-    const now = Date.now();
-    let rows: [number, RowSummary][] = [];
-    let progress: JobProgress | null = null;
-    const send = () => {
-      if (progress) broadcast({ jobId: this.jobId, type: 'progress', rows, progress });
-      rows = [];
-      progress = null;
-    };
-    for (const event of events) {
-      session.apply(event, now);
-      if (event.type === 'committed') {
-        const row = session.row(event.result.index);
-        if (row) rows.push([event.result.index, row]);
-        progress = event.progress;
-      } else if (event.type === 'progress') {
-        progress = event.progress;
-      } else if (event.type === 'log') {
-        send();
-        broadcast({ jobId: this.jobId, type: 'log', entry: event.entry });
-      }
-    }
-    send();
-  };
-
+  /** Every second: shows what is pending, and replaces the worker of a hung engine. */
   #watch(): void {
-    this.#flush();
+    this.#pump.flush();
     const current = this.session.current;
-    if (!this.session.running || !current || this.#hung) return;
-    const now = Date.now();
-    const activity = {
-      promptTokens: this.session.promptTokens[current.index] ?? 0,
-      prefillTokensPerSecond: this.#prefillTokensPerSecond,
-      maxGapMs: this.#maxGapMs
-    };
-    if (!isHung(now, this.#lastActivity, activity)) return;
-    const waited = now - this.#lastActivity;
-    this.#hung = { index: current.index, waitedMs: waited };
-    const message = `No token for ${Math.round(waited / 1000)} s: the engine hung at item ${current.index + 1}.`;
-    void jobs
-      .recordFailure(this.jobId, current.index, { code: 'hung', message })
-      .finally(() => terminate(message));
+    if (!this.session.running || !current) return;
+    const hang = this.#hangs.check({
+      index: current.index,
+      promptTokens: this.session.promptTokens[current.index] ?? 0
+    });
+    if (!hang) return;
+    const message = `No token for ${Math.round(hang.waitedMs / 1000)} s: the engine hung at item ${hang.index + 1}.`;
+    void this.#deps.store
+      .recordFailure(this.jobId, hang.index, { code: 'hung', message })
+      .finally(() => this.#deps.bridge.terminate(message));
   }
 
   /**
@@ -212,12 +157,12 @@ export class JobSupervisor {
    */
   #askServerLater(): void {
     const delay = serverRetryDelayMs(this.#serverWaits++);
-    clearTimeout(this.#serverTimer);
-    this.#serverTimer = setTimeout(() => {
+    this.#cancelServerWait();
+    this.#cancelServerWait = this.#deps.clock.after(delay, () => {
       if (this.session.running || this.session.progress?.state !== 'paused') return;
-      refreshWhenIdle();
+      this.#deps.bridge.refreshWhenIdle();
       void this.run();
-    }, delay);
+    });
   }
 
   /**
@@ -226,59 +171,51 @@ export class JobSupervisor {
    */
   async run(options: { afterGpuReload?: boolean } = {}): Promise<void> {
     const session = this.session;
-    clearTimeout(this.#serverTimer);
+    this.#cancelServerWait();
     if (session.running || session.blocked) return;
     if (options.afterGpuReload) this.#afterGpuReload = true;
-    session.running = true;
-    session.pausing = false;
-    session.error = null;
-    session.liveSince = Date.now();
-    const watchdog = setInterval(() => this.#watch(), WATCH_INTERVAL_MS);
+    session.started(this.#deps.clock.now());
+    const stopWatching = this.#deps.clock.every(WATCH_INTERVAL_MS, () => this.#watch());
     try {
-      while (await this.#runOnce());
+      // A Pause pressed while a lost worker was being replaced holds: no run starts after it.
+      while ((await this.#runOnce()) && !session.pausing);
     } finally {
-      clearInterval(watchdog);
-      this.#flush();
-      session.running = false;
-      session.pausing = false;
-      session.current = null;
-      session.inFlight.clear();
-      session.loadProgress = null;
+      stopWatching();
+      this.#pump.flush();
+      session.ended();
     }
   }
 
   /** One run in the worker. True when the supervisor should run again. */
   async #runOnce(): Promise<boolean> {
+    const { bridge, clock, store } = this.#deps;
     const session = this.session;
-    this.#lastActivity = Date.now();
+    this.#hangs.begin();
     try {
-      let outcome = await runJob(this.jobId, this.#onEvent);
+      let outcome = await bridge.runJob(this.jobId, this.#onEvent);
       // A worker just terminated may hold the job's lock for a moment longer.
-      for (let i = 0; outcome.state === 'busy' && this.#restarted && i < 20; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        outcome = await runJob(this.jobId, this.#onEvent);
+      for (let i = 0; outcome.state === 'busy' && this.#restarted && i < LOCK_RETRIES; i++) {
+        await new Promise<void>((resolve) => clock.after(LOCK_RETRY_MS, resolve));
+        outcome = await bridge.runJob(this.jobId, this.#onEvent);
       }
       this.#restarted = false;
-      this.#flush();
+      this.#pump.flush();
       if (outcome.state === 'busy') {
-        session.elsewhere = true;
+        session.heldElsewhere(true);
         void this.#takeOverWhenFree();
         return false;
       }
-      session.progress = outcome.progress;
-      session.error = outcome.error;
+      session.runReturned(outcome.progress, outcome.error);
       if (isGpuBlocked(outcome.error?.code, this.#afterGpuReload)) return this.#reloadForGpu();
       if (outcome.error?.code === 'server-down') this.#askServerLater();
       else this.#serverWaits = 0;
       return false;
     } catch (error) {
       // The worker is gone (hung and terminated, or crashed): what was committed is safe.
-      this.#flush();
-      session.progress = await jobs.getProgress(this.jobId);
-      session.current = null;
-      const hung = this.#hung;
-      this.#hung = null;
-      restart();
+      this.#pump.flush();
+      session.workerLost(await store.getProgress(this.jobId));
+      const hung = this.#hangs.takeHang();
+      bridge.restart();
       this.#restarted = true;
       const { action, crashes } = afterWorkerLoss({
         hung: hung !== null,
@@ -299,10 +236,10 @@ export class JobSupervisor {
         await this.note('restart', null, `the runner crashed (${reason}); restarted`);
         return true;
       }
-      session.error = {
+      session.stopped({
         code: 'worker-crashed',
         message: `${reason} It crashed ${crashes} times in a row. ${keptSentence(session.saved, session.meta?.total ?? 0)} Press Resume to continue.`
-      };
+      });
       return false;
     }
   }
@@ -310,13 +247,13 @@ export class JobSupervisor {
   /** Reloads the page to get WebGPU back, within the reload budget (rules.ts). */
   async #reloadForGpu(): Promise<boolean> {
     const session = this.session;
-    const guard = reloadGuard();
+    const guard = this.#deps.reloadGuard();
     const decision = guard.prepare(this.jobId);
     if (!decision.reload) {
-      session.error = {
+      session.stopped({
         code: 'gpu-blocked',
         message: `The browser keeps blocking the GPU for this page after crashes: LocalBatch reloaded the page ${decision.recent.length} times in the last ${RELOAD_WINDOW_MS / 60_000} minutes and stops here. ${keptSentence(session.saved, session.meta?.total ?? 0)} Press the browser's Reload button (Chrome lifts the block when you reload) and the job resumes by itself; if the GPU keeps crashing, close other tabs that use it or choose a smaller model.`
-      };
+      });
       // The reload the user is asked for resumes the job (prepare marked it).
       await this.note(
         'stopped',
@@ -336,23 +273,38 @@ export class JobSupervisor {
   }
 
   async pause(): Promise<void> {
-    clearTimeout(this.#serverTimer);
+    this.#cancelServerWait();
     if (!this.session.running) return;
-    this.session.pausing = true;
-    await pauseJob(this.jobId);
+    this.session.pauseRequested();
+    await this.#deps.bridge.pauseJob(this.jobId);
   }
 
   /** Queues the failed (or unparsed) items again and runs them. */
-  async retry(kind: jobs.RetryKind): Promise<void> {
-    const session = this.session;
-    if (session.running) return;
-    const queued = await jobs.queueAgain(this.jobId, kind);
+  async retry(kind: RetryKind): Promise<void> {
+    const { store } = this.#deps;
+    if (this.session.running) return;
+    const queued = await store.queueAgain(this.jobId, kind);
     if (!queued) return;
-    this.#flush();
-    session.progress = await jobs.getProgress(this.jobId);
-    session.clearRows(session.progress.retry);
+    this.#pump.flush();
+    this.session.requeued(await store.getProgress(this.jobId));
     await this.note('resumed', null, `${plural(queued, `${kind} item`)} queued again`);
     await this.run();
+  }
+
+  /** Sets the threshold of the cleaned dataset (a scoring job), saved with the job. */
+  async keepScoreAtLeast(value: number): Promise<void> {
+    const change = (meta: JobMeta): JobMeta =>
+      meta.settings.preset
+        ? {
+            ...meta,
+            settings: {
+              ...meta.settings,
+              preset: { ...meta.settings.preset, keepScoreAtLeast: value }
+            }
+          }
+        : meta;
+    await this.#deps.store.updateJob(this.jobId, change);
+    this.session.edited(change);
   }
 }
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ReloadGuard, type TabStorage } from '$lib/page/supervisor/reload-guard';
 import {
   HANG_FLOOR_MS,
   MAX_AUTO_RELOADS,
@@ -14,7 +13,6 @@ import {
   shouldTakeOver
 } from '$lib/page/supervisor/rules';
 import type { RunState } from '$lib/shared/job';
-import { AUTO_RELOADS_KEY, RESUME_AFTER_RELOAD_KEY } from '$lib/shared/storage-names';
 
 describe('hang limit', () => {
   it.each([
@@ -162,69 +160,5 @@ describe('shouldResumeOnOpen', () => {
     ['no progress record', { stored: null }, false]
   ] as const)('%s -> %s', (_, change, resume) => {
     expect(shouldResumeOnOpen({ ...base, ...change })).toBe(resume);
-  });
-});
-
-class MemoryStorage implements TabStorage {
-  readonly items = new Map<string, string>();
-  getItem(key: string) {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string) {
-    this.items.set(key, value);
-  }
-  removeItem(key: string) {
-    this.items.delete(key);
-  }
-}
-
-describe('ReloadGuard', () => {
-  function guard(start = 1_000_000) {
-    const storage = new MemoryStorage();
-    const clock = { now: start };
-    let reloads = 0;
-    const g = new ReloadGuard(
-      storage,
-      () => clock.now,
-      () => reloads++
-    );
-    return { g, storage, clock, reloads: () => reloads };
-  }
-
-  it('counts its reloads in sessionStorage and stops at the budget, always marking the job', () => {
-    const { g, storage, clock, reloads } = guard();
-    for (let i = 0; i < MAX_AUTO_RELOADS; i++) {
-      const decision = g.prepare('job-1');
-      expect(decision.reload).toBe(true);
-      g.reload();
-      clock.now += 1000;
-    }
-    expect(reloads()).toBe(MAX_AUTO_RELOADS);
-    expect(JSON.parse(storage.getItem(AUTO_RELOADS_KEY) ?? '[]')).toHaveLength(MAX_AUTO_RELOADS);
-    storage.removeItem(RESUME_AFTER_RELOAD_KEY);
-    const refused = g.prepare('job-1');
-    expect(refused).toEqual({
-      reload: false,
-      recent: Array.from({ length: MAX_AUTO_RELOADS }, (_, i) => 1_000_000 + i * 1000)
-    });
-    // The reload the user is asked for resumes the job.
-    expect(storage.getItem(RESUME_AFTER_RELOAD_KEY)).toBe('job-1');
-    clock.now += RELOAD_WINDOW_MS;
-    expect(g.prepare('job-1').reload).toBe(true);
-  });
-
-  it('gives the job to resume once', () => {
-    const { g } = guard();
-    g.prepare('job-7');
-    expect(g.takeResumeTarget()).toBe('job-7');
-    expect(g.takeResumeTarget()).toBe(null);
-  });
-
-  it('reads a damaged reload list as none', () => {
-    const { g, storage } = guard();
-    storage.setItem(AUTO_RELOADS_KEY, '{not json');
-    expect(g.prepare('job-1')).toEqual({ reload: true, reloads: [1_000_000] });
-    storage.setItem(AUTO_RELOADS_KEY, '"a text"');
-    expect(g.prepare('job-1').reload).toBe(true);
   });
 });
