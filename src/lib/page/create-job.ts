@@ -33,11 +33,11 @@ export async function createJob(
  * service worker), and its API key is kept in this browser's settings only ('' forgets it).
  */
 export async function rememberServer(baseUrl: string, apiKey: string): Promise<void> {
-  await settings.update({
-    servers: [...new Set([...(settings.current.servers ?? []), baseUrl])],
+  await settings.update((stored) => ({
+    servers: [...new Set([...(stored.servers ?? []), baseUrl])],
     serverKeys: Object.fromEntries(
-      Object.entries({ ...settings.current.serverKeys, [baseUrl]: apiKey }).filter(([, key]) => key)
+      Object.entries({ ...stored.serverKeys, [baseUrl]: apiKey }).filter(([, key]) => key)
     )
-  });
+  }));
   refreshWhenIdle();
 }

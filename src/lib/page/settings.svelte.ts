@@ -16,9 +16,15 @@ class Settings {
     return this.current;
   }
 
-  /** Saves these fields, keeping the others as stored now. */
-  async update(patch: Partial<MachineSettings>): Promise<MachineSettings> {
-    this.current = await updateSettings(patch);
+  /**
+   * Saves the fields `change` returns, in one transaction with the settings as stored
+   * now; derive new values from its argument, never from `current` (another tab may
+   * have saved since this page read them).
+   */
+  async update(
+    change: (stored: MachineSettings) => Partial<MachineSettings>
+  ): Promise<MachineSettings> {
+    this.current = await updateSettings(change);
     this.loaded = true;
     return this.current;
   }

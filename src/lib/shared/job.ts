@@ -163,23 +163,26 @@ export interface RunLogEntry {
 
 export type RunState = 'idle' | 'running' | 'paused' | 'completed' | 'stopped';
 
-/** Everything that changes while a job runs; committed with each result. */
+/**
+ * Everything that changes while a job runs; committed with each result. A job stored
+ * before a field existed lacks it: the store reads it with its default (normalizeProgress).
+ */
 export interface JobProgress {
   /** Every item below it has a result, or is queued in `retry`. */
   cursor: number;
   /** Items above the cursor that have a result (or are queued), as ranges [from, to). */
-  ahead?: [number, number][];
+  ahead: [number, number][];
   /**
    * Items that were running together when the device was lost: each runs alone before
    * anything runs together again, so only an item that fails alone is failed as poison.
    */
-  suspects?: number[];
+  suspects: number[];
   done: number;
   failed: number;
-  /** Results not sent on purpose (status 'skipped'); absent in jobs made before it existed. */
-  skipped?: number;
+  /** Results not sent on purpose (status 'skipped'). */
+  skipped: number;
   /** Done results whose answer does not follow the job's schema (answer.ok false). */
-  unparsed?: number;
+  unparsed: number;
   promptTokens: number;
   completionTokens: number;
   /** Time spent generating, summed over every run of the job. */

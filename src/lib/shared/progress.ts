@@ -42,7 +42,7 @@ function addToRanges(ranges: Ranges, index: number): Ranges {
 /** Marks `index` handled: the cursor moves over it (and over ranges it joins), or it joins the ranges. */
 export function markHandled(progress: JobProgress, index: number): JobProgress {
   if (index < progress.cursor) return progress;
-  const ranges = addToRanges(progress.ahead ?? [], index);
+  const ranges = addToRanges(progress.ahead, index);
   let cursor = progress.cursor;
   while (ranges[0] && ranges[0][0] <= cursor) cursor = Math.max(cursor, ranges.shift()![1]);
   return { ...progress, cursor, ahead: ranges };
@@ -51,7 +51,7 @@ export function markHandled(progress: JobProgress, index: number): JobProgress {
 /** Whether `index` is handled (below the cursor and not queued, or in the ranges above it). */
 export function isHandled(progress: Pick<JobProgress, 'cursor' | 'ahead'>, index: number): boolean {
   if (index < progress.cursor) return true;
-  return (progress.ahead ?? []).some(([from, to]) => index >= from && index < to);
+  return progress.ahead.some(([from, to]) => index >= from && index < to);
 }
 
 /** The first index from `from` on that is not handled and not in `busy`, or null. */
@@ -62,7 +62,7 @@ export function nextUnhandled(
   busy: ReadonlySet<number>
 ): number | null {
   let index = Math.max(from, progress.cursor);
-  const ranges = progress.ahead ?? [];
+  const ranges = progress.ahead;
   let r = 0;
   while (index < total) {
     while (ranges[r] && ranges[r]![1] <= index) r++;
@@ -79,11 +79,7 @@ export function nextUnhandled(
 
 /** Whether every item is handled and nothing is queued. */
 export function allHandled(progress: JobProgress, total: number): boolean {
-  return (
-    progress.retry.length === 0 &&
-    (progress.suspects ?? []).length === 0 &&
-    progress.cursor >= total
-  );
+  return progress.retry.length === 0 && progress.suspects.length === 0 && progress.cursor >= total;
 }
 
 /** Queues items to run again (alone in their prompt), and marks them handled for the cursor. */
@@ -103,7 +99,7 @@ export function progressAfter(
   now: number
 ): JobProgress {
   const queued = progress.retry.includes(result.index);
-  const suspect = (progress.suspects ?? []).includes(result.index);
+  const suspect = progress.suspects.includes(result.index);
   const delta = (status: ItemResult['status']) =>
     counted(status, result) - counted(status, previous);
   const moved = markHandled(progress, result.index);
@@ -111,12 +107,12 @@ export function progressAfter(
     ...moved,
     retry: queued ? progress.retry.filter((index) => index !== result.index) : progress.retry,
     suspects: suspect
-      ? (progress.suspects ?? []).filter((index) => index !== result.index)
+      ? progress.suspects.filter((index) => index !== result.index)
       : progress.suspects,
     done: progress.done + delta('done'),
     failed: progress.failed + delta('failed'),
-    skipped: (progress.skipped ?? 0) + delta('skipped'),
-    unparsed: (progress.unparsed ?? 0) + unparsed(result) - unparsed(previous),
+    skipped: progress.skipped + delta('skipped'),
+    unparsed: progress.unparsed + unparsed(result) - unparsed(previous),
     promptTokens: progress.promptTokens + (result.usage?.prompt_tokens ?? 0),
     completionTokens: progress.completionTokens + (result.usage?.completion_tokens ?? 0),
     elapsedMs: progress.elapsedMs + elapsedMs,

@@ -58,8 +58,8 @@ export function isDeviceLoss(code: StopCode): boolean {
 }
 
 /** Results saved so far: done, failed and skipped ones. */
-export function savedCount(progress: { done: number; failed: number; skipped?: number }): number {
-  return progress.done + progress.failed + (progress.skipped ?? 0);
+export function savedCount(progress: { done: number; failed: number; skipped: number }): number {
+  return progress.done + progress.failed + progress.skipped;
 }
 
 /** "Nothing was lost: 12 of 689 results are saved." */

@@ -1,13 +1,15 @@
 /**
  * The IndexedDB handles of the store modules (idb-keyval stores), opened once
- * each. Layout and names: $lib/shared/storage-names.
+ * each. Names: $lib/shared/storage-names; a job database's layout: ./job-schema.
  */
 import { createStore, type UseStore } from 'idb-keyval';
 import { STORAGE, jobDatabaseName } from '$lib/shared/storage-names';
+import { migrateJob } from './job-schema';
 
 let catalog: UseStore | null = null;
 let settings: UseStore | null = null;
-const jobs = new Map<string, UseStore>();
+/** Each job's store as opened, and the same store behind its migration. */
+const jobs = new Map<string, { opened: UseStore; current: UseStore }>();
 
 /** The catalog of jobs: id -> JobMeta. */
 export function catalogStore(): UseStore {
@@ -15,14 +17,31 @@ export function catalogStore(): UseStore {
   return catalog;
 }
 
-/** One job's own database: its items, results and progress. */
+/**
+ * One job's own database: its items, results and progress. Its first use in this
+ * context (page, runner or import worker) brings its layout up to date; every
+ * read and write waits for that.
+ */
 export function jobStore(jobId: string): UseStore {
   let store = jobs.get(jobId);
   if (!store) {
-    store = createStore(jobDatabaseName(jobId), STORAGE.job.store);
+    const opened = createStore(jobDatabaseName(jobId), STORAGE.job.store);
+    store = { opened, current: afterMigration(opened) };
     jobs.set(jobId, store);
   }
-  return store;
+  return store.current;
+}
+
+function afterMigration(store: UseStore): UseStore {
+  let migrated: Promise<void> | null = null;
+  return (mode, callback) => {
+    // A failed migration (a full disk, say) is tried again at the next read or write.
+    migrated ??= migrateJob(store).catch((error: unknown) => {
+      migrated = null;
+      throw error;
+    });
+    return migrated.then(() => store(mode, callback));
+  };
 }
 
 /** This browser's settings and pending downloads. */
@@ -33,7 +52,7 @@ export function settingsStore(): UseStore {
 
 /** Deletes a job's database, closing this context's connection first (or the deletion waits forever). */
 export async function deleteJobDatabase(jobId: string): Promise<void> {
-  const store = jobs.get(jobId);
+  const store = jobs.get(jobId)?.opened;
   jobs.delete(jobId);
   if (store) await store('readonly', (s) => s.transaction.db.close()).catch(() => undefined);
   await new Promise<void>((resolve, reject) => {

@@ -1,18 +1,12 @@
 /**
  * Jobs in IndexedDB (the store modules are the only ones that import idb-keyval).
  *
- * Layout: one catalog database lists the jobs (id -> JobMeta); every job has a
- * database of its own, so opening or resuming one job never reads another's
- * items. Inside a job's store:
- *   'progress'       JobProgress: cursor, counts, state (one small record)
- *   'ids'            every item's custom_id, in order (for the results list)
- *   ['ins', k]       ItemInput[] of items k * 256 to k * 256 + 255, written once at import
- *                    (jobs stored before chunks have ['in', i], one ItemInput each: read too)
- *   ['out', i]       ItemResult, written with 'progress' in one transaction
- *   ['try', i]       attempts made at item i, written as each generation starts
- * Resuming reads 'progress' alone, so a job of 100,000 items resumes as fast
- * as a job of 10. Results are keyed by index: a re-run after a crash
- * overwrites, so results are exactly-once although runs are at-least-once.
+ * One catalog database lists the jobs (id -> JobMeta); every job has a database of
+ * its own (layout and schema version: ./job-schema), so opening or resuming one job
+ * never reads another's items. Resuming reads the job's 'progress' record alone, so a
+ * job of 100,000 items resumes as fast as a job of 10. Results are keyed by index: a
+ * re-run after a crash overwrites, so results are exactly-once although runs are
+ * at-least-once.
  */
 import { del, get, promisifyRequest, set, update } from 'idb-keyval';
 import type {
@@ -27,55 +21,35 @@ import type {
 } from '$lib/shared/job';
 import type { ItemError } from '$lib/shared/stop';
 import { catalogStore, deleteJobDatabase, jobStore } from './db';
+import {
+  ATTEMPT_SCOPES,
+  INPUT_CHUNK,
+  JOB_SCHEMA_VERSION,
+  KEYS,
+  attemptKind,
+  normalizeProgress,
+  range,
+  type AttemptScope,
+  type StoredProgress
+} from './job-schema';
 
-/** Keys [kind, i] with i in [from, to). */
-function range(kind: string, from: number, to: number): IDBKeyRange {
-  return IDBKeyRange.bound([kind, from], [kind, to], false, true);
-}
+// What the runner needs of the layout (it reads whole records ahead) comes through here.
+export { ATTEMPT_SCOPES, INPUT_CHUNK, type AttemptScope };
 
-/** Inputs are stored this many to a record: a record costs far more than its bytes. */
-export const INPUT_CHUNK = 256;
-
-/**
- * Inputs with index in [from, to), in index order, read inside a transaction: from their
- * chunks, or one record each in a job stored before chunks (both asked at once).
- */
-function readInputs(s: IDBObjectStore, from: number, to: number): Promise<ItemInput[]> {
-  const chunks = s.getAll(
-    range('ins', Math.floor(from / INPUT_CHUNK), Math.ceil(to / INPUT_CHUNK))
-  ) as IDBRequest<ItemInput[][]>;
-  const single = s.getAll(range('in', from, to)) as IDBRequest<ItemInput[]>;
-  return Promise.all([promisifyRequest(chunks), promisifyRequest(single)]).then(([read, one]) =>
-    read.length ? read.flat().filter((input) => input.index >= from && input.index < to) : one
+/** Inputs with index in [from, to), in index order, read inside a transaction. */
+async function readInputs(s: IDBObjectStore, from: number, to: number): Promise<ItemInput[]> {
+  const chunks = await promisifyRequest(
+    s.getAll(
+      range('ins', Math.floor(from / INPUT_CHUNK), Math.ceil(to / INPUT_CHUNK))
+    ) as IDBRequest<ItemInput[][]>
   );
+  return chunks.flat().filter((input) => input.index >= from && input.index < to);
 }
 
-/** Keys inside a job's store. */
-const KEYS = {
-  progress: 'progress',
-  ids: 'ids',
-  log: 'log',
-  /** Prompt tokens of every item, in order: estimates, then exact once the tokenizer counted (`needs.exact`). */
-  promptTokens: 'prompt-tokens',
-  inputs: (chunk: number): IDBValidKey => ['ins', chunk],
-  result: (index: number): IDBValidKey => ['out', index],
-  attempts: (index: number, scope: AttemptScope = 'item'): IDBValidKey => [
-    attemptKind(scope),
-    index
-  ]
-} as const;
-
-/** The first part of the keys of a scope's tries. */
-function attemptKind(scope: AttemptScope): string {
-  return scope === 'item' ? 'try' : `${scope}-try`;
+/** The job's progress, read inside a transaction (undefined: the job is not stored). */
+function readProgress(s: IDBObjectStore): IDBRequest<StoredProgress | undefined> {
+  return s.get(KEYS.progress) as IDBRequest<StoredProgress | undefined>;
 }
-
-/**
- * Whose attempts are counted: an item's own, alone (they decide poison); the item's
- * while it ran together with others (only numbered); or those of the batch of pairs
- * that starts at that item (a batch that keeps failing is split).
- */
-export type AttemptScope = 'item' | 'shared' | 'batch';
 
 export function newJobId(): string {
   const random = crypto.getRandomValues(new Uint32Array(2));
@@ -95,6 +69,10 @@ export function initialProgress(now: number): JobProgress {
     windowCap: null,
     plan: null,
     retry: [],
+    ahead: [],
+    suspects: [],
+    skipped: 0,
+    unparsed: 0,
     updatedAt: now
   };
 }
@@ -137,6 +115,7 @@ export async function createJob(
       s.put(promptTokens, KEYS.promptTokens);
       s.put([], KEYS.log);
       s.put(initialProgress(meta.createdAt), KEYS.progress);
+      s.put(JOB_SCHEMA_VERSION, KEYS.schema);
       return promisifyRequest(s.transaction);
     });
     await set(meta.id, meta, catalogStore());
@@ -158,9 +137,9 @@ export function getJob(jobId: string): Promise<JobMeta | undefined> {
 }
 
 export async function getProgress(jobId: string): Promise<JobProgress> {
-  const progress = await get<JobProgress>(KEYS.progress, jobStore(jobId));
+  const progress = await get<StoredProgress>(KEYS.progress, jobStore(jobId));
   if (!progress) throw new Error(`Job ${jobId} has no progress record; it may have been deleted.`);
-  return progress;
+  return normalizeProgress(progress);
 }
 
 export function saveProgress(jobId: string, progress: JobProgress): Promise<void> {
@@ -252,8 +231,6 @@ export interface StoredTries {
   tries: ItemTries;
 }
 
-export const ATTEMPT_SCOPES: readonly AttemptScope[] = ['item', 'shared', 'batch'];
-
 /** Inputs with index in [from, to), and the tries stored for them, in one read. */
 export function readAhead(
   jobId: string,
@@ -309,14 +286,14 @@ export async function queueAgain(jobId: string, kind: RetryKind): Promise<number
   const failed = (await getResults(jobId)).filter((r) => wanted(r, kind)).map((r) => r.index);
   if (!failed.length) return 0;
   await jobStore(jobId)('readwrite', (s) => {
-    const read = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;
+    const read = readProgress(s);
     read.onsuccess = () => {
-      const progress = read.result;
-      if (!progress) return;
-      const queued = new Set(progress.retry ?? []);
+      if (!read.result) return;
+      const progress = normalizeProgress(read.result);
+      const queued = new Set(progress.retry);
       for (const index of failed) {
         queued.add(index);
-        for (const scope of ['item', 'shared', 'batch'] as const) {
+        for (const scope of ATTEMPT_SCOPES) {
           s.delete(KEYS.attempts(index, scope));
         }
       }
@@ -380,19 +357,18 @@ export function commitImported(
   advance: (progress: JobProgress, replaced: (ItemResult | undefined)[]) => JobProgress
 ): Promise<void> {
   return jobStore(jobId)('readwrite', (s) => {
-    const progressRead = s.get(KEYS.progress) as IDBRequest<JobProgress | undefined>;
+    const progressRead = readProgress(s);
     const reads = results.map(
       (result) => s.get(KEYS.result(result.index)) as IDBRequest<ItemResult | undefined>
     );
     // Requests in one transaction complete in order: the last read done, every read is.
     const last = reads.at(-1) ?? progressRead;
     last.onsuccess = () => {
-      const progress = progressRead.result;
-      if (!progress) return;
+      if (!progressRead.result) return;
       for (const result of results) s.put(result, KEYS.result(result.index));
       s.put(
         advance(
-          progress,
+          normalizeProgress(progressRead.result),
           reads.map((read) => read.result)
         ),
         KEYS.progress

@@ -25,18 +25,19 @@ export async function getSettings(): Promise<MachineSettings> {
 }
 
 /**
- * Changes some settings and keeps the rest, in one transaction. `patch` may be
- * a function of the settings as stored now. Resolves to the settings saved.
+ * Changes some settings and keeps the rest, in one transaction: `change` gets the
+ * settings as stored now (not as a page last read them, which another tab may have
+ * changed since) and returns the fields to change. Resolves to the settings saved.
  */
 export async function updateSettings(
-  patch: Partial<MachineSettings> | ((current: MachineSettings) => Partial<MachineSettings>)
+  change: (current: MachineSettings) => Partial<MachineSettings>
 ): Promise<MachineSettings> {
   let saved = DEFAULT_MACHINE_SETTINGS;
   await update<Partial<MachineSettings>>(
     KEY,
     (stored) => {
       const current = { ...DEFAULT_MACHINE_SETTINGS, ...stored };
-      saved = { ...current, ...(typeof patch === 'function' ? patch(current) : patch) };
+      saved = { ...current, ...change(current) };
       return saved;
     },
     settingsStore()

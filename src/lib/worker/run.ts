@@ -82,7 +82,7 @@ export class Run {
     this.#deps = deps;
     this.#slot = slot;
     this.#job = job;
-    this.#progress = { ...progress, retry: progress.retry ?? [] };
+    this.#progress = progress;
     this.#written = this.#progress;
     this.#emit = emit;
     this.#pause = pause;
@@ -223,7 +223,7 @@ export class Run {
    * where the job's items share one).
    */
   #fill(ready: Ready): void {
-    const suspects = this.#progress.suspects ?? [];
+    const suspects = this.#progress.suspects;
     const limit = suspects.length ? 1 : Math.max(1, ready.engine.concurrency);
     while (this.#flight.size < limit) {
       const unit = this.#nextUnit(suspects);
@@ -343,7 +343,7 @@ export class Run {
     const { store, now } = this.#deps;
     // A result run again overwrites the stored one: the counts take the old one off.
     const again = (index: number) =>
-      this.#progress.retry.includes(index) || (this.#progress.suspects ?? []).includes(index);
+      this.#progress.retry.includes(index) || this.#progress.suspects.includes(index);
     const previous = new Map<number, PreviousResult>();
     for (const result of results) {
       if (again(result.index)) {

@@ -1,7 +1,6 @@
-// The store modules on an in-memory IndexedDB (fake-indexeddb): the same transactions as the browser's.
+// Jobs in the store on an in-memory IndexedDB (fake-indexeddb): the same transactions as the browser's.
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { getPendingDownloads, setPendingDownload } from '$lib/store/downloads';
 import {
   appendLog,
   createJob,
@@ -20,81 +19,7 @@ import {
   recordFailure,
   writeRun
 } from '$lib/store/jobs';
-import { set } from 'idb-keyval';
-import { jobStore } from '$lib/store/db';
-import { DEFAULT_MACHINE_SETTINGS, getSettings, updateSettings } from '$lib/store/settings';
-import type { ItemResult, JobMeta, ParsedItem } from '$lib/shared/job';
-
-describe('settings', () => {
-  it('updates change only the fields given, and two at once both stay', async () => {
-    expect(await getSettings()).toEqual(DEFAULT_MACHINE_SETTINGS);
-    await Promise.all([
-      updateSettings({ gpuMemoryMB: 8192 }),
-      updateSettings({ modelMirror: 'https://models.example.org/' }),
-      updateSettings((current) => ({ safetyMargin: current.safetyMargin + 0.05 }))
-    ]);
-    expect(await getSettings()).toEqual({
-      ...DEFAULT_MACHINE_SETTINGS,
-      gpuMemoryMB: 8192,
-      modelMirror: 'https://models.example.org/',
-      safetyMargin: DEFAULT_MACHINE_SETTINGS.safetyMargin + 0.05
-    });
-    expect(await updateSettings({ autoResume: false })).toMatchObject({
-      autoResume: false,
-      gpuMemoryMB: 8192
-    });
-  });
-});
-
-describe('pending downloads', () => {
-  it('marks and unmarks models, each once, without touching the settings', async () => {
-    const before = await getSettings();
-    await Promise.all([setPendingDownload('a', true), setPendingDownload('b', true)]);
-    await setPendingDownload('a', true);
-    expect((await getPendingDownloads()).sort()).toEqual(['a', 'b']);
-    await setPendingDownload('a', false);
-    expect(await getPendingDownloads()).toEqual(['b']);
-    expect(await getSettings()).toEqual(before);
-  });
-});
-
-function meta(id: string, total: number): JobMeta {
-  return {
-    id,
-    name: id,
-    createdAt: 1,
-    sourceFileName: 'in.jsonl',
-    format: 'jsonl',
-    total,
-    settings: { name: id, systemPrompt: '', temperature: 0, top_p: 1, max_tokens: 8, seed: 0 },
-    engine: { kind: 'webllm', modelId: null },
-    needs: { longestPromptTokens: 10, maxAnswerTokens: 8, exact: false }
-  };
-}
-
-function items(n: number): ParsedItem[] {
-  return Array.from({ length: n }, (_, i) => ({
-    line: i + 1,
-    customId: `q-${i + 1}`,
-    messages: [{ role: 'user', content: `prompt ${i + 1}` }],
-    params: {}
-  }));
-}
-
-function failed(index: number): ItemResult {
-  return {
-    index,
-    customId: `q-${index + 1}`,
-    status: 'failed',
-    text: '',
-    finishReason: null,
-    usage: null,
-    error: { code: 'generation-failed', message: 'no' },
-    model: 'm',
-    finishedAt: 2,
-    attempts: 1
-  };
-}
+import { failed, items, meta } from './stored-job';
 
 describe('jobs', () => {
   it('stores inputs 256 to a record and reads any range of them, across records', async () => {
@@ -113,18 +38,6 @@ describe('jobs', () => {
       'q-515'
     ]);
     await expect(getInput('chunks', 600)).rejects.toThrow('Item 601 of job chunks is missing');
-  });
-
-  it('reads the inputs of a job stored one record per item (before chunks)', async () => {
-    await createJob(meta('legacy', 0), [], []);
-    for (const [i, item] of items(3).entries()) {
-      await set(['in', i], { ...item, index: i }, jobStore('legacy'));
-    }
-    expect((await getInputs('legacy', 1, 3)).map((input) => input.customId)).toEqual([
-      'q-2',
-      'q-3'
-    ]);
-    expect((await readAhead('legacy', 0, 2)).inputs.map((input) => input.index)).toEqual([0, 1]);
   });
 
   it('writes results, tries, log lines and progress in one write; reads inputs with their tries', async () => {
