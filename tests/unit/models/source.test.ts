@@ -1,11 +1,10 @@
 /**
- * The Models page's pure logic: the model source, the mirror check, the manifest and
- * the download figures. The downloader is tested in models/downloader.test.ts.
+ * The model source (official or a mirror) and the mirror check. The manifest, the download
+ * figures and the downloader have test files of their own beside this one.
  */
 import { describe, expect, it } from 'vitest';
 import * as webllm from '@mlc-ai/web-llm';
 import { MODELS } from '$lib/plan/catalog';
-import { describeProgress, downloadProgress, RateMeter } from '$lib/models/progress';
 import {
   checkMirror,
   describeModelSource,
@@ -17,14 +16,9 @@ import {
   parseMirrorUrl,
   withModelSource
 } from '$lib/models/source';
-import {
-  cleanModelUrl,
-  isKeyOfModel,
-  parseTensorCacheManifest,
-  tokenizerFileOf
-} from '$lib/models/webllm-cache';
-import { fakeMirrorFiles } from '../e2e/fake-mirror';
-import { MIRROR, MODEL, mirrorFetch } from './models/mirror-fetch';
+import { cleanModelUrl } from '$lib/models/webllm-cache';
+import { fakeMirrorFiles } from '../../e2e/fake-mirror';
+import { MIRROR, MODEL, mirrorFetch } from './mirror-fetch';
 
 const QWEN = MODELS.map((model) => model.id);
 
@@ -170,113 +164,5 @@ describe('mirror check', () => {
     expect(check.ok).toBe(false);
     expect(check.message).toMatch(/configs but not their libraries/);
     expect(check.message).toContain(`${MIRROR}libs/v0_2_86/base/`);
-  });
-});
-
-describe('tensor-cache manifest', () => {
-  const base = `${MIRROR}${MODEL}/resolve/main/`;
-  it('lists the shards with their sizes', () => {
-    const json = { records: [{ dataPath: 'params_shard_0.bin', nbytes: 10, records: [] }] };
-    expect(parseTensorCacheManifest(json, base)).toEqual([
-      { dataPath: 'params_shard_0.bin', nbytes: 10 }
-    ]);
-  });
-  it('refuses what would cost a wrong download', () => {
-    expect(() => parseTensorCacheManifest({}, base)).toThrow(/lists no weight shards/);
-    expect(() => parseTensorCacheManifest({ records: [{ nbytes: 1 }] }, base)).toThrow(
-      /shard 1 has no "dataPath"/
-    );
-    expect(() => parseTensorCacheManifest({ records: [{ dataPath: 'a.bin' }] }, base)).toThrow(
-      /a.bin has no valid "nbytes"/
-    );
-    expect(() =>
-      parseTensorCacheManifest({ records: [{ dataPath: 'https://evil.test/a', nbytes: 1 }] }, base)
-    ).toThrow(/outside the model's folder/);
-    expect(() =>
-      parseTensorCacheManifest({ records: [{ dataPath: '../../x.bin', nbytes: 1 }] }, base)
-    ).toThrow(/outside the model's folder/);
-    const twice = { dataPath: 'a.bin', nbytes: 1 };
-    expect(() => parseTensorCacheManifest({ records: [twice, twice] }, base)).toThrow(
-      /listed twice/
-    );
-  });
-  it('picks the tokenizer WebLLM reads', () => {
-    expect(tokenizerFileOf({ tokenizer_files: ['vocab.json', 'tokenizer.json'] })).toBe(
-      'tokenizer.json'
-    );
-    expect(tokenizerFileOf({ tokenizer_files: ['tokenizer.model'] })).toBe('tokenizer.model');
-    expect(tokenizerFileOf({ tokenizer_files: ['vocab.json'] })).toBeNull();
-    expect(tokenizerFileOf({})).toBeNull();
-  });
-  it("tells a model's cache keys from any source", () => {
-    const lib = MODEL_LIB_FILES[MODEL] ?? '';
-    expect(isKeyOfModel(`https://a.test/mlc-ai/${MODEL}/resolve/main/x.bin`, MODEL, lib)).toBe(
-      true
-    );
-    expect(isKeyOfModel(`https://b.test/libs/v0_2_86/base/${lib}`, MODEL, lib)).toBe(true);
-    expect(
-      isKeyOfModel(
-        `https://a.test/mlc-ai/${MODEL.replace('0.5B', '1.5B')}/resolve/main/x`,
-        MODEL,
-        lib
-      )
-    ).toBe(false);
-  });
-});
-
-describe('download progress', () => {
-  it('measures speed over a sliding window', () => {
-    const meter = new RateMeter(4000, 1000);
-    meter.add(0, 0);
-    expect(meter.rate(500)).toBeNull();
-    meter.add(1_000_000, 1000);
-    expect(meter.rate(1000)).toBe(1_000_000);
-    meter.add(1_000_000, 2000);
-    expect(meter.rate(2000)).toBe(1_000_000);
-    // A stall: no bytes for a while, the speed falls.
-    expect(meter.rate(6000)).toBeLessThan(1_000_000);
-    expect(meter.rate(30_000)).toBe(0);
-  });
-
-  it('gives MB, share, speed and time left', () => {
-    const MIB = 1024 * 1024;
-    const p = downloadProgress({
-      loadedBytes: 25 * MIB,
-      totalBytes: 100 * MIB,
-      bytesPerSecond: 5 * MIB,
-      shardsDone: 1,
-      shardsTotal: 4
-    });
-    expect(p).toEqual({
-      loadedMB: 25,
-      totalMB: 100,
-      fraction: 0.25,
-      mbPerSecond: 5,
-      etaSeconds: 15,
-      shardsDone: 1,
-      shardsTotal: 4
-    });
-    expect(describeProgress(p)).toBe(
-      '25.0 of 100 MiB (25%) · 5.0 MiB/s · about 15 s left · 1 of 4 shards'
-    );
-    const unknown = downloadProgress({
-      loadedBytes: 0,
-      totalBytes: 10,
-      bytesPerSecond: null,
-      shardsDone: 0,
-      shardsTotal: 1
-    });
-    expect(unknown.etaSeconds).toBeNull();
-    expect(describeProgress(unknown)).toContain('measuring speed · time left unknown');
-    expect(
-      downloadProgress({
-        loadedBytes: 10,
-        totalBytes: 10,
-        bytesPerSecond: 0,
-        shardsDone: 1,
-        shardsTotal: 1
-      }).etaSeconds
-    ).toBe(0);
-    expect(describeProgress({ ...p, etaSeconds: 3725 })).toContain('about 1 h 02 min left');
   });
 });

@@ -7,7 +7,7 @@ import type { ExportInput } from '$lib/formats/types';
 import { answerReader, checkSchema } from '$lib/shared/answer';
 import type { JobSettings } from '$lib/shared/job';
 import { webllmRequest } from '$lib/worker/engine/webllm';
-import { wecloneDataset } from '../fixtures/weclone';
+import { wecloneDataset } from '../../fixtures/weclone';
 
 const text = (s: string) => new TextEncoder().encode(s);
 

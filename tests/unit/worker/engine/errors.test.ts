@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { EngineError, translateEngineError } from '$lib/worker/engine/errors';
+
+describe('translateEngineError', () => {
+  const context = { phase: 'load' as const, model: 'Qwen2.5-7B-Instruct-q4f32_1-MLC' };
+
+  it('names the unreachable hosts on a failed fetch', () => {
+    const error = translateEngineError(new TypeError('Failed to fetch'), {
+      ...context,
+      unreachable: ['huggingface.co', 'raw.githubusercontent.com']
+    });
+    expect(error.code).toBe('network');
+    expect(error.message).toBe(
+      'Could not download Qwen2.5-7B-Instruct-q4f32_1-MLC: huggingface.co and raw.githubusercontent.com could not be reached. Check the network connection.'
+    );
+    expect(error.hosts).toEqual(['huggingface.co', 'raw.githubusercontent.com']);
+  });
+
+  it('maps WebLLM and WebGPU errors to codes', () => {
+    const named = (name: string, message: string) => Object.assign(new Error(message), { name });
+    expect(translateEngineError(named('DeviceLostError', 'lost'), context).code).toBe(
+      'device-lost'
+    );
+    expect(
+      translateEngineError(
+        named('ContextWindowSizeExceededError', 'Prompt tokens exceed context window size'),
+        {
+          ...context,
+          phase: 'generate'
+        }
+      ).code
+    ).toBe('context-exceeded');
+    expect(translateEngineError(new Error('Device is lost'), context).code).toBe('device-lost');
+    expect(translateEngineError(new Error('GPU out of memory'), context).code).toBe(
+      'out-of-memory'
+    );
+    expect(translateEngineError(new Error('weird'), context).code).toBe('load-failed');
+    expect(translateEngineError(new Error('weird'), { ...context, phase: 'generate' }).code).toBe(
+      'generation-failed'
+    );
+    const typed = new EngineError('cancelled', 'Stopped.');
+    expect(translateEngineError(typed, context)).toBe(typed);
+  });
+});
