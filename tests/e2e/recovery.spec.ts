@@ -34,7 +34,8 @@ test('GPU process killed 3 times mid-run: a new device each time, no click, the 
     const context = await launch(profile, NO_GPU_CRASH_LIMIT);
     const page = context.pages()[0] ?? (await context.newPage());
     const file = batchFile(60, 'gpu.jsonl');
-    await createJob(page, file, '?engine=simulated&tokenDelayMs=5');
+    // Items 9, 25 and 43 wait after a token for the kill: the job cannot finish before it.
+    await createJob(page, file, '?engine=simulated&tokenDelayMs=5&simHoldAt=8,24,42');
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     for (const at of [8, 24, 42]) {
       await waitForFinished(page, at);
@@ -62,7 +63,11 @@ test('GPU process killed twice as real users run Chrome: the page reloads itself
   try {
     const context = await launch(profile);
     const page = context.pages()[0] ?? (await context.newPage());
-    await createJob(page, batchFile(60, 'blocked.jsonl'), '?engine=simulated&tokenDelayMs=5');
+    await createJob(
+      page,
+      batchFile(60, 'blocked.jsonl'),
+      '?engine=simulated&tokenDelayMs=5&simHoldAt=8,20'
+    );
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 8);
     await killGpuProcess(profile);
@@ -112,7 +117,12 @@ test('a poison prompt that crashes the GPU 3 times is failed with its last error
   try {
     const context = await launch(profile, NO_GPU_CRASH_LIMIT);
     const page = context.pages()[0] ?? (await context.newPage());
-    await createJob(page, batchFile(8, 'poison.jsonl'), '?engine=simulated&tokenDelayMs=60');
+    // Item 3's first three attempts wait after a token for the kill (not the one after Retry).
+    await createJob(
+      page,
+      batchFile(8, 'poison.jsonl'),
+      '?engine=simulated&tokenDelayMs=60&simHoldAt=2,2,2'
+    );
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     const current = page.getByRole('heading', { name: /^Item 3: q-3/ });
     await expect(current).toBeVisible({ timeout: 30_000 });
@@ -154,7 +164,7 @@ test('a crashed tab: opening the app again resumes the job by itself', async () 
     const id = await createJob(
       page,
       batchFile(40, 'tab.jsonl'),
-      '?engine=simulated&tokenDelayMs=5'
+      '?engine=simulated&tokenDelayMs=5&simHoldAt=8'
     );
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 8);
@@ -179,7 +189,12 @@ test('a second tab shows live progress, says the job runs elsewhere, and takes o
   page,
   context
 }) => {
-  const id = await createJob(page, batchFile(80, 'tabs.jsonl'), '?engine=simulated&tokenDelayMs=8');
+  // The last item waits for the first tab to close: the job cannot finish before it.
+  const id = await createJob(
+    page,
+    batchFile(80, 'tabs.jsonl'),
+    '?engine=simulated&tokenDelayMs=8&simHoldAt=79'
+  );
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForFinished(page, 5);
 
