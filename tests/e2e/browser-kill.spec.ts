@@ -26,7 +26,9 @@ test('SIGKILL of the browser mid-run: after a relaunch, Resume completes with an
     // This test presses Resume itself (the chaos run covers resuming by itself).
     await setAutoResume(page, false);
 
-    const id = await createJob(page, file);
+    // Item 61 waits after a token for the kill: at 0 ms a token the job could otherwise finish
+    // before it.
+    const id = await createJob(page, file, '?engine=simulated&tokenDelayMs=0&simHoldAt=60');
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 60);
 

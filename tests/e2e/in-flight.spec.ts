@@ -28,7 +28,13 @@ test('at 4 in flight, a GPU-process kill and a page reload mid-run lose nothing 
     await waitForCompleted(page, TOTAL);
     const clean = await exportAs(page, 'OpenAI batch output (.jsonl)');
 
-    await createJob(page, file, '?engine=simulated&tokenDelayMs=4&simConcurrency=4');
+    // Items 21 and 46 wait after a token for the kill and the reload (the others run on beside
+    // them): the job cannot finish before either.
+    await createJob(
+      page,
+      file,
+      '?engine=simulated&tokenDelayMs=4&simConcurrency=4&simHoldAt=20,45'
+    );
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 20);
     await killGpuProcess(profile);

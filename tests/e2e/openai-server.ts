@@ -6,7 +6,8 @@
  * request, so a run with faults must export exactly what a run without them does.
  * Faults are given per request number: 429 with Retry-After, 500, 503, a connection
  * dropped mid-stream, a stalled first token, a restart of the whole server, and a 400
- * that repeats the request's Authorization header (as a careless server might).
+ * that repeats the request's Authorization header (as a careless server might). A test can
+ * hold every answer after the first few, so a job cannot finish before the test's fault lands.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -33,6 +34,10 @@ export interface OpenAIServer {
   /** Every request's Authorization header and body, for privacy checks. */
   seen: { authorization: string; body: string }[];
   setFaults(faultAt: ((n: number) => Fault | null) | null): void;
+  /** Answer `n` more chat requests, then hold every later one (it never answers). */
+  holdAfter(n: number): void;
+  /** Answer everything again (held requests stay held until their connection closes). */
+  release(): void;
   /** Stops listening (and cuts every connection) until `start` again. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -76,6 +81,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startOpenAIServer(options: OpenAIServerOptions = {}): Promise<OpenAIServer> {
   let faultAt = options.faultAt ?? null;
+  let answersLeft = Infinity;
   const sockets = new Set<Socket>();
   const faults: Record<Fault, number> = {
     '400': 0,
@@ -93,6 +99,8 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     faults,
     seen: [],
     setFaults: (next) => (faultAt = next),
+    holdAfter: (n) => void (answersLeft = n),
+    release: () => void (answersLeft = Infinity),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -107,6 +115,8 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     const text = await readBody(req);
     const n = ++state.requests;
     state.seen.push({ authorization: req.headers.authorization ?? '', body: text });
+    if (answersLeft <= 0) return; // Held: nothing, until the connection closes.
+    answersLeft--;
     const fault = faultAt?.(n) ?? null;
     if (fault) faults[fault]++;
     if (fault === '429') {

@@ -27,19 +27,27 @@ test('a 200-item job reloaded 3 times mid-run completes with the same export as 
   expect(cleanJsonl.name).toBe('batch-results.jsonl');
   expect(cleanCsv.name).toBe('batch-results.csv');
 
-  // The same file, reloaded at three seeded random moments.
-  await createJob(page, file);
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  // The same file, reloaded at three seeded random items. Each of them waits after a token
+  // for the reload: at 0 ms a token the job could otherwise finish before the last one.
   const random = seeded(2026);
   const windows: [number, number][] = [
     [5, 60],
     [70, 125],
     [135, 185]
   ];
-  for (const [from, to] of windows) {
-    const at = from + Math.floor(random() * (to - from));
+  const moments = windows.map(([from, to]) => ({
+    at: from + Math.floor(random() * (to - from)),
+    waitMs: Math.floor(random() * 40)
+  }));
+  await createJob(
+    page,
+    file,
+    `?engine=simulated&tokenDelayMs=0&simHoldAt=${moments.map((m) => m.at).join(',')}`
+  );
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  for (const { at, waitMs } of moments) {
     await waitForFinished(page, at);
-    await page.waitForTimeout(Math.floor(random() * 40));
+    await page.waitForTimeout(waitMs);
     await page.reload();
     // Resume interrupted jobs is on by default: the job goes on with no click.
   }
@@ -62,7 +70,12 @@ test('Pause stops after the current token, keeps the partial item out, and Resum
   page
 }) => {
   const total = 12;
-  await createJob(page, batchFile(total, 'pause.jsonl'), '?engine=simulated&tokenDelayMs=15');
+  // Item 3 waits after a token for Pause: the job cannot finish before it.
+  await createJob(
+    page,
+    batchFile(total, 'pause.jsonl'),
+    '?engine=simulated&tokenDelayMs=15&simHoldAt=2'
+  );
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('stream')).not.toBeEmpty();
   await waitForFinished(page, 2);
@@ -98,7 +111,7 @@ test('a job created with ?engine=simulated resumes on the simulated engine whate
   const id = await createJob(
     page,
     batchFile(30, 'engine.jsonl'),
-    '?engine=simulated&tokenDelayMs=10'
+    '?engine=simulated&tokenDelayMs=10&simHoldAt=3'
   );
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForFinished(page, 3);
@@ -113,7 +126,11 @@ test('with "Resume interrupted jobs" off, a reloaded job shows Interrupted and w
   page
 }) => {
   await setAutoResume(page, false);
-  await createJob(page, batchFile(20, 'manual.jsonl'), '?engine=simulated&tokenDelayMs=10');
+  await createJob(
+    page,
+    batchFile(20, 'manual.jsonl'),
+    '?engine=simulated&tokenDelayMs=10&simHoldAt=3'
+  );
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForFinished(page, 3);
   await page.reload();

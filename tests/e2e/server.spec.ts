@@ -76,6 +76,9 @@ test('a server that stays down pauses the job, saying what was kept, and it resu
   const server = await startOpenAIServer({ delayMs: 30 });
   try {
     await serverJob(page, server, batchFile(40, 'down.jsonl'), { concurrency: 4 });
+    // Ten answers, then none until the server is stopped: without the hold all 40 could
+    // finish before the stop lands (as they did once, in a fresh clone's run).
+    server.holdAfter(10);
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForFinished(page, 10);
     await server.stop();
@@ -84,6 +87,7 @@ test('a server that stays down pauses the job, saying what was kept, and it resu
     await expect(alert).toContainText(/Nothing was lost: \d+ of 40 results are saved\./);
     await expect(alert).toContainText('resumes by itself when it answers');
     await expect(page.getByRole('status')).toHaveText('Paused');
+    server.release();
     await server.start();
     await waitForCompleted(page, 40, 90_000);
     await expect(page.getByTestId('run-log')).toContainText('Paused until it answers');

@@ -195,7 +195,8 @@ test('8 pairs per prompt: the same scores as 1, committed 8 at a time, through a
     const alone = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
 
     await recordProgress(page);
-    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=4', 8);
+    // The batches from pairs 17 and 33 wait after a token for the reload and the kill.
+    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=4&simHoldAt=16,32', 8);
     await waitForFinished(page, 16);
     const beforeReload = await seenProgress(page);
     await page.reload();

@@ -54,6 +54,12 @@ interface SimulatedChoice {
   simConcurrency?: number;
   /** This item index crashes the GPU whenever it runs (a fault knob for tests). */
   simPoisonItem?: number | null;
+  /**
+   * Item indices whose first attempt stops after one token until a fault ends it (a lost
+   * device, Pause, the worker gone), so a test's fault lands before the job can finish (a
+   * knob for tests). An index listed n times holds its first n attempts.
+   */
+  simHoldAt?: number[];
   /** A wait before each item's first token in ms (a fixed cost per item, for the benchmark). */
   simItemDelayMs?: number | null;
   /** One GPU pass per item instead of per token (a near-free engine, for the benchmark). */
@@ -62,6 +68,16 @@ interface SimulatedChoice {
 
 /** Default per-token delay of the simulated engine, in ms. */
 export const SIMULATED_TOKEN_DELAY_MS = 2;
+
+/** A comma-separated list of item indices, or undefined when there is none. */
+function indexListParam(params: URLSearchParams, name: string): number[] | undefined {
+  const indices = (params.get(name) ?? '')
+    .split(',')
+    .filter((part) => part.trim() !== '')
+    .map(Number)
+    .filter((value) => Number.isInteger(value) && value >= 0);
+  return indices.length ? indices : undefined;
+}
 
 function numberParam(params: URLSearchParams, name: string): number | null {
   const raw = params.get(name);
@@ -73,9 +89,10 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
  * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
- * `simConcurrency`, `simPoisonItem`, `simItemDelayMs`, `simGpuPassPerItem`) picks the simulated
- * engine; anything else the real model (`model=<WebLLM id>` picks one). Read
- * only when a job is created: the choice is then saved with the job.
+ * `simConcurrency`, `simPoisonItem`, `simHoldAt` (indices: `8,24`), `simItemDelayMs`,
+ * `simGpuPassPerItem`) picks the simulated engine; anything else the real model
+ * (`model=<WebLLM id>` picks one). Read only when a job is created: the choice is then saved
+ * with the job.
  */
 export function engineFromUrl(url: URL): LocalChoice {
   const params = url.searchParams;
@@ -90,6 +107,7 @@ export function engineFromUrl(url: URL): LocalChoice {
       simBreakEvery: numberParam(params, 'simBreakEvery'),
       simConcurrency: numberParam(params, 'simConcurrency') ?? 1,
       simPoisonItem: numberParam(params, 'simPoisonItem'),
+      simHoldAt: indexListParam(params, 'simHoldAt'),
       simItemDelayMs: numberParam(params, 'simItemDelayMs'),
       simGpuPassPerItem: params.get('simGpuPassPerItem') === '1'
     };

@@ -27,6 +27,9 @@ describe('engineFromUrl', () => {
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simGpuPassPerItem=1'))
     ).toMatchObject({ simGpuPassPerItem: true });
+    expect(
+      engineFromUrl(new URL('http://localhost/?engine=simulated&simHoldAt=8,24,8,x'))
+    ).toMatchObject({ simHoldAt: [8, 24, 8] });
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated'))).toMatchObject({
       tokenDelayMs: 2
     });

@@ -20,6 +20,7 @@ export function createEngine(choice: EngineChoice, settings: EngineSettings = {}
         breakEvery: choice.simBreakEvery ?? null,
         concurrency: choice.simConcurrency ?? 1,
         poisonItem: choice.simPoisonItem ?? null,
+        holdAt: choice.simHoldAt ?? [],
         itemDelayMs: choice.simItemDelayMs ?? 0,
         gpuPassPerItem: choice.simGpuPassPerItem === true
       });

@@ -58,6 +58,8 @@ export interface SimulatedOptions {
   concurrency?: number;
   /** This item crashes the GPU whenever it runs: every item running with it loses the device. */
   poisonItem?: number | null;
+  /** Items whose first attempt stops after one token until a fault ends it (listed n times: n attempts). */
+  holdAt?: readonly number[];
   /** A wait before each item's first token, on top of the tokens' own (a fixed cost per item). */
   itemDelayMs?: number;
   /** One GPU pass per item instead of one per token (the benchmark's near-free engine). */
@@ -74,6 +76,25 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
     signal.addEventListener('abort', done);
+  });
+}
+
+/**
+ * Attempts held in this worker ("index:attempt"). Engines are made again after a lost device,
+ * and "Retry failed" counts an item's attempts from 1 again: each is still held once only.
+ */
+const heldAttempts = new Set<string>();
+
+/** Resolves when the device is lost or the signal aborts, whichever comes first. */
+function untilFault(lost: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done);
+    void lost.then(done);
   });
 }
 
@@ -255,6 +276,7 @@ export class SimulatedEngine implements Engine {
       this.#options.hangAtItem !== null &&
       item?.index === this.#options.hangAtItem &&
       item.attempt === 1;
+    const hold = this.#holds(item);
     const started = performance.now();
     let firstTokenAt = started;
     let text = '';
@@ -268,6 +290,12 @@ export class SimulatedEngine implements Engine {
       const piece = completion.tokens[i] ?? '';
       text += piece;
       onText(piece);
+      // The hold knob: the item runs, visibly, until the test's fault ends this attempt.
+      if (hold && i === 0 && this.#lostPromise) {
+        await untilFault(this.#lostPromise, signal);
+        if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+        throw this.#deviceLostError();
+      }
       // The hung-engine knob: after a few tokens, nothing more, ever (only terminating the worker ends it).
       if (hang && i === Math.min(2, completion.tokens.length - 1))
         await new Promise<never>(() => {});
@@ -287,6 +315,16 @@ export class SimulatedEngine implements Engine {
         decode_tokens_per_s: Math.max(completion.tokens.length - 1, 0) / decodeSeconds
       }
     };
+  }
+
+  /** Whether the hold knob holds this attempt (each once in this worker). */
+  #holds(item?: ItemContext): boolean {
+    if (!item) return false;
+    const listed = (this.#options.holdAt ?? []).filter((index) => index === item.index).length;
+    const key = `${item.index}:${item.attempt}`;
+    if (item.attempt > listed || heldAttempts.has(key)) return false;
+    heldAttempts.add(key);
+    return true;
   }
 
   #completion(request: GenerateRequest, item?: ItemContext): SimulatedCompletion {
