@@ -133,15 +133,16 @@ export class Run {
 
   async execute(): Promise<RunOutcome> {
     const { store, now } = this.#deps;
-    if (allHandled(this.#progress, this.#job.total)) {
-      this.#progress = { ...this.#progress, state: 'completed', stopReason: null };
-      await store.saveProgress(this.#job.id, this.#progress);
-      return { state: 'completed', progress: this.#progress, error: null };
-    }
-    this.#progress = { ...this.#progress, state: 'running', stopReason: null, updatedAt: now() };
-    await store.saveProgress(this.#job.id, this.#progress);
-    this.#emit({ type: 'progress', progress: this.#progress });
     try {
+      // Inside the try: a disk still full when the job is resumed pauses it the same way.
+      if (allHandled(this.#progress, this.#job.total)) {
+        this.#progress = { ...this.#progress, state: 'completed', stopReason: null };
+        await store.saveProgress(this.#job.id, this.#progress);
+        return { state: 'completed', progress: this.#progress, error: null };
+      }
+      this.#progress = { ...this.#progress, state: 'running', stopReason: null, updatedAt: now() };
+      await store.saveProgress(this.#job.id, this.#progress);
+      this.#emit({ type: 'progress', progress: this.#progress });
       return await this.#loop();
     } catch (error) {
       // The one way a full disk ends a run, wherever the write was refused.

@@ -409,6 +409,20 @@ describe('Runner', () => {
     expect([...store.results.keys()]).toEqual([0, 1, 2]);
   });
 
+  it('Resume on a disk still full pauses with the full-disk message, not a crash', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    store.progress = { ...initialProgress(0), state: 'paused' };
+    store.saveProgress = async () => {
+      throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    };
+    const engine = new EchoEngine();
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect(outcome.error?.code).toBe('quota');
+    expect(outcome.error?.message).toContain('Nothing was lost: 0 of 3 results are saved.');
+    expect(engine.requests).toHaveLength(0);
+  });
+
   it('a full disk met anywhere (the exact counts, a run-log line) pauses the same way', async () => {
     const quota = () => new DOMException('Quota exceeded', 'QuotaExceededError');
     // While the engine is prepared: the exact counts cannot be saved.

@@ -120,7 +120,12 @@ export class JobSupervisor {
   /** Adds a line to the run log: stored, shown, and sent to other tabs. */
   async note(kind: RunLogEntry['kind'], index: number | null, message: string): Promise<void> {
     const entry: RunLogEntry = { at: this.#deps.clock.now(), index, kind, message };
-    await this.#deps.store.appendLog(this.jobId, entry);
+    try {
+      await this.#deps.store.appendLog(this.jobId, entry);
+    } catch {
+      // Not written (a full disk): the line is still shown here and in other tabs, and the
+      // run says itself what the full disk kept.
+    }
     this.#pump.flush();
     this.session.logged(entry);
     this.#deps.broadcast({ jobId: this.jobId, type: 'log', entry });

@@ -239,6 +239,20 @@ describe('JobSupervisor: a crashed worker', () => {
     expect(t.session.canResume).toBe(true);
   });
 
+  it('a run-log line the full disk refuses is still shown, and the run goes on to its own pause', async () => {
+    const t = setup([crashes, stoppedWith('quota', 'paused')]);
+    t.store.appendLog = async () => {
+      throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    };
+    await t.supervisor.run();
+    expect([t.bridge.runs, t.bridge.restarts]).toEqual([2, 1]);
+    expect(t.session.log.map((entry) => entry.message)).toContain(
+      `the runner crashed (${CRASH}); restarted`
+    );
+    expect(t.session.error).toEqual({ code: 'quota', message: 'stopped: quota' });
+    expect(t.session.status).toBe('Paused');
+  });
+
   it('counts crashes in a row only: a commit between them starts the count again', async () => {
     // The third crash in a row would stop the job; the commit before it makes it the first.
     const t = setup([crashes, crashes, commitsThenCrashes, crashes, completes]);
