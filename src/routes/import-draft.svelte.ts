@@ -175,6 +175,7 @@ export class ImportDraft {
       return;
     }
     const stale = new AbortController();
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- estimates are advice: a failed one leaves the last shown
     void estimate($state.snapshot(this.sampling)).then((next) => {
       if (!stale.signal.aborted) this.#estimates = next;
     });

@@ -168,6 +168,7 @@ export async function startFakeMirror(
   }
 
   function listen(on: number): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- handle() answers every request itself, errors included
     server = createServer((req, res) => void handle(req, res));
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -164,6 +164,7 @@ test('a download shows its progress, continues after a reload from the last fini
 
   page.once('dialog', (dialog) => {
     expect(dialog.message()).toContain(`Delete ${SMALL_LABEL} (2 MiB) from this browser?`);
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the dialog is answered while the click that opened it is awaited
     void dialog.accept();
   });
   await item.getByRole('button', { name: `Delete ${SMALL_LABEL}`, exact: true }).click();

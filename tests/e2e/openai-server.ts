@@ -135,6 +135,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
     }
     if (fault === 'restart') {
       // The whole server goes away (this request with it) and comes back a little later.
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the test server restarts in the background, as a real one would
       void state.stop().then(() => setTimeout(() => void state.start(), 1500));
       return;
     }
@@ -227,6 +228,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions = {}): Prom
       return;
     }
     if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- chat() answers every request itself, errors included
       void chat(req, res);
       return;
     }

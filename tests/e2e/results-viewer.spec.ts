@@ -12,6 +12,7 @@ test('a vLLM run-batch file opens read-only, model output stays text, and conver
   const dialogs: string[] = [];
   page.on('dialog', (dialog) => {
     dialogs.push(dialog.message());
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the dialog is answered while the click that opened it is awaited
     void dialog.dismiss();
   });
 

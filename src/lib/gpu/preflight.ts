@@ -69,6 +69,7 @@ export async function preflight(
     }
   });
   let lost = false;
+  // eslint-disable-next-line @typescript-eslint/no-floating-promises -- device.lost never rejects
   void device.lost.then(() => (lost = true));
   const allocator = allocatorFor(device, options.simMemoryMB);
   const held: Allocation[] = [];

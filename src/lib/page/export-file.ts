@@ -42,6 +42,7 @@ export async function writeExport(
         exporter.requests ? Promise.resolve([]) : getResults(job.id, from, to)
       ]);
       // Awaited below; a read left behind by a failed write is not an unhandled rejection.
+      // eslint-disable-next-line no-restricted-syntax -- awaited below; a read left behind by a failed write is not an unhandled rejection
       piece.catch(() => undefined);
       return { from, to, piece };
     };
@@ -72,6 +73,7 @@ export async function writeExport(
     if (tail) await sink.write(tail);
     await sink.close();
   } catch (error) {
+    // eslint-disable-next-line no-restricted-syntax -- the write failed already: that error is thrown below, not the abort's
     await sink.abort().catch(() => undefined);
     throw error;
   }

@@ -74,7 +74,7 @@ export class JobSession {
   #liveSince = $state(0);
   #ids = $state.raw<string[]>([]);
   #version = $state(0);
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- redrawn through #version, not per entry
   readonly #rows = new Map<number, RowSummary>();
   #log = $state.raw<RunLogEntry[]>([]);
   #promptTokens = $state.raw<number[]>([]);
@@ -384,6 +384,7 @@ export class JobSession {
       case 'needs':
         // The model's tokenizer counted the prompts: the plan and the too-long list use them now.
         if (this.#meta) this.#meta = { ...this.#meta, needs: event.needs };
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- until the exact counts are read the estimates stay shown
         void jobs.getPromptTokens(this.jobId).then((tokens) => (this.#promptTokens = tokens));
         break;
     }

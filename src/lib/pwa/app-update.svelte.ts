@@ -58,8 +58,10 @@ class AppUpdate {
       else if (controlled) this.ready = true;
       controlled = true;
     });
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- check() never rejects (an unreachable server is a normal state)
     setInterval(() => void this.check(), CHECK_EVERY_MS);
     document.addEventListener('visibilitychange', () => {
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- check() never rejects (an unreachable server is a normal state)
       if (document.visibilityState === 'visible') void this.check();
     });
   }
@@ -67,6 +69,7 @@ class AppUpdate {
   /** Asks the server whether there is a new version. */
   async check(): Promise<void> {
     hello();
+    // eslint-disable-next-line no-restricted-syntax -- offline, or the server unreachable: the next check asks again
     await this.#registration?.update().catch(() => undefined);
   }
 

@@ -54,6 +54,7 @@ export function settingsStore(): UseStore {
 export async function deleteJobDatabase(jobId: string): Promise<void> {
   const store = jobs.get(jobId)?.opened;
   jobs.delete(jobId);
+  // eslint-disable-next-line no-restricted-syntax -- a database that is not open needs no closing
   if (store) await store('readonly', (s) => s.transaction.db.close()).catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     const request = indexedDB.deleteDatabase(jobDatabaseName(jobId));

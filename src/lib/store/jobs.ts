@@ -120,6 +120,7 @@ export async function createJob(
     });
     await set(meta.id, meta, catalogStore());
   } catch (error) {
+    // eslint-disable-next-line no-restricted-syntax -- the store failed already (that error is thrown below); the catalog entry is written last, so what is left is never listed
     await deleteJobDatabase(meta.id).catch(() => undefined);
     throw error;
   }

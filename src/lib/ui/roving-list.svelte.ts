@@ -54,6 +54,7 @@ export class RovingList {
     const next = moves[event.key];
     if (next === undefined || last < 0) return;
     event.preventDefault();
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- focusing a row only waits for it to be drawn; it cannot fail
     void this.focusRow(Math.max(0, Math.min(last, next)));
   };
 }

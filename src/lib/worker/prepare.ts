@@ -66,6 +66,7 @@ export class EngineSlot {
       emit({ type: 'engine', info });
       return engine;
     } catch (error) {
+      // eslint-disable-next-line no-restricted-syntax -- the load failed already: that error is thrown below, not the cleanup's
       await engine.unload().catch(() => undefined);
       throw error;
     }
@@ -74,6 +75,7 @@ export class EngineSlot {
   async drop(): Promise<void> {
     const current = this.#current;
     this.#current = null;
+    // eslint-disable-next-line no-restricted-syntax -- an engine that lost its device cannot unload cleanly; it is dropped all the same
     await current?.engine.unload().catch(() => undefined);
   }
 }

@@ -65,6 +65,7 @@ function newGroup(): Group {
     reject = rej;
   });
   // A write nobody waits for (an attempt begun) must not be an unhandled rejection.
+  // eslint-disable-next-line no-restricted-syntax -- every waiter gets the rejection from `done`; an attempt begun has no waiter
   done.catch(() => undefined);
   return { write: { results: [], tries: [], log: [], progress: null }, done, resolve, reject };
 }
@@ -134,6 +135,7 @@ export class RunIO {
   attempt(index: number, scope: AttemptScope, before: ItemTries): ItemTries {
     const tries = { count: before.count + 1, lastError: before.lastError };
     this.#touched.set(key(index, scope), tries);
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- not waited for: the result records the attempt, and a failed write fails the next one
     void this.write({ tries: [{ index, scope, tries }] });
     return tries;
   }

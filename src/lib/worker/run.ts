@@ -365,6 +365,7 @@ export class Run {
       () => {
         for (const result of results) this.#emit({ type: 'committed', result, progress: written });
       },
+      // eslint-disable-next-line no-restricted-syntax -- #write stopped the run on this failure already
       () => undefined
     );
   }
@@ -435,6 +436,7 @@ export class Run {
     await this.#io.drained();
     this.#progress = { ...this.#progress, state, stopReason: error, updatedAt: this.#deps.now() };
     // With a full disk even this write may fail: the last commit stands, and the page is told.
+    // eslint-disable-next-line no-restricted-syntax -- a full disk: the last commit stands, and the outcome tells the page
     await this.#deps.store.saveProgress(this.#job.id, this.#progress).catch(() => undefined);
     this.#emit({ type: 'progress', progress: this.#progress });
     return { state, progress: this.#progress, error };

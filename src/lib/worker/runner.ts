@@ -92,6 +92,7 @@ export class Runner {
   /** Runs the job; jobs given to one runner run one after another (they share the engine). */
   run(jobId: string, emit: Emit): Promise<RunOutcome> {
     const turn = this.#queue.then(() => this.#leased(jobId, emit));
+    // eslint-disable-next-line no-restricted-syntax -- the caller of run() gets the rejection; the next job still runs
     this.#queue = turn.catch(() => undefined);
     return turn;
   }

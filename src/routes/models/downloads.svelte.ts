@@ -69,6 +69,7 @@ class ModelDownloads {
   async continuePending(): Promise<void> {
     for (const modelId of await getPendingDownloads()) {
       if (!this.active[modelId] && MODELS.some((model) => model.id === modelId)) {
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- a failed download shows on its model (#start handles it)
         void this.start(modelId, true);
       }
     }

@@ -84,6 +84,7 @@ export class JobSupervisor {
     if (this.session.running || !locks) return;
     const held = await locks.held(jobLockName(this.jobId));
     this.session.heldElsewhere(held);
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- waits for the other tab in the background; it reports through the session
     if (held) void this.#takeOverWhenFree();
   }
 
@@ -103,6 +104,7 @@ export class JobSupervisor {
       this.session.progressRead(progress);
       if (shouldTakeOver(progress.state, this.session.running)) {
         await this.note('takeover', null, 'the tab that ran this job closed; this tab took over');
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- run() reports every outcome through the session
         void this.run();
       }
     } finally {
@@ -114,6 +116,7 @@ export class JobSupervisor {
   receive(message: JobBroadcast): void {
     if (this.session.running) return;
     this.session.applyBroadcast(message);
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- waits for the other tab in the background; it reports through the session
     void this.#takeOverWhenFree();
   }
 
@@ -151,6 +154,7 @@ export class JobSupervisor {
     });
     if (!hang) return;
     const message = `No token for ${Math.round(hang.waitedMs / 1000)} s: the engine hung at item ${hang.index + 1}.`;
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the worker is terminated whether or not the mark is written; the run reports the rest
     void this.#deps.store
       .recordFailure(this.jobId, hang.index, { code: 'hung', message })
       .finally(() => this.#deps.bridge.terminate(message));
@@ -166,6 +170,7 @@ export class JobSupervisor {
     this.#cancelServerWait = this.#deps.clock.after(delay, () => {
       if (this.session.running || this.session.progress?.state !== 'paused') return;
       this.#deps.bridge.refreshWhenIdle();
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- run() reports every outcome through the session
       void this.run();
     });
   }
@@ -207,6 +212,7 @@ export class JobSupervisor {
       this.#pump.flush();
       if (outcome.state === 'busy') {
         session.heldElsewhere(true);
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- waits for the other tab in the background; it reports through the session
         void this.#takeOverWhenFree();
         return false;
       }

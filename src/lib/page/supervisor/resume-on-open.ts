@@ -46,6 +46,7 @@ async function resumeInterrupted(): Promise<string[]> {
         ? 'resumed by itself after the page reload'
         : 'resumed by itself when the app opened'
     );
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- each job runs under its own supervisor, which reports through its session
     void supervisor.run({ afterGpuReload });
     resumed.push(job.id);
   }
@@ -57,9 +58,11 @@ let started = false;
 export function startSupervisor(): void {
   if (started) return;
   started = true;
+  // eslint-disable-next-line @typescript-eslint/no-floating-promises -- resuming on open is a convenience: a job it cannot read stays as it is, and its page says why when opened
   void resumeInterrupted();
   // A frozen page (Page Lifecycle) or a hidden one that Chrome throttled: look again.
   const check = () => {
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- resuming on open is a convenience: a job it cannot read stays as it is, and its page says why when opened
     if (document.visibilityState === 'visible') void resumeInterrupted();
   };
   document.addEventListener('resume', check);

@@ -94,6 +94,7 @@ function untilFault(lost: Promise<unknown>, signal: AbortSignal): Promise<void> 
       resolve();
     };
     signal.addEventListener('abort', done);
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- device.lost never rejects
     void lost.then(done);
   });
 }

@@ -144,6 +144,7 @@ export class WebLLMEngine implements Engine {
     try {
       await engine.reload(model, { context_window_size: plan.contextWindow });
     } catch (error) {
+      // eslint-disable-next-line no-restricted-syntax -- the load failed already: that error is thrown below, not the cleanup's
       await engine.unload().catch(() => undefined);
       const badLibrary = libraryError(error, record.model_lib, mirror);
       if (badLibrary) throw badLibrary;
@@ -168,6 +169,7 @@ export class WebLLMEngine implements Engine {
   ): Promise<GenerateResult> {
     const engine = this.#engine;
     if (!engine) throw new EngineError('device-lost', 'The model is not loaded.');
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the generation being stopped ends with its own error, which generate() throws
     const onAbort = () => void engine.interruptGenerate();
     signal.addEventListener('abort', onAbort);
     try {
@@ -216,6 +218,7 @@ export class WebLLMEngine implements Engine {
     const engine = this.#engine;
     this.#engine = null;
     this.#counter = null;
+    // eslint-disable-next-line no-restricted-syntax -- an engine that lost its device cannot unload cleanly; it is dropped all the same
     await engine?.unload().catch(() => undefined);
   }
 }

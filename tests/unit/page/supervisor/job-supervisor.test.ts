@@ -98,6 +98,7 @@ class FakeBridge implements RunnerBridge {
   restart = (): void => {
     this.restarts++;
     this.#stop('The runner was stopped.');
+    // eslint-disable-next-line @typescript-eslint/no-floating-promises -- a new worker: its death is raced by the next call
     this.#worker();
   };
 
@@ -279,6 +280,7 @@ describe('JobSupervisor: a crashed worker', () => {
   it('Pause pressed while the worker is replaced: no run starts after', async () => {
     const t = setup([crashes, completes]);
     t.store.onLog = (entry) => {
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- Pause, pressed while the supervisor runs; the test awaits run()
       if (entry.kind === 'restart') void t.supervisor.pause();
     };
     await t.supervisor.run();
