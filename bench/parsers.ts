@@ -6,7 +6,7 @@
  */
 import { parseImport } from '$lib/formats/import';
 import { MAX_IMPORT_ITEMS } from '$lib/formats/problems';
-import { parseResultsFile } from '$lib/formats/openai-batch-output';
+import { parseResultsFile } from '$lib/formats/openai-batch-output-read';
 import { estimateJobTokens } from '$lib/plan/tokens';
 
 const ROUNDS = 3;

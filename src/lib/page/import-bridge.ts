@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import type { CsvOptions } from '$lib/formats/types';
-import type { ResultsFile } from '$lib/formats/openai-batch-output';
+import type { ResultsFile } from '$lib/formats/openai-batch-output-read';
 import type { JobMeta, JobSettings } from '$lib/shared/job';
 import type { ImportedResults } from '$lib/worker/import-results';
 import { deleteJob } from '$lib/store/jobs';

@@ -6,7 +6,7 @@
  * answer stay pending, to run here. It runs in the import worker: a 60 MB file is read,
  * parsed and committed off the page's thread.
  */
-import { parseResultsFile, type ResultRow } from '$lib/formats/openai-batch-output';
+import { parseResultsFile, type ResultRow } from '$lib/formats/openai-batch-output-read';
 import { ProblemList } from '$lib/formats/problems';
 import type { ImportProblem } from '$lib/formats/types';
 import { scoreSchema } from '$lib/presets/score-pairs';

@@ -10,7 +10,7 @@ import type { CsvOptions, ImportPreview } from '$lib/formats/types';
 import { estimateImport, tokensPerPair } from '$lib/presets/estimate';
 import { detectLanguage } from '$lib/presets/score-pairs';
 import type { JobMeta, JobNeeds, JobSettings, ParsedItem } from '$lib/shared/job';
-import { parseResultsFile, type ResultsFile } from '$lib/formats/openai-batch-output';
+import { parseResultsFile, type ResultsFile } from '$lib/formats/openai-batch-output-read';
 import * as jobs from '$lib/store/jobs';
 import { importResults } from './import-results';
 import { readStream } from './read-file';

@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { csvOutput } from '$lib/formats/csv';
 import { describeProblem } from '$lib/formats/problems';
+import { openaiBatchOutput } from '$lib/formats/openai-batch-output';
 import {
-  openaiBatchOutput,
   PRODUCER_LABELS,
   parseResultsFile,
   resultsExportInput,
   resultsExportName,
   type ResultRow,
   type ResultsFile
-} from '$lib/formats/openai-batch-output';
+} from '$lib/formats/openai-batch-output-read';
 
 const FIXTURES = 'tests/fixtures/results/';
 
