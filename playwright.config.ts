@@ -18,6 +18,12 @@ export default defineConfig({
     launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
     trace: 'retain-on-failure'
   },
+  // Tests tagged @alone time the page: `npm test` runs them after the others (scripts/test.mjs),
+  // with the machine to themselves.
+  projects: [
+    { name: 'browser', grepInvert: /@alone/ },
+    { name: 'alone', grep: /@alone/ }
+  ],
   webServer: {
     command: 'node scripts/serve.mjs',
     url: BASE_URL,

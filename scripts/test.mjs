@@ -46,19 +46,20 @@ try {
 const built = step('build', 'npm', ['run', 'build']);
 if (!built) failed++;
 
-if (built) {
-  const e2eJson = `${out}/e2e.json`;
-  step('browser', 'npx', ['playwright', 'test'], { PW_JSON_REPORT: e2eJson });
+// The browser tests, then those that time the page (@alone) with nothing running beside them.
+for (const project of built ? ['browser', 'alone'] : []) {
+  const e2eJson = `${out}/e2e-${project}.json`;
+  step(project, 'npx', ['playwright', 'test', '--project', project], { PW_JSON_REPORT: e2eJson });
   try {
     const e2e = JSON.parse(readFileSync(e2eJson, 'utf8'));
     const { expected = 0, unexpected = 0, flaky = 0, skipped: skip = 0 } = e2e.stats ?? {};
     passed += expected;
     failed += unexpected + flaky;
     skipped += skip;
-    console.log(`browser tests: ${expected} passed, ${unexpected + flaky} failed`);
+    console.log(`${project} tests: ${expected} passed, ${unexpected + flaky} failed`);
     if (e2e.errors?.length) failed += e2e.errors.length;
   } catch {
-    console.log('browser tests: no report (the run failed before testing)');
+    console.log(`${project} tests: no report (the run failed before testing)`);
     failed++;
   }
 }
