@@ -1,7 +1,7 @@
 /**
  * A tiny model mirror for tests, in the layout of src/lib/models/source.ts:
  * every catalog model gets a chat config, a tokenizer placeholder, a
- * tensor-cache.json and a few small shards, and a fake wasm library (not
+ * ndarray-cache.json and a few small shards, and a fake wasm library (not
  * WebAssembly, so WebLLM fails at instantiating it, before any GPU work).
  *
  * The server runs inside the test on a port of its own (127.0.0.1: WebLLM
@@ -54,7 +54,7 @@ export function fakeMirrorFiles(shards = SHARDS, size = SHARD_BYTES): Map<string
       json({ version: '1.0', model: { type: 'BPE' }, note: 'LocalBatch test placeholder' })
     );
     files.set(
-      folder + 'tensor-cache.json',
+      folder + 'ndarray-cache.json',
       json({
         metadata: { ParamSize: shards, ParamBytes: shards * size, BitsPerParam: 4.5 },
         records: Array.from({ length: shards }, (_, i) => ({

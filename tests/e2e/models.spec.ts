@@ -22,7 +22,7 @@ const SMALL_MB = Math.round(
 /** What the memory plan picks on SwiftShader (no shader-f16) with 16 GB: the 7B in f32. */
 const JOB_MODEL = 'Qwen2.5-7B-Instruct-q4f32_1-MLC';
 const JOB_MODEL_LABEL = 'Qwen2.5-7B-Instruct (4-bit, f32)';
-const JOB_LIB = '/libs/v0_2_86/base/Qwen2-7B-Instruct-q4f32_1_cs1k-webgpu.wasm';
+const JOB_LIB = '/libs/v0_2_48/Qwen2-7B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm';
 
 let mirror: FakeMirror | null = null;
 test.afterEach(async () => {
@@ -315,10 +315,10 @@ test("with a mirror set, a WebLLM job's load goes to the mirror and fails clearl
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'The job stopped' });
   await expect(alert).toContainText(
-    `The model library Qwen2-7B-Instruct-q4f32_1_cs1k-webgpu.wasm from mirror ${mirror.url} is not a WebAssembly program this browser can run`,
+    `The model library Qwen2-7B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm from mirror ${mirror.url} is not a WebAssembly program this browser can run`,
     { timeout: 90_000 }
   );
-  await expect(alert).toContainText(`Check that the mirror serves WebLLM 0.2.86's library at`);
+  await expect(alert).toContainText(`Check that the mirror serves WebLLM 0.2.79's library at`);
   await expect(alert).toContainText('Nothing was lost: 0 of 5 results are saved.');
   const asked = mirror.requests.map((r) => `${r.method} ${r.path}`);
   expect(asked).toEqual([`GET /${JOB_MODEL}/resolve/main/mlc-chat-config.json`, `GET ${JOB_LIB}`]);

@@ -92,9 +92,9 @@ test('after one visit the app works with the server stopped: jobs, results, a ne
     const workerChunks = JSON.parse(await readFile(join(BUILD, 'worker-chunks.json'), 'utf8'));
     expect(workerChunks.length).toBeGreaterThanOrEqual(2);
     expect(paths).toEqual(expect.arrayContaining(['/', '/manifest.webmanifest', ...workerChunks]));
-    expect(paths.filter((path) => /\.(bin|wasm)$|resolve\/main|tensor-cache/.test(path))).toEqual(
-      []
-    );
+    expect(
+      paths.filter((path) => /\.(bin|wasm)$|resolve\/main|ndarray-cache|tensor-cache/.test(path))
+    ).toEqual([]);
 
     await server.stop();
     stopped = true;

@@ -17,7 +17,7 @@ import { allKeys, bytesOf, knownFiles, ModelCaches } from './stored-model';
 import {
   baseFiles,
   ManifestError,
-  parseTensorCacheManifest,
+  parseWeightsManifest,
   shardFiles,
   type ModelFile,
   type ShardEntry
@@ -63,12 +63,15 @@ async function fetchIntoCache(
   file: ModelFile,
   options: { signal?: AbortSignal; onBytes: (bytes: number) => void; doFetch: DownloadFetch }
 ): Promise<void> {
-  let response: Response;
-  try {
-    response = await options.doFetch(file.url, { signal: options.signal, cache: 'no-store' });
-  } catch (error) {
-    throw classify(error, file.url);
-  }
+  const fetchFrom = async (url: string) => {
+    try {
+      return await options.doFetch(url, { signal: options.signal, cache: 'no-store' });
+    } catch (error) {
+      throw classify(error, url);
+    }
+  };
+  let response = await fetchFrom(file.url);
+  if (response.status === 404 && file.fallbackUrl) response = await fetchFrom(file.fallbackUrl);
   if (!response.ok) {
     const code = isRetryableStatus(response.status) ? 'network' : 'http';
     throw new DownloadError(
@@ -213,7 +216,7 @@ class Download {
     let entries: ShardEntry[];
     try {
       const json: unknown = await (await this.#store.read(manifest))?.json();
-      entries = parseTensorCacheManifest(json, this.#urls.modelUrl);
+      entries = parseWeightsManifest(json, this.#urls.modelUrl);
     } catch (error) {
       // A broken manifest must not stay stored, or every later try would read it again.
       await (await this.#store.open(manifest.scope)).delete(manifest.url);

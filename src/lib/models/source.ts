@@ -6,10 +6,10 @@
  * Mirror layout, below one base URL (https; http only for localhost / 127.0.0.1):
  *
  *   <base>/<model_id>/resolve/main/mlc-chat-config.json
- *   <base>/<model_id>/resolve/main/tensor-cache.json
+ *   <base>/<model_id>/resolve/main/ndarray-cache.json   (or tensor-cache.json, the same file by its newer name)
  *   <base>/<model_id>/resolve/main/tokenizer.json
- *   <base>/<model_id>/resolve/main/params_shard_<n>.bin   (every shard tensor-cache.json lists)
- *   <base>/libs/v0_2_86/base/<model library>.wasm
+ *   <base>/<model_id>/resolve/main/params_shard_<n>.bin   (every shard the manifest lists)
+ *   <base>/libs/v0_2_48/<model library>.wasm
  *
  * `<base>/<model_id>/resolve/main/` is a copy of the Hugging Face repo
  * mlc-ai/<model_id> (WebLLM adds "resolve/main/" to every model URL, see
@@ -25,26 +25,28 @@
 import type { AppConfig, ModelRecord } from '@mlc-ai/web-llm';
 import { CHAT_CONFIG_FILE, cleanModelUrl, tokenizerFileOf } from './webllm-cache';
 
-/** WebLLM 0.2.86 `modelVersion`: the folder of the model libraries it can run. */
-export const MODEL_LIB_VERSION = 'v0_2_86/base';
-/** WebLLM 0.2.86 `modelLibURLPrefix`. */
+/** The WebLLM the app ships and the tests run (package.json pins it; a unit test checks). */
+export const WEBLLM_VERSION = '0.2.79';
+/** WebLLM 0.2.79 `modelVersion`: the folder of the model libraries it can run. */
+export const MODEL_LIB_VERSION = 'v0_2_48';
+/** WebLLM 0.2.79 `modelLibURLPrefix`. */
 export const OFFICIAL_LIB_PREFIX =
   'https://raw.githubusercontent.com/mlc-ai/binary-mlc-llm-libs/main/web-llm-models/';
 const OFFICIAL_MODEL_PREFIX = 'https://huggingface.co/mlc-ai/';
 
 /**
- * Each catalog model's library file in WebLLM 0.2.86's `prebuiltAppConfig`.
+ * Each catalog model's library file in WebLLM 0.2.79's `prebuiltAppConfig`.
  * Qwen2.5 runs on the Qwen2 libraries except at 3B, which has its own.
  */
 export const MODEL_LIB_FILES: Readonly<Record<string, string>> = {
-  'Qwen2.5-7B-Instruct-q4f16_1-MLC': 'Qwen2-7B-Instruct-q4f16_1_cs1k-webgpu.wasm',
-  'Qwen2.5-7B-Instruct-q4f32_1-MLC': 'Qwen2-7B-Instruct-q4f32_1_cs1k-webgpu.wasm',
-  'Qwen2.5-3B-Instruct-q4f16_1-MLC': 'Qwen2.5-3B-Instruct-q4f16_1_cs1k-webgpu.wasm',
-  'Qwen2.5-3B-Instruct-q4f32_1-MLC': 'Qwen2.5-3B-Instruct-q4f32_1_cs1k-webgpu.wasm',
-  'Qwen2.5-1.5B-Instruct-q4f16_1-MLC': 'Qwen2-1.5B-Instruct-q4f16_1_cs1k-webgpu.wasm',
-  'Qwen2.5-1.5B-Instruct-q4f32_1-MLC': 'Qwen2-1.5B-Instruct-q4f32_1_cs1k-webgpu.wasm',
-  'Qwen2.5-0.5B-Instruct-q4f16_1-MLC': 'Qwen2-0.5B-Instruct-q4f16_1_cs1k-webgpu.wasm',
-  'Qwen2.5-0.5B-Instruct-q4f32_1-MLC': 'Qwen2-0.5B-Instruct-q4f32_1_cs1k-webgpu.wasm'
+  'Qwen2.5-7B-Instruct-q4f16_1-MLC': 'Qwen2-7B-Instruct-q4f16_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-7B-Instruct-q4f32_1-MLC': 'Qwen2-7B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-3B-Instruct-q4f16_1-MLC': 'Qwen2.5-3B-Instruct-q4f16_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-3B-Instruct-q4f32_1-MLC': 'Qwen2.5-3B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-1.5B-Instruct-q4f16_1-MLC': 'Qwen2-1.5B-Instruct-q4f16_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-1.5B-Instruct-q4f32_1-MLC': 'Qwen2-1.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-0.5B-Instruct-q4f16_1-MLC': 'Qwen2-0.5B-Instruct-q4f16_1-ctx4k_cs1k-webgpu.wasm',
+  'Qwen2.5-0.5B-Instruct-q4f32_1-MLC': 'Qwen2-0.5B-Instruct-q4f32_1-ctx4k_cs1k-webgpu.wasm'
 };
 
 /** Where one model's files come from: WebLLM's record fields `model` and `model_lib`. */
@@ -78,7 +80,7 @@ export function withModelSource(base: AppConfig, mirror: string | null): AppConf
     return { ...record, model: urls.model, model_lib: urls.modelLib };
   });
   // The downloader writes Cache API entries; the engine must read the same backend.
-  return { ...base, cacheBackend: 'cache', model_list };
+  return { ...base, useIndexedDBCache: false, model_list };
 }
 
 export type MirrorUrl = { ok: true; base: string } | { ok: false; message: string };

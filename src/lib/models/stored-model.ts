@@ -11,7 +11,7 @@ import {
   baseFiles,
   CACHE_SCOPES,
   isKeyOfModel,
-  parseTensorCacheManifest,
+  parseWeightsManifest,
   shardFiles,
   tokenizerFile,
   tokenizerFileOf,
@@ -97,7 +97,7 @@ export async function knownFiles(
   const manifestJson = await readJson(store, manifest);
   if (manifestJson) {
     try {
-      shards = shardFiles(urls.modelUrl, parseTensorCacheManifest(manifestJson, urls.modelUrl));
+      shards = shardFiles(urls.modelUrl, parseWeightsManifest(manifestJson, urls.modelUrl));
     } catch {
       shards = null;
     }

@@ -1,46 +1,40 @@
 /**
- * Where WebLLM 0.2.86 keeps a model's files, so that our downloader writes
+ * Where WebLLM 0.2.79 keeps a model's files, so that our downloader writes
  * exactly the entries `MLCEngine.reload` reads, and it downloads nothing more.
  *
- * Read from node_modules/@mlc-ai/web-llm/lib/index.js (0.2.86, tvmjs bundled in
+ * Read from node_modules/@mlc-ai/web-llm/lib/index.js (0.2.79, tvmjs bundled in
  * it); line numbers are that file's.
  *
- * - Backend: `appConfig.cacheBackend`, default "cache", the Cache API
- *   (`getCacheBackend`, 957-962; `prebuiltAppConfig.cacheBackend: "cache"`, 989).
- *   "indexeddb", "opfs" and "cross-origin" exist (`createArtifactCache`, 6967);
- *   LocalBatch keeps the default, so everything below is Cache Storage.
- * - Three caches, by scope name (`createScopedArtifactCache`, 14821; reload, 18231
- *   and 18246; `getTensorCacheAccessOptions("webllm/model")`, 14818):
- *     'webllm/config'  mlc-chat-config.json (and `model_manifest` when a record names one)
- *     'webllm/model'   tensor-cache.json, every weight shard, tokenizer.json / tokenizer.model
+ * - Backend: `appConfig.useIndexedDBCache`, false in `prebuiltAppConfig` (912):
+ *   the Cache API. LocalBatch keeps it, so everything below is Cache Storage.
+ * - Three caches, by scope name (reload, 10709-10726 and 10791; the tokenizer,
+ *   `asyncLoadTokenizer`, 10325-10337):
+ *     'webllm/config'  mlc-chat-config.json
+ *     'webllm/model'   ndarray-cache.json, every weight shard, tokenizer.json / tokenizer.model
  *     'webllm/wasm'    the record's `model_lib`
- * - Keys: the file's absolute URL. `ArtifactCache.addToCache` (6554-6564) opens
+ * - Keys: the file's absolute URL. `ArtifactCache.addToCache` (4366-4377) opens
  *   `caches.open(scope)`, looks up `new Request(url)` and, when missing,
- *   `cache.add(request)`; `hasAllKeys` (6571-6581) compares `request.url`s.
+ *   `cache.add(request)`; `hasAllKeys` (4383-4393) compares `request.url`s.
  *   A response is read back with `.json()` or `.arrayBuffer()`, nothing else
- *   (6519-6536), so any 200 response with the right bytes will do.
- * - URLs: `cleanModelUrl(record.model)` (11280-11287) adds a trailing "/" and,
+ *   (4330-4345), so any 200 response with the right bytes will do.
+ * - URLs: `cleanModelUrl(record.model)` (8281-8288) adds a trailing "/" and,
  *   unless the URL already has "/resolve/<x>/", "resolve/main/". Then:
- *     chat config  new URL("mlc-chat-config.json", modelUrl)   (resolveModelPackageResourceURLs, 3534-3543)
- *     manifest     new URL("tensor-cache.json", modelUrl)      (TENSOR_CACHE_MANIFEST_FILENAME, 3238;
- *                  not ndarray-cache.json any more: tvmjs reads only "tensor-cache.json", 6995, 8123)
- *     shards       new URL(record.dataPath, modelUrl) for each of the manifest's `records` (8194, 8233, 8262)
+ *     chat config  new URL("mlc-chat-config.json", modelUrl)   (10716)
+ *     manifest     new URL("ndarray-cache.json", modelUrl)     (`fetchNDArrayCache`, 5830; 0.2.80
+ *                  and later read "tensor-cache.json" instead, with the same content)
+ *     shards       new URL(record.dataPath, modelUrl) for each of the manifest's `records` (5845-5930)
  *     tokenizer    "tokenizer.json" when the chat config's `tokenizer_files` lists it, else
- *                  "tokenizer.model" (asyncLoadTokenizer, 14914-14935)
- *     wasm         `record.model_lib` as it is (18247)
- *   `model_manifest` (mlc-model-manifest.json, 18233-18236) is set only for
- *   Gemma 4 records, none of the Qwen2.5 ones (checked in tests/unit/models.test.ts);
- *   its `chat_config` and `weights.manifest` may only be the default names
- *   (parseModelPackageManifest, 3502-3532), so the URLs above hold either way.
+ *                  "tokenizer.model" (`asyncLoadTokenizer`, 10325-10350)
+ *     wasm         `record.model_lib` as it is (10727)
  * - A wasm URL containing "localhost" is never cached: reload fetches it every
- *   time (18253-18256). Elsewhere it goes through 'webllm/wasm'.
- * - Shards download 4 at a time and skip cached ones (`fetchTensorCacheInternal`,
- *   8183-8255): a reload after an interruption continues from the shards it has.
- * - `hasModelInCache` (14840) checks tensor-cache.json and the shards only.
- *   `deleteModelAllInfoInCache` (14850-14904) deletes the shards, tokenizers,
- *   chat config and wasm, but leaves tensor-cache.json behind, and reads the
- *   manifest through `fetchWithCache` (7015): with the manifest not cached it
- *   downloads it first. So `deleteModel` here removes the keys itself.
+ *   time (10733). Elsewhere it goes through 'webllm/wasm'.
+ * - Shards download 4 at a time and skip cached ones (`fetchNDArrayCacheInternal`,
+ *   5845-5930): a reload after an interruption continues from the shards it has.
+ * - `hasModelInCache` (10235) checks ndarray-cache.json and the shards only.
+ *   `deleteModelAllInfoInCache` (10246-10320) deletes the shards, tokenizers,
+ *   chat config and wasm, but leaves ndarray-cache.json behind, and reads the
+ *   manifest through `fetchWithCache` (`deleteNDArrayCache`, 4643-4665): with the
+ *   manifest not cached it downloads it first. So `deleteModel` here removes the keys itself.
  */
 
 export const CACHE_SCOPES = {
@@ -52,7 +46,13 @@ export const CACHE_SCOPES = {
 export type CacheScope = (typeof CACHE_SCOPES)[keyof typeof CACHE_SCOPES];
 
 export const CHAT_CONFIG_FILE = 'mlc-chat-config.json';
-const TENSOR_CACHE_FILE = 'tensor-cache.json';
+/** The weights manifest WebLLM 0.2.79 reads. */
+const WEIGHTS_MANIFEST_FILE = 'ndarray-cache.json';
+/**
+ * The same manifest under the name the model repositories gained for WebLLM 0.2.80 and later:
+ * asked for when a source has only that one, and stored under the name 0.2.79 reads.
+ */
+const NEWER_MANIFEST_FILE = 'tensor-cache.json';
 
 /** WebLLM's `cleanModelUrl`: the folder URL every model file is resolved against. */
 export function cleanModelUrl(model: string): string {
@@ -77,28 +77,30 @@ export class ManifestError extends Error {
  * download: every shard must have a relative path inside the model's folder
  * (WebLLM would follow an absolute URL anywhere) and a size.
  */
-export function parseTensorCacheManifest(json: unknown, modelUrl: string): ShardEntry[] {
+export function parseWeightsManifest(json: unknown, modelUrl: string): ShardEntry[] {
   const records = (json as { records?: unknown } | null)?.records;
   if (!Array.isArray(records) || records.length === 0) {
-    throw new ManifestError(`${TENSOR_CACHE_FILE} lists no weight shards ("records" is missing).`);
+    throw new ManifestError(
+      `${WEIGHTS_MANIFEST_FILE} lists no weight shards ("records" is missing).`
+    );
   }
   const seen = new Set<string>();
   return records.map((record: unknown, index) => {
     const { dataPath, nbytes } = (record ?? {}) as { dataPath?: unknown; nbytes?: unknown };
     if (typeof dataPath !== 'string' || dataPath === '') {
-      throw new ManifestError(`${TENSOR_CACHE_FILE}: shard ${index + 1} has no "dataPath".`);
+      throw new ManifestError(`${WEIGHTS_MANIFEST_FILE}: shard ${index + 1} has no "dataPath".`);
     }
     if (typeof nbytes !== 'number' || !Number.isSafeInteger(nbytes) || nbytes < 0) {
-      throw new ManifestError(`${TENSOR_CACHE_FILE}: shard ${dataPath} has no valid "nbytes".`);
+      throw new ManifestError(`${WEIGHTS_MANIFEST_FILE}: shard ${dataPath} has no valid "nbytes".`);
     }
     const url = new URL(dataPath, modelUrl).href;
     if (!url.startsWith(modelUrl)) {
       throw new ManifestError(
-        `${TENSOR_CACHE_FILE}: shard "${dataPath}" lies outside the model's folder ${modelUrl}.`
+        `${WEIGHTS_MANIFEST_FILE}: shard "${dataPath}" lies outside the model's folder ${modelUrl}.`
       );
     }
     if (seen.has(url)) {
-      throw new ManifestError(`${TENSOR_CACHE_FILE}: shard "${dataPath}" is listed twice.`);
+      throw new ManifestError(`${WEIGHTS_MANIFEST_FILE}: shard "${dataPath}" is listed twice.`);
     }
     seen.add(url);
     return { dataPath, nbytes };
@@ -117,6 +119,8 @@ export function tokenizerFileOf(chatConfig: unknown): 'tokenizer.json' | 'tokeni
 /** One file of a model: where it comes from and the cache entry WebLLM looks for. */
 export interface ModelFile {
   url: string;
+  /** Asked for when `url` is not there (404); stored under `url` all the same. */
+  fallbackUrl?: string;
   scope: CacheScope;
   /** From the manifest for shards; null where only the server knows. */
   bytes: number | null;
@@ -133,7 +137,8 @@ export function baseFiles(modelUrl: string, modelLib: string): ModelFile[] {
       kind: 'config'
     },
     {
-      url: new URL(TENSOR_CACHE_FILE, modelUrl).href,
+      url: new URL(WEIGHTS_MANIFEST_FILE, modelUrl).href,
+      fallbackUrl: new URL(NEWER_MANIFEST_FILE, modelUrl).href,
       scope: CACHE_SCOPES.model,
       bytes: null,
       kind: 'manifest'

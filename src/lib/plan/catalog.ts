@@ -7,7 +7,7 @@
  *   Hugging Face (Qwen/Qwen2.5-{7B,3B,1.5B,0.5B}-Instruct). Head dim = hidden / heads.
  *   The parameter totals these dims give (7.62B, 3.09B, 1.54B, 0.49B) match
  *   Qwen's published counts, a check on the dims.
- * - Model ids, `vram_required_MB` and the default context (4096): WebLLM 0.2.86
+ * - Model ids, `vram_required_MB` and the default context (4096): WebLLM 0.2.79
  *   `prebuiltAppConfig` (node_modules/@mlc-ai/web-llm/lib/index.js). Every Qwen2.5
  *   size has both q4f16_1 and q4f32_1 records there.
  * - Prefill chunk 1024: the `_cs1k` in each record's wasm name (compiled in).
@@ -140,7 +140,7 @@ interface Entry {
   family: string;
   paramsB: number;
   dims: Qwen2Dims;
-  /** WebLLM 0.2.86 prebuiltAppConfig `vram_required_MB`, per variant. */
+  /** WebLLM 0.2.79 prebuiltAppConfig `vram_required_MB`, per variant. */
   vram: Record<Quantization, number>;
 }
 

@@ -33,7 +33,7 @@ const WINDOW_STEP = 1024;
 export const DEFAULT_SAFETY_MARGIN = 0.15;
 
 /**
- * What WebLLM 0.2.86's `detectGPUDevice` demands (tvmjs in lib/index.js). It asks
+ * What WebLLM 0.2.79's `detectGPUDevice` demands (tvmjs in lib/index.js). It asks
  * for `preferred` and, if the adapter offers less, for `accepted`; below that it
  * throws. Note: the device then has exactly what was asked, so an adapter with
  * a 256 MB binding limit gets a 128 MB one.

@@ -90,7 +90,7 @@ describe('downloader', () => {
     const model = await storage.open(CACHE_SCOPES.model);
     expect([...model.entries.keys()].sort()).toEqual(
       [
-        `${modelUrl}tensor-cache.json`,
+        `${modelUrl}ndarray-cache.json`,
         `${modelUrl}tokenizer.json`,
         shardKey(0),
         shardKey(1),
@@ -102,6 +102,23 @@ describe('downloader', () => {
     expect(stored).toEqual(mirror.files.get(shardPath(MODEL, 1)));
     const last = events.at(-1);
     expect(last?.type === 'progress' && last.progress.fraction).toBe(1);
+  });
+
+  it('takes the manifest by its newer name where a source has only that, stored as WebLLM 0.2.79 reads it', async () => {
+    const files = fakeMirrorFiles(3, 1000);
+    const folder = `/${MODEL}/resolve/main/`;
+    const manifest = files.get(`${folder}ndarray-cache.json`);
+    expect(manifest).toBeDefined();
+    files.delete(`${folder}ndarray-cache.json`);
+    files.set(`${folder}tensor-cache.json`, manifest!);
+    const mirror = mirrorFetch(files);
+    await downloadModel(MODEL, MIRROR, { fetch: mirror.fetch });
+    expect(mirror.log).toContain(`GET ${folder}ndarray-cache.json`);
+    expect(mirror.log).toContain(`GET ${folder}tensor-cache.json`);
+    expect(await webllm.hasModelInCache(MODEL, appConfig())).toBe(true);
+    const model = await storage.open(CACHE_SCOPES.model);
+    const stored = model.entries.get(`${MIRROR}${MODEL}/resolve/main/ndarray-cache.json`)?.body;
+    expect(new Uint8Array(stored ?? new ArrayBuffer(0))).toEqual(manifest);
   });
 
   it('continues from the shards it has, and fetches nothing when complete', async () => {
@@ -198,7 +215,7 @@ describe('downloader', () => {
       body: new ArrayBuffer(1),
       headers: new Headers()
     });
-    const neighbour = `${MIRROR}Qwen2.5-1.5B-Instruct-q4f16_1-MLC/resolve/main/tensor-cache.json`;
+    const neighbour = `${MIRROR}Qwen2.5-1.5B-Instruct-q4f16_1-MLC/resolve/main/ndarray-cache.json`;
     other.entries.set(neighbour, { body: new ArrayBuffer(1), headers: new Headers() });
     expect((await cachedState(MODEL, MIRROR)).otherSourceFiles).toBe(1);
     expect(await deleteModel(MODEL)).toBe(3 + 4 + 1);

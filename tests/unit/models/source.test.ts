@@ -2,6 +2,7 @@
  * The model source (official or a mirror) and the mirror check. The manifest, the download
  * figures and the downloader have test files of their own beside this one.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as webllm from '@mlc-ai/web-llm';
 import { MODELS } from '$lib/plan/catalog';
@@ -10,6 +11,7 @@ import {
   describeModelSource,
   MODEL_LIB_FILES,
   MODEL_LIB_VERSION,
+  WEBLLM_VERSION,
   mirrorOrigin,
   modelUrls,
   OFFICIAL_LIB_PREFIX,
@@ -23,7 +25,11 @@ import { MIRROR, MODEL, mirrorFetch } from './mirror-fetch';
 const QWEN = MODELS.map((model) => model.id);
 
 describe('model source', () => {
-  it('knows every catalog model, with the URLs of WebLLM 0.2.86 prebuilt records', () => {
+  it('knows every catalog model, with the URLs of WebLLM 0.2.79 prebuilt records', () => {
+    // The version the app ships is the one installed here, pinned exactly.
+    const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+    expect(read('node_modules/@mlc-ai/web-llm/package.json').version).toBe(WEBLLM_VERSION);
+    expect(read('package.json').dependencies['@mlc-ai/web-llm']).toBe(WEBLLM_VERSION);
     expect(Object.keys(MODEL_LIB_FILES).sort()).toEqual([...QWEN].sort());
     expect(MODEL_LIB_VERSION).toBe(webllm.modelVersion);
     expect(OFFICIAL_LIB_PREFIX).toBe(webllm.modelLibURLPrefix);
@@ -33,8 +39,9 @@ describe('model source', () => {
       const urls = modelUrls(id, null);
       expect(urls.model).toBe(record?.model);
       expect(urls.modelLib).toBe(record?.model_lib);
-      // No manifest: config and tensor-cache.json sit at the model URL.
-      expect(record?.model_manifest).toBeUndefined();
+      // No package manifest (0.2.80+ records may name one): config and ndarray-cache.json sit at
+      // the model URL.
+      expect(Object.keys(record ?? {})).not.toContain('model_manifest');
     }
   });
 
@@ -43,7 +50,7 @@ describe('model source', () => {
     expect(urls.model).toBe(`${MIRROR}${MODEL}`);
     expect(urls.modelUrl).toBe(`${MIRROR}${MODEL}/resolve/main/`);
     expect(urls.modelLib).toBe(
-      `${MIRROR}libs/v0_2_86/base/Qwen2-0.5B-Instruct-q4f16_1_cs1k-webgpu.wasm`
+      `${MIRROR}libs/v0_2_48/Qwen2-0.5B-Instruct-q4f16_1-ctx4k_cs1k-webgpu.wasm`
     );
   });
 
@@ -52,7 +59,7 @@ describe('model source', () => {
     const record = config.model_list.find((r) => r.model_id === MODEL);
     expect(record?.model).toBe(`${MIRROR}${MODEL}`);
     expect(record?.overrides).toEqual({ context_window_size: 4096 });
-    expect(config.cacheBackend).toBe('cache');
+    expect(config.useIndexedDBCache).toBe(false);
     const llama = config.model_list.find((r) => r.model_id.startsWith('Llama-3.2-1B'));
     expect(llama?.model.startsWith('https://huggingface.co/')).toBe(true);
     expect(withModelSource(webllm.prebuiltAppConfig, null)).toBe(webllm.prebuiltAppConfig);
@@ -115,7 +122,7 @@ describe('mirror check', () => {
     expect(check.ok).toBe(true);
     expect(check.message).toBe('The mirror holds all 8 models.');
     expect(mirror.log).toContain(`GET /${MODEL}/resolve/main/mlc-chat-config.json`);
-    expect(mirror.log).toContain(`HEAD /libs/v0_2_86/base/${MODEL_LIB_FILES[MODEL] ?? ''}`);
+    expect(mirror.log).toContain(`HEAD /libs/v0_2_48/${MODEL_LIB_FILES[MODEL] ?? ''}`);
   });
 
   it('lists the models a partial mirror holds', async () => {
@@ -163,6 +170,6 @@ describe('mirror check', () => {
     const check = await checkMirror(MIRROR, QWEN, mirrorFetch(files).fetch);
     expect(check.ok).toBe(false);
     expect(check.message).toMatch(/configs but not their libraries/);
-    expect(check.message).toContain(`${MIRROR}libs/v0_2_86/base/`);
+    expect(check.message).toContain(`${MIRROR}libs/v0_2_48/`);
   });
 });

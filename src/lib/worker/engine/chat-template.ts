@@ -1,9 +1,9 @@
 /**
  * Exact prompt token counts with a loaded model's tokenizer: the chat request
- * is laid out the way WebLLM 0.2.86 lays it out for prefill
+ * is laid out the way WebLLM 0.2.79 lays it out for prefill
  * (`getConversationFromChatCompletionRequest`, then `Conversation.getPromptArray`
  * with the reply header, then `tokenizer.encode` of each piece; see
- * `lib/index.js` of @mlc-ai/web-llm 0.2.86), text messages only.
+ * `lib/index.js` of @mlc-ai/web-llm 0.2.79), text messages only.
  *
  * For Qwen2.5 (`qwen2` template in mlc-chat-config.json) the pieces are
  * `<|im_start|>system\n…<|im_end|>\n`, `<|im_start|>user\n…<|im_end|>\n`, and
@@ -21,6 +21,7 @@ export interface ChatTemplate {
   role_empty_sep?: string;
   system_prefix_token_ids?: number[];
   add_role_after_system_message?: boolean;
+  /** Not in WebLLM 0.2.79's templates (0.2.80 added it): absent, an empty system message renders. */
   render_empty_system_message?: boolean;
 }
 

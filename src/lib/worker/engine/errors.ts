@@ -50,9 +50,15 @@ export function translateEngineError(
   const { name, message } = describe(error);
   const text = `${name}: ${message}`;
   if (name === 'AbortError') return new EngineError('cancelled', 'Stopped.');
+  // The shapes a lost device takes, as measured on the real runtime: WebLLM's own error; the
+  // request in flight after a GPU-process kill ("A valid external Instance reference no longer
+  // exists."); the next call on 0.2.79 ("Module has already been disposed": WebLLM unloaded on
+  // the loss) and on 0.2.80+ (a BindingError on the deleted tokenizer).
   if (
     name === 'DeviceLostError' ||
-    /device (was |is )?lost|external Instance reference/i.test(text)
+    /device (was |is )?lost|external Instance reference|Module has already been disposed|Cannot pass deleted object/i.test(
+      text
+    )
   ) {
     return new EngineError('device-lost', `The GPU device was lost (${message}).`);
   }

@@ -11,7 +11,7 @@ import type {
 import { countChatTokens, type ChatTemplate } from './chat-template';
 import { EngineError, engineAdapter, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
-import { describeModelSource, withModelSource } from '$lib/models/source';
+import { describeModelSource, WEBLLM_VERSION, withModelSource } from '$lib/models/source';
 import { parseInitReport } from './load-progress';
 import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
 import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
@@ -47,7 +47,7 @@ function libraryError(error: unknown, modelLib: string, mirror: string | null): 
     'load-failed',
     `The model library ${file} from ${describeModelSource(mirror)} is not a WebAssembly program this browser can run (${message}). ` +
       (mirror
-        ? `Check that the mirror serves WebLLM 0.2.86's library at ${modelLib}, `
+        ? `Check that the mirror serves WebLLM ${WEBLLM_VERSION}'s library at ${modelLib}, `
         : 'The download may have been damaged: ') +
       'delete the model on the Models page (the browser keeps the bad copy until then), then press Resume.'
   );
@@ -59,7 +59,7 @@ export interface WebLLMEngineOptions {
 }
 
 /**
- * What WebLLM 0.2.86 keeps private but a batch needs: the loaded pipeline's
+ * What WebLLM 0.2.79 keeps private but a batch needs: the loaded pipeline's
  * tokenizer and chat template (`MLCEngine.loadedModelIdToPipeline`, and the
  * pipeline's `tokenizer` and `config`). Read defensively: when the shape is
  * not there, counts stay estimates.
@@ -84,7 +84,7 @@ export function pipelineTokenCounter(
 }
 
 /**
- * The request as WebLLM 0.2.86 takes it. A schema goes as `response_format: {type:
+ * The request as WebLLM 0.2.79 takes it. A schema goes as `response_format: {type:
  * "json_object", schema: "<the schema as a string>"}` (its ResponseFormat type: `schema` is
  * a string and needs type "json_object"); xgrammar then constrains every token to it.
  */

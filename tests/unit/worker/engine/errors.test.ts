@@ -16,6 +16,21 @@ describe('translateEngineError', () => {
     expect(error.hosts).toEqual(['huggingface.co', 'raw.githubusercontent.com']);
   });
 
+  it('maps every shape a lost device takes on the real runtime to device-lost', () => {
+    const named = (name: string, message: string) => Object.assign(new Error(message), { name });
+    const generate = { ...context, phase: 'generate' as const };
+    for (const error of [
+      // The request in flight when the GPU process is killed (0.2.79, measured).
+      named('OperationError', 'A valid external Instance reference no longer exists.'),
+      // The next call on 0.2.79: WebLLM unloaded the model when the device was lost (measured).
+      new Error('Module has already been disposed'),
+      // The next call on 0.2.80 and later (measured on 0.2.86).
+      named('BindingError', 'Cannot pass deleted object as a pointer of type Tokenizer*')
+    ]) {
+      expect(translateEngineError(error, generate).code).toBe('device-lost');
+    }
+  });
+
   it('maps WebLLM and WebGPU errors to codes', () => {
     const named = (name: string, message: string) => Object.assign(new Error(message), { name });
     expect(translateEngineError(named('DeviceLostError', 'lost'), context).code).toBe(
