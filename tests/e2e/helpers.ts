@@ -117,6 +117,15 @@ export async function setGpuMemory(page: Page, megabytes: number) {
   );
 }
 
+/** Sets the model source to a mirror on the Models page. */
+export async function setMirror(page: Page, url: string) {
+  await page.goto('/models');
+  await page.getByLabel('Mirror base URL').fill(url);
+  await page.getByRole('button', { name: 'Check and save mirror' }).click();
+  await expect(page.getByTestId('mirror-saved')).toContainText('Saved.');
+  await expect(page.getByTestId('model-source')).toHaveText(`Model source: mirror ${url}`);
+}
+
 /** Opens the details of the GPU and memory plan panel (a one-line summary until then). */
 export async function openPlanDetails(page: Page) {
   const button = page

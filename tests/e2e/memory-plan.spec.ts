@@ -49,12 +49,13 @@ test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows th
   const window = Number((await gpu.getByTestId('plan-window').textContent())!.replace(/\D/g, ''));
   expect(window % 1024).toBe(0);
   expect(window).toBeGreaterThanOrEqual(1024);
+  // The runtime's paged KV cache holds one 16-token page more than the window.
   await expect(gpu.getByTestId('plan-kv')).toHaveAttribute(
     'data-bytes',
-    String(window * F32_KV_PER_TOKEN)
+    String((window + 16) * F32_KV_PER_TOKEN)
   );
   await expect(gpu.getByTestId('plan-kv')).toContainText(
-    (window * F32_KV_PER_TOKEN).toLocaleString('en')
+    ((window + 16) * F32_KV_PER_TOKEN).toLocaleString('en')
   );
 
   // The same panel is in the settings, with its details open there.
@@ -74,7 +75,7 @@ test('with simMemoryMB below the plan, Check this GPU says it does not fit, with
   await expect(result).toHaveAttribute('data-fits', 'false');
   await expect(result).toContainText('Does not fit: this GPU refused the model weights after');
   const total = Math.round(
-    (model.weightsBytes + model.activationBytes + 4096 * F32_KV_PER_TOKEN) / MiB
+    (model.weightsBytes + model.activationBytes + (4096 + 16) * F32_KV_PER_TOKEN) / MiB
   );
   await expect(result).toContainText(`of the ${total.toLocaleString('en')} MiB the plan needs`);
   await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeDisabled();
@@ -89,8 +90,8 @@ test('with simMemoryMB that fits 2048 tokens but not 4096, the job steps down by
   page
 }) => {
   const fixed = model.weightsBytes + model.activationBytes;
-  const at2048 = fixed + 2048 * F32_KV_PER_TOKEN;
-  const at4096 = fixed + 4096 * F32_KV_PER_TOKEN;
+  const at2048 = fixed + (2048 + 16) * F32_KV_PER_TOKEN;
+  const at4096 = fixed + (4096 + 16) * F32_KV_PER_TOKEN;
   const capMB = Math.ceil((at2048 + 64 * MiB) / MiB);
   expect(capMB * MiB).toBeLessThan(at4096);
 

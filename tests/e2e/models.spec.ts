@@ -9,7 +9,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { BASE_URL } from './browser';
 import { SHARDS, shardPath, startFakeMirror, type FakeMirror } from './fake-mirror';
-import { batchFile, createJob, setGpuMemory } from './helpers';
+import { batchFile, createJob, setGpuMemory, setMirror } from './helpers';
 import { launch, newProfile, removeProfile } from './processes';
 import { MODELS } from '../../src/lib/plan/catalog';
 
@@ -32,14 +32,6 @@ test.afterEach(async () => {
 
 function modelItem(page: Page, label: string) {
   return page.getByRole('listitem', { name: label, exact: true });
-}
-
-async function setMirror(page: Page, url: string) {
-  await page.goto('/models');
-  await page.getByLabel('Mirror base URL').fill(url);
-  await page.getByRole('button', { name: 'Check and save mirror' }).click();
-  await expect(page.getByTestId('mirror-saved')).toContainText('Saved.');
-  await expect(page.getByTestId('model-source')).toHaveText(`Model source: mirror ${url}`);
 }
 
 /** Shard URLs of a model in WebLLM's model cache, as paths. */
@@ -320,11 +312,13 @@ test("with a mirror set, a WebLLM job's load goes to the mirror and fails clearl
   );
   await expect(alert).toContainText(`Check that the mirror serves WebLLM 0.2.79's library at`);
   await expect(alert).toContainText('Nothing was lost: 0 of 5 results are saved.');
+  // The plan reads the library first (its own figures, before the weights) and keeps it where
+  // WebLLM looks: WebLLM then asks only for the chat config.
   const asked = mirror.requests.map((r) => `${r.method} ${r.path}`);
-  expect(asked).toEqual([`GET /${JOB_MODEL}/resolve/main/mlc-chat-config.json`, `GET ${JOB_LIB}`]);
+  expect(asked).toEqual([`GET ${JOB_LIB}`, `GET /${JOB_MODEL}/resolve/main/mlc-chat-config.json`]);
   const jobUrl = page.url();
 
-  // WebLLM stored those two files itself; the Models page sees them as a start and fetches the rest.
+  // Those two files are stored (the library by the plan, the chat config by WebLLM); the Models page sees them as a start and fetches the rest.
   await page.goto('/models');
   const item = modelItem(page, JOB_MODEL_LABEL);
   await expect(item.getByTestId('cached-state')).toHaveText('Partly downloaded');

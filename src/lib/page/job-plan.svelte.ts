@@ -6,7 +6,8 @@
  */
 import { preflight, type PreflightResult } from '$lib/gpu/preflight';
 import { probeAdapter, requireAdapter, type ProbeResult } from '$lib/gpu/probe';
-import { planJob, type JobPlanning } from '$lib/plan/job-plan';
+import { planJob, type JobPlanning, type ModelLibrary } from '$lib/plan/job-plan';
+import { readModelLibrary } from '$lib/models/model-library';
 import type { Plan } from '$lib/plan/types';
 import { simulatedMemoryMB, type LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
@@ -32,6 +33,8 @@ export class JobPlan {
   #check = $state.raw<PreflightResult | null>(null);
   #checking = $state(false);
   #checkError = $state('');
+  /** The chosen model's library, when WebLLM's cache has it: the plan then uses its figures. */
+  #library = $state.raw<ModelLibrary | null>(null);
 
   // The memory settings form: number inputs bind numbers, an empty field binds null.
   memoryMB = $state<number | null>(null);
@@ -42,7 +45,8 @@ export class JobPlan {
     if (!probe?.ok) return null;
     const job = this.#job();
     if (!job) return null;
-    return planJob(probe.facts, job, settings.current, job.windowCap);
+    const library = this.#library;
+    return planJob(probe.facts, job, settings.current, job.windowCap, library);
   });
   readonly plan: Plan | null = $derived(this.planning?.plan ?? null);
   /** Empty (estimate the GPU's size) or a positive size. */
@@ -86,6 +90,21 @@ export class JobPlan {
     this.#probe = probed;
     this.memoryMB = stored.gpuMemoryMB;
     this.marginPercent = Math.round(stored.safetyMargin * 100);
+    await this.#readLibrary();
+  }
+
+  /** Reads the chosen model's library from WebLLM's cache (downloading nothing). */
+  async #readLibrary(): Promise<void> {
+    const probe = this.#probe;
+    const job = this.#job();
+    if (!probe?.ok || !job || job.engine.kind !== 'webllm') return;
+    const { plan } = planJob(probe.facts, job, settings.current, job.windowCap);
+    const modelId = plan.ok ? plan.model.id : job.engine.modelId;
+    if (!modelId || this.#library?.modelId === modelId) return;
+    const read = await readModelLibrary(modelId, settings.current.modelMirror, {
+      fetchMissing: false
+    });
+    if ('library' in read) this.#library = read.library;
   }
 
   #setCheck(check: PreflightResult | null) {
@@ -111,7 +130,10 @@ export class JobPlan {
     this.#checking = true;
     this.#checkError = '';
     try {
-      const check = await preflight(await requireAdapter(), plan, {
+      // Downloaded since the page opened? Then the check runs on the library's figures.
+      await this.#readLibrary();
+      if (!this.plan?.ok) return;
+      const check = await preflight(await requireAdapter(), this.plan, {
         simMemoryMB: simulatedMemoryMB(job.engine)
       });
       this.#setCheck(check);

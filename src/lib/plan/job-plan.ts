@@ -6,8 +6,17 @@ import type { LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
 import type { MachineSettings } from '$lib/shared/settings';
 import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
+import { withLibraryFigures } from './library-figures';
+import type { LibraryMetadata } from './library-metadata';
 import { planMemory } from './memory';
-import type { AdapterFacts, Plan } from './types';
+import type { AdapterFacts, ModelSpec, Plan } from './types';
+
+/** A model library's own metadata, read before the download (models/model-library.ts). */
+export interface ModelLibrary {
+  modelId: string;
+  libFile: string;
+  meta: LibraryMetadata;
+}
 
 export interface JobPlanning {
   plan: Plan;
@@ -29,22 +38,38 @@ export function planJob(
   facts: AdapterFacts,
   job: { needs: JobNeeds; engine: LocalChoice },
   settings: MachineSettings,
-  windowCap: number | null
+  windowCap: number | null,
+  library: ModelLibrary | null = null
 ): JobPlanning {
   const chosen = job.engine.modelId ? modelById(job.engine.modelId) : undefined;
   const uncapped = job.engine.kind === 'simulated' && job.engine.simMemoryMB === null;
-  const plan = planMemory({
-    adapter: facts,
-    models: MODELS,
-    family: chosen?.family ?? DEFAULT_FAMILY,
-    needs: job.needs,
-    budget: {
-      userMB: settings.gpuMemoryMB,
-      ...(uncapped ? { unknownReason: UNCAPPED_SIMULATION } : {})
-    },
-    safetyMargin: settings.safetyMargin,
-    ...(windowCap !== null ? { maxWindow: windowCap } : {})
-  });
+  const planWith = (models: ModelSpec[]) =>
+    planMemory({
+      adapter: facts,
+      models,
+      family: chosen?.family ?? DEFAULT_FAMILY,
+      needs: job.needs,
+      budget: {
+        userMB: settings.gpuMemoryMB,
+        ...(uncapped ? { unknownReason: UNCAPPED_SIMULATION } : {})
+      },
+      safetyMargin: settings.safetyMargin,
+      ...(windowCap !== null ? { maxWindow: windowCap } : {})
+    });
+  let plan = planWith(MODELS);
+  // The library of the model the catalog's figures chose: its own figures decide.
+  const spec = library && MODELS.find((model) => model.id === library.modelId);
+  if (library && spec && (!plan.ok || plan.model.id === spec.id)) {
+    const figures = withLibraryFigures(spec, library.meta, library.libFile);
+    if ('mismatch' in figures) {
+      plan = { ...plan, reasons: [figures.mismatch, ...plan.reasons] };
+    } else {
+      const replanned = planWith(
+        MODELS.map((model) => (model.id === spec.id ? figures.spec : model))
+      );
+      plan = { ...replanned, reasons: [figures.reason, ...replanned.reasons] };
+    }
+  }
   const note =
     job.engine.kind === 'simulated'
       ? 'This job runs on the simulated engine: the plan is real, the answers are placeholder text.'

@@ -213,9 +213,21 @@ export function stepDown(currentWindow: number, neededWindow?: number): number |
   return next < currentWindow ? next : null;
 }
 
+/**
+ * WebLLM's KV cache is paged (TVM's paged attention cache, 16-token pages, one sequence) and
+ * holds one page more than the window: measured on the real runtime, a 1,024-token window of
+ * Qwen2.5-0.5B got 65 pages a layer (24 buffers of 1,064,960 bytes), a 4,096-token one 257.
+ */
+export const KV_PAGE_TOKENS = 16;
+
+/** The KV cache's bytes for a window of `window` tokens, its spare page included. */
+export function kvCacheBytes(window: number, kvPerToken: number): number {
+  return (window + KV_PAGE_TOKENS) * kvPerToken;
+}
+
 /** Bytes the model needs with a window of `window` tokens. */
 function totalBytesFor(model: ModelSpec, window: number): number {
-  return model.weightsBytes + model.activationBytes + window * kvBytesPerToken(model);
+  return model.weightsBytes + model.activationBytes + kvCacheBytes(window, kvBytesPerToken(model));
 }
 
 function quantizationFor(adapter: AdapterFacts): Quantization {
@@ -314,7 +326,7 @@ export function planMemory(input: PlanInput): Plan {
   if (usable !== null && smallest > usable) {
     return refuse(
       reasons,
-      `${model.family} needs at least ${formatMiB(smallest)} (weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache for ${formatCount(WINDOW_STEP)} tokens ${formatMiB(WINDOW_STEP * kvPerToken)}), ${formatMiB(smallest - usable)} more than the ${formatMiB(usable)} usable.`,
+      `${model.family} needs at least ${formatMiB(smallest)} (weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache for ${formatCount(WINDOW_STEP)} tokens ${formatMiB(kvCacheBytes(WINDOW_STEP, kvPerToken))}), ${formatMiB(smallest - usable)} more than the ${formatMiB(usable)} usable.`,
       suggestModel(input.models, adapter, usable, model.family)
     );
   }
@@ -327,7 +339,8 @@ export function planMemory(input: PlanInput): Plan {
     input.maxWindow === undefined
       ? Infinity
       : Math.max(WINDOW_STEP, roundDownToWindow(input.maxWindow));
-  const memoryCap = usable === null ? Infinity : roundDownToWindow((usable - fixed) / kvPerToken);
+  const memoryCap =
+    usable === null ? Infinity : roundDownToWindow((usable - fixed) / kvPerToken - KV_PAGE_TOKENS);
   const window = Math.min(neededWindow, modelCap, stepCap, memoryCap);
 
   const maxPromptTokens = window - needs.maxAnswerTokens;
@@ -361,9 +374,9 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
-  const kvBytes = window * kvPerToken;
+  const kvBytes = kvCacheBytes(window, kvPerToken);
   const totalBytes = fixed + kvBytes;
-  const sum = `weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache ${formatMiB(kvBytes)} (${formatCount(window)} tokens x ${formatCount(kvPerToken)} bytes) = ${formatMiB(totalBytes)}`;
+  const sum = `weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache ${formatMiB(kvBytes)} (${formatCount(window)} tokens and a spare page of ${KV_PAGE_TOKENS}, x ${formatCount(kvPerToken)} bytes) = ${formatMiB(totalBytes)}`;
   reasons.push(
     usable === null
       ? `${model.family} (${model.quantization}) needs ${sum}; whether this GPU has that is unknown until you say or "Check this GPU" shows it.`

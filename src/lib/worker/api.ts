@@ -4,6 +4,7 @@
  */
 import { probeAdapter } from '$lib/gpu/probe';
 import { planJob } from '$lib/plan/job-plan';
+import { readModelLibrary } from '$lib/models/model-library';
 import { stepDown } from '$lib/plan/memory';
 import { estimatePromptTokens } from '$lib/plan/tokens';
 import type { Plan } from '$lib/plan/types';
@@ -30,7 +31,15 @@ async function planOnThisMachine(job: JobMeta, windowCap: number | null): Promis
   if (engine.kind === 'server') throw new Error('A server job has no memory plan on this machine.');
   const [probe, settings] = await Promise.all([probeAdapter(), getSettings()]);
   if (!probe.ok) throw new EngineError('no-webgpu', probe.reason);
-  return planJob(probe.facts, { needs: job.needs, engine }, settings, windowCap).plan;
+  const input = { needs: job.needs, engine };
+  const { plan } = planJob(probe.facts, input, settings, windowCap);
+  // WebLLM's own figures, from the model library (fetched now, before the weights; kept
+  // where WebLLM loads it from). The simulated engine has no library.
+  const modelId = plan.ok ? plan.model.id : engine.modelId;
+  if (engine.kind !== 'webllm' || !modelId) return plan;
+  const read = await readModelLibrary(modelId, settings.modelMirror, { fetchMissing: true });
+  if ('library' in read) return planJob(probe.facts, input, settings, windowCap, read.library).plan;
+  return 'problem' in read ? { ...plan, reasons: [read.problem, ...plan.reasons] } : plan;
 }
 
 /** A server's API key, from this browser's settings (read at each load, never stored elsewhere). */

@@ -111,8 +111,8 @@ const PROFILES: Profile[] = [
         'uses system RAM',
         '4,096 MiB',
         'Keeping 15% free leaves 3,482 MiB',
-        'needs at least 5,564 MiB',
-        '2,082 MiB more than the 3,482 MiB usable',
+        'needs at least 5,566 MiB',
+        '2,084 MiB more than the 3,482 MiB usable',
         'Qwen2.5-3B-Instruct (q4f32_1) would fit'
       ]
     }
@@ -125,7 +125,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-3B-Instruct-q4f32_1-MLC',
       window: 4096,
-      kvBytes: 4096 * 73_728,
+      kvBytes: (4096 + 16) * 73_728,
       maxPromptTokens: 3584,
       budgetMB: 3482,
       reasons: ['q4f32_1 chosen', 'A context window of 4,096 tokens fits', 'fits: weights']
@@ -139,7 +139,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 4096,
-      kvBytes: 234_881_024,
+      kvBytes: (4096 + 16) * 57_344,
       maxPromptTokens: 3584,
       budgetMB: 6963,
       reasons: [
@@ -147,7 +147,7 @@ const PROFILES: Profile[] = [
         'You said this GPU has 8,192 MiB.',
         'Keeping 15% free leaves 6,963 MiB',
         'A context window of 4,096 tokens fits the longest prompt, about 3,000 tokens (estimated), plus answers of up to 512 tokens',
-        'KV cache 224 MiB (4,096 tokens x 57,344 bytes) = 5,107 MiB, within the 6,963 MiB usable'
+        'KV cache 225 MiB (4,096 tokens and a spare page of 16, x 57,344 bytes) = 5,108 MiB, within the 6,963 MiB usable'
       ]
     }
   },
@@ -159,10 +159,10 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f32_1-MLC',
       window: 4096,
-      kvBytes: 469_762_048,
+      kvBytes: (4096 + 16) * 114_688,
       maxPromptTokens: 3584,
       budgetMB: 6963,
-      reasons: ['q4f32_1 chosen because this GPU lacks shader-f16.', 'KV cache 448 MiB']
+      reasons: ['q4f32_1 chosen because this GPU lacks shader-f16.', 'KV cache 450 MiB']
     }
   },
   {
@@ -172,13 +172,13 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 4096,
-      kvBytes: 234_881_024,
+      kvBytes: (4096 + 16) * 57_344,
       maxPromptTokens: 3584,
       budgetMB: null,
       reasons: [
         'No web API tells a discrete GPU',
         'unknown until you say how much this GPU has or "Check this GPU" shows it',
-        'needs weights 4,086 MiB + activations 797 MiB + KV cache 224 MiB'
+        'needs weights 4,086 MiB + activations 797 MiB + KV cache 225 MiB'
       ]
     }
   },
@@ -207,7 +207,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 4096,
-      kvBytes: 234_881_024,
+      kvBytes: (4096 + 16) * 57_344,
       maxPromptTokens: 3584,
       budgetMB: 13926,
       reasons: ['You said this GPU has 16,384 MiB.']
@@ -230,7 +230,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
       window: 4096,
-      kvBytes: 4096 * 36_864,
+      kvBytes: (4096 + 16) * 36_864,
       maxPromptTokens: 3584,
       budgetMB: 3482,
       reasons: ['fits']
@@ -243,7 +243,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 4096,
-      kvBytes: 234_881_024,
+      kvBytes: (4096 + 16) * 57_344,
       maxPromptTokens: 3584,
       budgetMB: null,
       reasons: ['No web API tells']
@@ -280,8 +280,8 @@ const PROFILES: Profile[] = [
       ok: false,
       suggestion: 'Qwen2.5-3B-Instruct-q4f16_1-MLC',
       reasons: [
-        'needs at least 4,939 MiB (weights 4,086 MiB + activations 797 MiB + KV cache for 1,024 tokens 56 MiB)',
-        '1,457 MiB more than the 3,482 MiB usable',
+        'needs at least 4,940 MiB (weights 4,086 MiB + activations 797 MiB + KV cache for 1,024 tokens 57 MiB)',
+        '1,458 MiB more than the 3,482 MiB usable',
         'Qwen2.5-3B-Instruct (q4f16_1) would fit'
       ]
     }
@@ -301,7 +301,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 13312,
-      kvBytes: 13312 * 57_344,
+      kvBytes: (13312 + 16) * 57_344,
       maxPromptTokens: 12800,
       budgetMB: 6963,
       reasons: ['A context window of 13,312 tokens fits']
@@ -316,7 +316,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 6144,
-      kvBytes: 352_321_536,
+      kvBytes: (6144 + 16) * 57_344,
       maxPromptTokens: 5632,
       budgetMB: 5222,
       reasons: [
@@ -336,7 +336,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 8192,
-      kvBytes: 469_762_048,
+      kvBytes: (8192 + 16) * 57_344,
       maxPromptTokens: 7680,
       budgetMB: 6963,
       reasons: ['the step-down after a memory error caps it at 8,192', 'will be failed']
@@ -351,7 +351,7 @@ const PROFILES: Profile[] = [
       ok: true,
       model: 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
       window: 32768,
-      kvBytes: 1_879_048_192,
+      kvBytes: (32768 + 16) * 57_344,
       maxPromptTokens: 31768,
       budgetMB: 20890,
       reasons: ['handles at most 32,768', 'the longest prompt, 40,000 tokens, plus']
@@ -425,7 +425,7 @@ describe('planMemory: adapter profiles', () => {
         expect(result.contextWindow).toBe(expected.window);
         expect(result.contextWindow % 1024).toBe(0);
         expect(result.kvBytes).toBe(expected.kvBytes);
-        expect(result.kvBytes).toBe(result.contextWindow * kvBytesPerToken(result.model));
+        expect(result.kvBytes).toBe((result.contextWindow + 16) * kvBytesPerToken(result.model));
         expect(result.weightsBytes).toBe(result.model.weightsBytes);
         expect(result.activationBytes).toBe(result.model.activationBytes);
         expect(result.totalBytes).toBe(

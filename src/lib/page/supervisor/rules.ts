@@ -10,6 +10,13 @@ import type { RunState } from '$lib/shared/job';
 
 /** No token for this long (at least) means the engine hung. */
 export const HANG_FLOOR_MS = 15_000;
+/**
+ * The prefill speed assumed until the job's first item reports one: the slowest device
+ * measured running the model (WebLLM on SwiftShader, a GPU emulated on two CPU cores:
+ * 0.4 tokens/s). Assuming a GPU's speed instead, a first prompt on a slow device looked
+ * hung after 15 s and the worker was replaced again and again (found on the real runtime).
+ */
+export const SLOWEST_PREFILL_TOKENS_PER_S = 0.4;
 /** Automatic page reloads allowed for a GPU blocked after crashes, in RELOAD_WINDOW_MS. */
 export const MAX_AUTO_RELOADS = 3;
 export const RELOAD_WINDOW_MS = 10 * 60_000;
@@ -27,13 +34,13 @@ export interface EngineActivity {
 
 /**
  * How long without a token means a hang: ten times the slowest gap seen so
- * far, three times the expected prefill of this item's prompt, and never less
+ * far, three times the expected prefill of this item's prompt (at the slowest
+ * speed measured anywhere until this job measured its own), and never less
  * than HANG_FLOOR_MS.
  */
 export function hangLimitMs(activity: EngineActivity): number {
-  const prefillMs = activity.prefillTokensPerSecond
-    ? (activity.promptTokens / activity.prefillTokensPerSecond) * 1000 * 3
-    : 0;
+  const speed = activity.prefillTokensPerSecond || SLOWEST_PREFILL_TOKENS_PER_S;
+  const prefillMs = (activity.promptTokens / speed) * 1000 * 3;
   return Math.max(HANG_FLOOR_MS, activity.maxGapMs * 10, prefillMs);
 }
 

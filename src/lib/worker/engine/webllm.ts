@@ -6,6 +6,7 @@
 import type {
   ChatCompletionChunk,
   ChatCompletionRequestStreaming,
+  CompletionUsage,
   MLCEngine
 } from '@mlc-ai/web-llm';
 import { countChatTokens, type ChatTemplate } from './chat-template';
@@ -14,6 +15,7 @@ import { preflight } from '$lib/gpu/preflight';
 import { describeModelSource, WEBLLM_VERSION, withModelSource } from '$lib/models/source';
 import { parseInitReport } from './load-progress';
 import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
+import type { Usage } from '$lib/shared/job';
 import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
 
 /** After a failed fetch: which of these hosts cannot be reached at all? */
@@ -94,6 +96,25 @@ export function webllmRequest(request: GenerateRequest): ChatCompletionRequestSt
     ...(request.schema
       ? { response_format: { type: 'json_object', schema: JSON.stringify(request.schema) } }
       : {})
+  };
+}
+
+/**
+ * The usage of a generation as OpenAI and vLLM count it, from WebLLM 0.2.79's. Its
+ * `completion_tokens` counts decode steps only: the first answer token, sampled at the end
+ * of prefill, is counted nowhere (LLMChatPipeline.prefillStep adds to the prefill's
+ * counter, only decodeStep to the decoding one), so `max_tokens: 2` reports 1 (measured on
+ * the real runtime). Every sampled token counts here, a stop token included.
+ */
+export function webllmUsage(usage: CompletionUsage | undefined): Usage {
+  const prompt = usage?.prompt_tokens ?? 0;
+  const completion = usage ? usage.completion_tokens + 1 : 0;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prefill_tokens_per_s: usage?.extra?.prefill_tokens_per_s,
+    decode_tokens_per_s: usage?.extra?.decode_tokens_per_s
   };
 }
 
@@ -188,20 +209,7 @@ export class WebLLMEngine implements Engine {
         last = chunk;
       }
       if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
-      const usage = last?.usage;
-      const extra = usage?.extra;
-      return {
-        text,
-        finishReason,
-        model: this.#model,
-        usage: {
-          prompt_tokens: usage?.prompt_tokens ?? 0,
-          completion_tokens: usage?.completion_tokens ?? 0,
-          total_tokens: usage?.total_tokens ?? 0,
-          prefill_tokens_per_s: extra?.prefill_tokens_per_s,
-          decode_tokens_per_s: extra?.decode_tokens_per_s
-        }
-      };
+      return { text, finishReason, model: this.#model, usage: webllmUsage(last?.usage) };
     } catch (error) {
       if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
       throw translateEngineError(error, { phase: 'generate', model: this.#model });

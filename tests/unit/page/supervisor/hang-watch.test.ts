@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { HangWatch } from '$lib/page/supervisor/hang-watch';
-import { HANG_FLOOR_MS } from '$lib/page/supervisor/rules';
+import { HANG_FLOOR_MS, SLOWEST_PREFILL_TOKENS_PER_S } from '$lib/page/supervisor/rules';
 import type { ItemResult, JobProgress } from '$lib/shared/job';
 import { initialProgress } from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
 
-function watch() {
+/** A watch over a run whose job measured its prefill at `prefill` tokens/s (null: not yet). */
+function watch(prefill: number | null = 1000) {
   const clock = { now: 1_000_000 };
   const hangs = new HangWatch(() => clock.now);
   hangs.begin();
+  if (prefill) hangs.saw(committed(prefill));
   return { clock, hangs, start: clock.now };
 }
 
@@ -107,9 +109,18 @@ describe('HangWatch', () => {
     });
   });
 
+  it('before the job measured its prefill: three times the prompt at the slowest speed measured', () => {
+    const { clock, hangs, start } = watch(null);
+    const limit = (100 / SLOWEST_PREFILL_TOKENS_PER_S) * 3 * 1000;
+    expect(limit).toBe(750_000);
+    clock.now = start + limit - 1;
+    expect(hangs.check(item)).toBe(null);
+    clock.now = start + limit;
+    expect(hangs.check(item)).toEqual({ index: 4, waitedMs: limit });
+  });
+
   it("waits three times the expected prefill of the item's prompt, at the measured speed", () => {
     const { clock, hangs } = watch();
-    hangs.saw(committed(1000));
     const long = { index: 4, promptTokens: 30_000 };
     clock.now += 90_000 - 1;
     expect(hangs.check(long)).toBe(null);

@@ -27,6 +27,11 @@ describe('hang limit', () => {
       HANG_FLOOR_MS
     ],
     [
+      'a first prompt, its prefill not measured yet: three times its prefill at the slowest speed measured',
+      { promptTokens: 15, prefillTokensPerSecond: null, maxGapMs: 0 },
+      112_500
+    ],
+    [
       'ten times the slowest gap',
       { promptTokens: 0, prefillTokensPerSecond: null, maxGapMs: 4000 },
       40_000

@@ -1,0 +1,101 @@
+/** What the real-runtime tests read and write: prompt files, the export, the job's store. */
+import type { Page, Worker } from '@playwright/test';
+
+/** An OpenAI batch input file: one user message per line, greedy, a few tokens each. */
+export function chatFile(name: string, prompts: string[], body: Record<string, unknown> = {}) {
+  const lines = prompts.map((content, i) =>
+    JSON.stringify({
+      custom_id: `q-${i + 1}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { messages: [{ role: 'user', content }], temperature: 0, ...body }
+    })
+  );
+  return { name, mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n') + '\n') };
+}
+
+export interface OutputLine {
+  custom_id: string;
+  response: {
+    status_code: number;
+    body: {
+      model: string;
+      choices: { message: { content: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } & Record<
+        string,
+        unknown
+      >;
+    };
+  };
+}
+
+export function outputLines(jsonl: string): OutputLine[] {
+  return jsonl
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as OutputLine);
+}
+
+export function runLog(page: Page) {
+  return page.getByTestId('run-log');
+}
+
+/** The job of the page's URL: one record of its database (store/job-schema.ts KEYS). */
+export function jobRecord<T>(page: Page, key: string): Promise<T> {
+  const jobId = page.url().split('/jobs/')[1] ?? '';
+  return page.evaluate(
+    async ({ jobId, key }) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open(`localbatch-job-${jobId}`);
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const value = await new Promise<unknown>((resolve, reject) => {
+        const get = db.transaction('items').objectStore('items').get(key);
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      });
+      db.close();
+      return value as T;
+    },
+    { jobId, key }
+  );
+}
+
+/**
+ * Starts the job and records the size of every GPU buffer the runner worker creates (WebLLM's
+ * runtime calls GPUDevice.createBuffer for each tensor it allocates). The page makes its runner
+ * worker at Start; the hook is in place within milliseconds, long before the runtime allocates
+ * anything (it first reads the library, the config and the weights from the cache).
+ */
+export async function startRecordingBuffers(
+  page: Page,
+  start: () => Promise<void>
+): Promise<{ sizes(): Promise<number[]> }> {
+  const isRunner = (worker: Worker) => /runner/.test(worker.url());
+  let worker = page.workers().find(isRunner);
+  const existed = worker !== undefined;
+  if (!worker) {
+    const created = page.waitForEvent('worker', isRunner);
+    await start();
+    worker = await created;
+  }
+  await worker.evaluate(() => {
+    const scope = globalThis as unknown as { __bufferSizes?: number[] };
+    if (scope.__bufferSizes) return;
+    const sizes: number[] = (scope.__bufferSizes = []);
+    const create = GPUDevice.prototype.createBuffer;
+    GPUDevice.prototype.createBuffer = function (descriptor) {
+      sizes.push(descriptor.size);
+      return create.call(this, descriptor);
+    };
+  });
+  if (existed) await start();
+  const recorded = worker;
+  return {
+    sizes: () =>
+      recorded.evaluate(() => [
+        ...((globalThis as { __bufferSizes?: number[] }).__bufferSizes ?? [])
+      ])
+  };
+}
