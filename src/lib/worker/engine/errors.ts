@@ -52,8 +52,10 @@ export function translateEngineError(
   if (name === 'AbortError') return new EngineError('cancelled', 'Stopped.');
   // The shapes a lost device takes, as measured on the real runtime: WebLLM's own error; the
   // request in flight after a GPU-process kill ("A valid external Instance reference no longer
-  // exists."); the next call on 0.2.79 ("Module has already been disposed": WebLLM unloaded on
-  // the loss) and on 0.2.80+ (a BindingError on the deleted tokenizer).
+  // exists."); the next call ("Module has already been disposed": WebLLM unloaded on the loss);
+  // and, in the app's worker on 0.2.79 as on 0.2.86, a BindingError on the tokenizer WebLLM
+  // deleted ("Cannot pass deleted object as a pointer of type Tokenizer*": npm run test:real's
+  // GPU-process kill fails without this mapping).
   if (
     name === 'DeviceLostError' ||
     /device (was |is )?lost|external Instance reference|Module has already been disposed|Cannot pass deleted object/i.test(
