@@ -23,14 +23,14 @@ export type LibraryRead =
 const parsed = new Map<string, ModelLibrary>();
 
 async function libraryBytes(url: string, fetchMissing: boolean): Promise<Uint8Array | null> {
-  const cache = await caches.open(CACHE_SCOPES.wasm);
-  const cached = await cache.match(url);
+  // Looked up without opening the cache: caches.open would create an empty one (the page only reads).
+  const cached = await caches.match(url, { cacheName: CACHE_SCOPES.wasm });
   if (cached) return new Uint8Array(await cached.arrayBuffer());
   if (!fetchMissing) return null;
   const response = await fetch(url);
   if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
   const bytes = new Uint8Array(await response.clone().arrayBuffer());
-  await cache.put(url, response);
+  await (await caches.open(CACHE_SCOPES.wasm)).put(url, response);
   return bytes;
 }
 

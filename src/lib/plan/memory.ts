@@ -218,10 +218,10 @@ export function stepDown(currentWindow: number, neededWindow?: number): number |
  * holds one page more than the window: measured on the real runtime, a 1,024-token window of
  * Qwen2.5-0.5B got 65 pages a layer (24 buffers of 1,064,960 bytes), a 4,096-token one 257.
  */
-export const KV_PAGE_TOKENS = 16;
+const KV_PAGE_TOKENS = 16;
 
 /** The KV cache's bytes for a window of `window` tokens, its spare page included. */
-export function kvCacheBytes(window: number, kvPerToken: number): number {
+function kvCacheBytes(window: number, kvPerToken: number): number {
   return (window + KV_PAGE_TOKENS) * kvPerToken;
 }
 
