@@ -1,7 +1,7 @@
 /**
  * The downloader against WebLLM's own cache checks: Node has no Cache Storage, so a
- * small in-memory one stands in for it, and WebLLM 0.2.86's real `hasModelInCache`
- * reads what the downloader wrote.
+ * small in-memory one stands in for it, and WebLLM's real `hasModelInCache` (the pinned
+ * version's) reads what the downloader wrote.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as webllm from '@mlc-ai/web-llm';
@@ -11,50 +11,11 @@ import { modelUrls, withModelSource } from '$lib/models/source';
 import { cachedState, deleteModel } from '$lib/models/stored-model';
 import { CACHE_SCOPES } from '$lib/models/webllm-cache';
 import { fakeMirrorFiles, SHARD_BYTES, SHARDS, shardPath } from '../../e2e/fake-mirror';
+import { MemoryCacheStorage } from './memory-caches';
 import { MIRROR, MODEL, mirrorFetch } from './mirror-fetch';
 
 /** No try again: the first lost connection stops the download. */
 const NO_RETRY = { ...DOWNLOAD_RETRY, retries: 0 };
-
-/** Cache Storage in memory, enough for the downloader and WebLLM's ArtifactCache. */
-class MemoryCache {
-  entries = new Map<string, { body: ArrayBuffer; headers: Headers }>();
-  #key(request: RequestInfo | URL): string {
-    return new Request(request instanceof URL ? request.href : request).url;
-  }
-  async match(request: RequestInfo | URL): Promise<Response | undefined> {
-    const entry = this.entries.get(this.#key(request));
-    return entry ? new Response(entry.body.slice(0), { headers: entry.headers }) : undefined;
-  }
-  async put(request: RequestInfo | URL, response: Response): Promise<void> {
-    // Like the browser: the entry is stored only once the whole body was read.
-    const body = await response.arrayBuffer();
-    this.entries.set(this.#key(request), { body, headers: new Headers(response.headers) });
-  }
-  async add(request: RequestInfo | URL): Promise<void> {
-    const response = await fetch(request);
-    if (!response.ok) throw new TypeError('bad response');
-    await this.put(request, response);
-  }
-  async keys(): Promise<Request[]> {
-    return [...this.entries.keys()].map((url) => new Request(url));
-  }
-  async delete(request: RequestInfo | URL): Promise<boolean> {
-    return this.entries.delete(this.#key(request));
-  }
-}
-
-class MemoryCacheStorage {
-  caches = new Map<string, MemoryCache>();
-  async open(name: string) {
-    let cache = this.caches.get(name);
-    if (!cache) this.caches.set(name, (cache = new MemoryCache()));
-    return cache;
-  }
-  async has(name: string) {
-    return this.caches.has(name);
-  }
-}
 
 describe('downloader', () => {
   let storage: MemoryCacheStorage;
