@@ -11,6 +11,7 @@ import {
   DEFAULT_SERVER_CONCURRENCY,
   SIMULATED_TOKEN_DELAY_MS,
   parseServerUrl,
+  parseSequences,
   type EngineChoice,
   type LocalChoice
 } from '$lib/shared/engine-choice';
@@ -32,6 +33,8 @@ export class EngineDraft {
   #apiKey = $state('');
   model = $state('');
   concurrency = $state(DEFAULT_SERVER_CONCURRENCY);
+  /** Sequences at once on this GPU, as the number field holds it (empty lets the plan choose). */
+  sequences = $state<number | string | null>(null);
   #models = $state.raw<string[]>([]);
   #connecting = $state(false);
   #connected = $state('');
@@ -41,11 +44,22 @@ export class EngineDraft {
   readonly concurrencyValid = $derived(
     Number.isInteger(this.concurrency) && this.concurrency >= 1 && this.concurrency <= 64
   );
+  readonly #sequencesText = $derived(this.sequences === null ? '' : String(this.sequences).trim());
+  readonly sequencesValid = $derived(
+    this.#sequencesText === '' || parseSequences(this.#sequencesText) !== null
+  );
 
   readonly choice: EngineChoice | null = $derived.by(() => {
     const { fromUrl, firstTokenMs } = this.#address;
+    if (this.kind === 'webllm') {
+      if (!this.sequencesValid) return null;
+      return {
+        kind: 'webllm',
+        modelId: fromUrl.kind === 'webllm' ? fromUrl.modelId : null,
+        sequences: parseSequences(this.#sequencesText)
+      };
+    }
     if (this.kind === fromUrl.kind) return fromUrl;
-    if (this.kind === 'webllm') return { kind: 'webllm', modelId: null };
     if (this.kind === 'simulated') {
       return {
         kind: 'simulated',
@@ -69,7 +83,9 @@ export class EngineDraft {
   /** `page` is read whenever the choice is: pass a function over the page's state. */
   constructor(page: () => EnginePage) {
     this.#page = page;
-    this.kind = page().fromUrl.kind;
+    const { fromUrl } = page();
+    this.kind = fromUrl.kind;
+    if (fromUrl.kind === 'webllm') this.sequences = fromUrl.sequences ?? null;
   }
 
   get #address(): EnginePage {

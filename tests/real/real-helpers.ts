@@ -1,14 +1,22 @@
 /** What the real-runtime tests read and write: prompt files, the export, the job's store. */
 import type { Page, Worker } from '@playwright/test';
 
-/** An OpenAI batch input file: one user message per line, greedy, a few tokens each. */
-export function chatFile(name: string, prompts: string[], body: Record<string, unknown> = {}) {
+/**
+ * An OpenAI batch input file: one user message per line, greedy, a few tokens each; `each`
+ * adds fields to one line's body (its own max_tokens, say).
+ */
+export function chatFile(
+  name: string,
+  prompts: string[],
+  body: Record<string, unknown> = {},
+  each: Record<string, unknown>[] = []
+) {
   const lines = prompts.map((content, i) =>
     JSON.stringify({
       custom_id: `q-${i + 1}`,
       method: 'POST',
       url: '/v1/chat/completions',
-      body: { messages: [{ role: 'user', content }], temperature: 0, ...body }
+      body: { messages: [{ role: 'user', content }], temperature: 0, ...body, ...each[i] }
     })
   );
   return { name, mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n') + '\n') };
@@ -41,7 +49,7 @@ export function runLog(page: Page) {
 }
 
 /** The job of the page's URL: one record of its database (store/job-schema.ts KEYS). */
-export function jobRecord<T>(page: Page, key: string): Promise<T> {
+export function jobRecord<T>(page: Page, key: string | (string | number)[]): Promise<T> {
   const jobId = page.url().split('/jobs/')[1] ?? '';
   return page.evaluate(
     async ({ jobId, key }) => {
@@ -51,7 +59,10 @@ export function jobRecord<T>(page: Page, key: string): Promise<T> {
         open.onerror = () => reject(open.error);
       });
       const value = await new Promise<unknown>((resolve, reject) => {
-        const get = db.transaction('items').objectStore('items').get(key);
+        const get = db
+          .transaction('items')
+          .objectStore('items')
+          .get(key as IDBValidKey);
         get.onsuccess = () => resolve(get.result);
         get.onerror = () => reject(get.error);
       });

@@ -204,6 +204,15 @@ const CATALOG: Entry[] = [
   }
 ];
 
+/**
+ * What several sequences at once need beyond the single path's scratch, where the model
+ * library has not been read: its batch functions' scratch over its prefill's, from the
+ * largest library (Qwen2-7B-Instruct-q4f32_1, v0_2_48 `memory_usage`): batch_prefill
+ * 360,185,856 + batch_decode 72,908,800 - prefill 311,001,088 bytes. The smaller libraries
+ * need less (0.5B q4f32_1: 103,140,352).
+ */
+const BATCH_EXTRA_BYTES = 360_185_856 + 72_908_800 - 311_001_088;
+
 function specOf(entry: Entry, quantization: Quantization): ModelSpec {
   const { dims } = entry;
   const kvBytesPerElement = quantization === 'q4f16_1' ? 2 : 4;
@@ -216,6 +225,11 @@ function specOf(entry: Entry, quantization: Quantization): ModelSpec {
     kvBytesPerElement
   });
   const vramRequiredMB = entry.vram[quantization];
+  const activationBytes = deriveActivationBytes(
+    vramRequiredMB,
+    weightsBytes,
+    kvPerToken * WEBLLM_DEFAULT_CONTEXT
+  );
   return {
     id: `${entry.family}-${quantization}-MLC`,
     family: entry.family,
@@ -229,11 +243,8 @@ function specOf(entry: Entry, quantization: Quantization): ModelSpec {
     kvHeads: dims.kvHeads,
     headDim,
     kvBytesPerElement,
-    activationBytes: deriveActivationBytes(
-      vramRequiredMB,
-      weightsBytes,
-      kvPerToken * WEBLLM_DEFAULT_CONTEXT
-    ),
+    activationBytes,
+    batchScratchBytes: activationBytes + BATCH_EXTRA_BYTES,
     maxContext: QWEN25_MAX_CONTEXT,
     prefillChunk: PREFILL_CHUNK,
     vramRequiredMB

@@ -9,6 +9,7 @@ import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
 import { withLibraryFigures } from './library-figures';
 import type { LibraryMetadata } from './library-metadata';
 import { planMemory } from './memory';
+import { chooseSequences } from './sequences';
 import type { AdapterFacts, ModelSpec, Plan } from './types';
 
 /** A model library's own metadata, read before the download (models/model-library.ts). */
@@ -43,8 +44,16 @@ export function planJob(
 ): JobPlanning {
   const chosen = job.engine.modelId ? modelById(job.engine.modelId) : undefined;
   const uncapped = job.engine.kind === 'simulated' && job.engine.simMemoryMB === null;
-  const planWith = (models: ModelSpec[]) =>
+  // A WebLLM job made before Sequences at once existed keeps one at a time.
+  const requested =
+    job.engine.kind === 'webllm'
+      ? job.engine.sequences === undefined
+        ? 1
+        : job.engine.sequences
+      : 1;
+  const planAt = (models: ModelSpec[], sequences: number) =>
     planMemory({
+      sequences,
       adapter: facts,
       models,
       family: chosen?.family ?? DEFAULT_FAMILY,
@@ -56,6 +65,8 @@ export function planJob(
       safetyMargin: settings.safetyMargin,
       ...(windowCap !== null ? { maxWindow: windowCap } : {})
     });
+  const planWith = (models: ModelSpec[]) =>
+    chooseSequences(requested, (sequences) => planAt(models, sequences));
   let plan = planWith(MODELS);
   // The library of the model the catalog's figures chose: its own figures decide.
   const spec = library && MODELS.find((model) => model.id === library.modelId);

@@ -36,6 +36,12 @@ function scratchBytes(meta: LibraryMetadata): { bytes: number; parts: string } {
   };
 }
 
+/** The batched path's scratch: both batch functions' (each keeps its own pooled storage) and embed's. */
+function batchScratchBytes(meta: LibraryMetadata): number {
+  const use = (fn: string) => meta.memoryUsage[fn] ?? 0;
+  return use('batch_prefill') + use('batch_decode') + use(EMBED_FUNCTION);
+}
+
 function tensorBytes(shape: number[], dtype: string): number {
   const bits = Number(/(8|16|32|64)$/.exec(dtype)?.[1] ?? 0);
   return shape.reduce((product, dim) => product * dim, bits / 8);
@@ -72,6 +78,7 @@ export function withLibraryFigures(
     headDim,
     kvBytesPerElement: kvBytesPerElement(meta.quantization),
     activationBytes: scratch.bytes,
+    batchScratchBytes: batchScratchBytes(meta),
     maxContext: meta.contextWindowSize > 0 ? meta.contextWindowSize : spec.maxContext,
     prefillChunk: meta.prefillChunkSize > 0 ? meta.prefillChunkSize : spec.prefillChunk
   };
@@ -82,6 +89,6 @@ export function withLibraryFigures(
       `Figures from the model library ${libFile} itself: weights ${formatMiB(figures.weightsBytes)} ` +
       `(${formatCount(meta.params.length)} tensors), KV cache ${formatCount(kvPerToken)} bytes a token ` +
       `(${numHiddenLayers} layers x ${numKeyValueHeads} KV heads x ${headDim}), scratch ${formatMiB(scratch.bytes)} ` +
-      `(${scratch.parts}), at most ${formatCount(figures.maxContext)} tokens of context.`
+      `(${scratch.parts}; ${formatMiB(figures.batchScratchBytes)} for several sequences at once), at most ${formatCount(figures.maxContext)} tokens of context.`
   };
 }

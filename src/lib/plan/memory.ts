@@ -220,14 +220,28 @@ export function stepDown(currentWindow: number, neededWindow?: number): number |
  */
 const KV_PAGE_TOKENS = 16;
 
-/** The KV cache's bytes for a window of `window` tokens, its spare page included. */
-function kvCacheBytes(window: number, kvPerToken: number): number {
-  return (window + KV_PAGE_TOKENS) * kvPerToken;
+/**
+ * The KV cache's bytes for a window of `window` tokens, its spare page included. With several
+ * sequences at once, the batched path's own cache holds a window for each beside the one
+ * WebLLM's pipeline keeps (batch/pipeline.ts), each cache with its spare page.
+ */
+function kvCacheBytes(window: number, kvPerToken: number, sequences = 1): number {
+  const batch = sequences > 1 ? sequences * window + KV_PAGE_TOKENS : 0;
+  return (window + KV_PAGE_TOKENS + batch) * kvPerToken;
+}
+
+/** Scratch memory: the single path's functions, or the batch functions for several sequences. */
+function scratchBytes(model: ModelSpec, sequences: number): number {
+  return sequences > 1 ? model.batchScratchBytes : model.activationBytes;
 }
 
 /** Bytes the model needs with a window of `window` tokens. */
-function totalBytesFor(model: ModelSpec, window: number): number {
-  return model.weightsBytes + model.activationBytes + kvCacheBytes(window, kvBytesPerToken(model));
+function totalBytesFor(model: ModelSpec, window: number, sequences = 1): number {
+  return (
+    model.weightsBytes +
+    scratchBytes(model, sequences) +
+    kvCacheBytes(window, kvBytesPerToken(model), sequences)
+  );
 }
 
 function quantizationFor(adapter: AdapterFacts): Quantization {
@@ -320,13 +334,16 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
+  const sequences = Math.max(1, Math.floor(input.sequences ?? 1));
   const kvPerToken = kvBytesPerToken(model);
-  const fixed = model.weightsBytes + model.activationBytes;
-  const smallest = totalBytesFor(model, WINDOW_STEP);
+  const activations = scratchBytes(model, sequences);
+  const fixed = model.weightsBytes + activations;
+  const smallest = totalBytesFor(model, WINDOW_STEP, sequences);
+  const atOnce = sequences > 1 ? `, ${formatCount(sequences)} sequences at once` : '';
   if (usable !== null && smallest > usable) {
     return refuse(
       reasons,
-      `${model.family} needs at least ${formatMiB(smallest)} (weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache for ${formatCount(WINDOW_STEP)} tokens ${formatMiB(kvCacheBytes(WINDOW_STEP, kvPerToken))}), ${formatMiB(smallest - usable)} more than the ${formatMiB(usable)} usable.`,
+      `${model.family} needs at least ${formatMiB(smallest)}${atOnce} (weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(activations)} + KV cache for ${formatCount(WINDOW_STEP)} tokens ${formatMiB(kvCacheBytes(WINDOW_STEP, kvPerToken, sequences))}), ${formatMiB(smallest - usable)} more than the ${formatMiB(usable)} usable.`,
       suggestModel(input.models, adapter, usable, model.family)
     );
   }
@@ -339,8 +356,13 @@ export function planMemory(input: PlanInput): Plan {
     input.maxWindow === undefined
       ? Infinity
       : Math.max(WINDOW_STEP, roundDownToWindow(input.maxWindow));
+  // Windows in the caches: one, or one for WebLLM's pipeline and one per sequence; a spare page each.
+  const caches = sequences > 1 ? 2 : 1;
+  const windows = sequences > 1 ? sequences + 1 : 1;
   const memoryCap =
-    usable === null ? Infinity : roundDownToWindow((usable - fixed) / kvPerToken - KV_PAGE_TOKENS);
+    usable === null
+      ? Infinity
+      : roundDownToWindow(((usable - fixed) / kvPerToken - caches * KV_PAGE_TOKENS) / windows);
   const window = Math.min(neededWindow, modelCap, stepCap, memoryCap);
 
   const maxPromptTokens = window - needs.maxAnswerTokens;
@@ -374,9 +396,13 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
-  const kvBytes = kvCacheBytes(window, kvPerToken);
+  const kvBytes = kvCacheBytes(window, kvPerToken, sequences);
   const totalBytes = fixed + kvBytes;
-  const sum = `weights ${formatMiB(model.weightsBytes)} + activations ${formatMiB(model.activationBytes)} + KV cache ${formatMiB(kvBytes)} (${formatCount(window)} tokens and a spare page of ${KV_PAGE_TOKENS}, x ${formatCount(kvPerToken)} bytes) = ${formatMiB(totalBytes)}`;
+  const kvWhat =
+    sequences > 1
+      ? `${formatCount(window)} tokens for WebLLM's pipeline and ${formatCount(sequences)} x ${formatCount(window)} for ${formatCount(sequences)} sequences at once, a spare page of ${KV_PAGE_TOKENS} each`
+      : `${formatCount(window)} tokens and a spare page of ${KV_PAGE_TOKENS}`;
+  const sum = `weights ${formatMiB(model.weightsBytes)} + ${sequences > 1 ? 'batch ' : ''}activations ${formatMiB(activations)} + KV cache ${formatMiB(kvBytes)} (${kvWhat}, x ${formatCount(kvPerToken)} bytes) = ${formatMiB(totalBytes)}`;
   reasons.push(
     usable === null
       ? `${model.family} (${model.quantization}) needs ${sum}; whether this GPU has that is unknown until you say or "Check this GPU" shows it.`
@@ -388,9 +414,10 @@ export function planMemory(input: PlanInput): Plan {
     reasons,
     model,
     contextWindow: window,
+    sequences,
     kvBytes,
     weightsBytes: model.weightsBytes,
-    activationBytes: model.activationBytes,
+    activationBytes: activations,
     totalBytes,
     budgetBytes: usable,
     maxPromptTokens

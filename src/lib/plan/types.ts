@@ -49,6 +49,11 @@ export interface ModelSpec {
   kvBytesPerElement: number;
   /** Temporary buffers (activations, logits) at the prefill chunk, in bytes. */
   activationBytes: number;
+  /**
+   * The same for several sequences at once: the scratch of the batch functions
+   * (`batch_prefill`, `batch_decode`) and `embed`, which the batched path runs instead.
+   */
+  batchScratchBytes: number;
   maxContext: number;
   prefillChunk: number;
   /** WebLLM's own prebuiltAppConfig figure (optimistic), in MB. */
@@ -77,12 +82,16 @@ export interface PlanInput {
   safetyMargin: number;
   /** Step-down: the window may not exceed this (tokens). */
   maxWindow?: number;
+  /** Sequences at once (1 when absent): each holds a window in its own KV pages. */
+  sequences?: number;
 }
 
 export interface PlannedMemory {
   model: ModelSpec;
   /** Tokens; a multiple of 1024. */
   contextWindow: number;
+  /** Sequences at once. */
+  sequences: number;
   kvBytes: number;
   weightsBytes: number;
   activationBytes: number;

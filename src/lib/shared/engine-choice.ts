@@ -33,6 +33,34 @@ interface WebLLMChoice {
   kind: 'webllm';
   /** WebLLM model id; null lets the plan pick the variant by adapter features. */
   modelId: string | null;
+  /**
+   * Sequences at once (1 to 16; above 1 the batched path decodes them in one pass); null
+   * lets the plan choose; absent (a job made before it existed): 1.
+   */
+  sequences?: number | null;
+}
+
+/**
+ * The job as planned after a memory loss lowered its sequences at once to `cap`: at most
+ * that many (a job that left the number to the plan gets the cap). Other engines as they are.
+ */
+export function withSequencesCap<T extends { engine: EngineChoice }>(
+  job: T,
+  cap: number | null | undefined
+): T {
+  if (cap === null || cap === undefined || job.engine.kind !== 'webllm') return job;
+  const asked = job.engine.sequences === undefined ? 1 : (job.engine.sequences ?? cap);
+  return { ...job, engine: { ...job.engine, sequences: Math.min(cap, asked) } };
+}
+
+/** The most sequences at once the form offers. */
+export const MAX_SEQUENCES = 16;
+
+/** Sequences at once from text: a whole number from 1 to 16, or null when it is not one. */
+export function parseSequences(text: string | null): number | null {
+  if (text === null || text.trim() === '') return null;
+  const value = Number(text);
+  return Number.isInteger(value) && value >= 1 && value <= MAX_SEQUENCES ? value : null;
 }
 
 /** A real WebGPU device and placeholder text, with fault knobs for tests. */
@@ -91,7 +119,7 @@ function numberParam(params: URLSearchParams, name: string): number | null {
  * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
  * `simConcurrency`, `simPoisonItem`, `simHoldAt` (indices: `8,24`), `simItemDelayMs`,
  * `simGpuPassPerItem`) picks the simulated engine; anything else the real model
- * (`model=<WebLLM id>` picks one). Read only when a job is created: the choice is then saved
+ * (`model=<WebLLM id>` picks one, `sequences=<1..16>` its sequences at once). Read only when a job is created: the choice is then saved
  * with the job.
  */
 export function engineFromUrl(url: URL): LocalChoice {
@@ -112,7 +140,11 @@ export function engineFromUrl(url: URL): LocalChoice {
       simGpuPassPerItem: params.get('simGpuPassPerItem') === '1'
     };
   }
-  return { kind: 'webllm', modelId: params.get('model') };
+  return {
+    kind: 'webllm',
+    modelId: params.get('model'),
+    sequences: parseSequences(params.get('sequences'))
+  };
 }
 
 export type ServerUrl = { ok: true; base: string } | { ok: false; message: string };

@@ -134,6 +134,8 @@ export interface JobMeta {
 export interface PlanRecord {
   modelId: string;
   contextWindow: number;
+  /** Sequences at once (absent in jobs planned before it existed: 1). */
+  sequences?: number;
   kvBytes: number;
   totalBytes: number;
   maxPromptTokens: number;
@@ -192,6 +194,8 @@ export interface JobProgress {
   stopReason: ItemError | null;
   /** Largest context window allowed after step-downs; null until the GPU gave out. */
   windowCap: number | null;
+  /** Most sequences at once allowed after a memory loss; absent or null until then. */
+  sequencesCap?: number | null;
   /** The plan of the latest run. */
   plan: PlanRecord | null;
   /**

@@ -22,6 +22,7 @@ export function planRecord(plan: PlannedMemory): PlanRecord {
   return {
     modelId: plan.model.id,
     contextWindow: plan.contextWindow,
+    sequences: plan.sequences,
     kvBytes: plan.kvBytes,
     totalBytes: plan.totalBytes,
     maxPromptTokens: plan.maxPromptTokens
@@ -35,7 +36,8 @@ function loadPlan(plan: PlannedMemory): LoadPlan {
     weightsBytes: plan.weightsBytes,
     activationBytes: plan.activationBytes,
     kvBytes: plan.kvBytes,
-    totalBytes: plan.totalBytes
+    totalBytes: plan.totalBytes,
+    sequences: plan.sequences
   };
 }
 
@@ -54,7 +56,7 @@ export class EngineSlot {
   }
 
   async load(choice: EngineChoice, plan: PlannedMemory | null, emit: Emit): Promise<Engine> {
-    const key = JSON.stringify([choice, plan?.model.id, plan?.contextWindow]);
+    const key = JSON.stringify([choice, plan?.model.id, plan?.contextWindow, plan?.sequences]);
     if (this.#current?.key === key) return this.#current.engine;
     await this.drop();
     const engine = this.create(choice);

@@ -59,6 +59,7 @@ export interface Loss {
 export type LossDecision = { losses: Losses; log: string } & (
   | { action: 'restart' }
   | { action: 'step-down'; window: number }
+  | { action: 'fewer-sequences'; sequences: number }
   | { action: 'pause'; error: ItemError }
 );
 
@@ -73,14 +74,16 @@ function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
 
 /**
  * After a lost device at item `index`: the same plan on a new device (a crash),
- * a smaller context window (memory, or the same item lost it twice), or a pause
- * when no smaller window is left. `window` is the plan's context (null before
+ * a smaller plan (memory, or the same item lost it twice): first half the sequences
+ * at once, then a smaller context window, or a pause when no smaller window is left.
+ * `window` is the plan's context and `sequences` its sequences at once (null before
  * any plan); `kept` the "what was kept" sentence for the pause message.
  */
 export function decideLoss(input: {
   loss: Loss;
   index: number;
   window: number | null;
+  sequences?: number | null;
   losses: Losses;
   stepDown: (window: number) => number | null;
   kept: string;
@@ -93,8 +96,19 @@ export function decideLoss(input: {
       ? 'out of GPU memory'
       : `device lost (${loss.lostReason ?? 'unknown'})`;
   const memory = isMemoryLoss(loss);
-  const smaller = window !== null && (memory || losses.count >= 2) ? stepDown(window) : null;
   const at = `${what} at item ${index + 1}`;
+  const sequences = input.sequences ?? 1;
+  if (sequences > 1 && (memory || losses.count >= 2)) {
+    // Each sequence holds a window of KV cache: fewer of them free the most, and keep every item's room.
+    const fewer = Math.max(1, Math.floor(sequences / 2));
+    return {
+      action: 'fewer-sequences',
+      sequences: fewer,
+      losses,
+      log: `${at}; sequences at once ${sequences} → ${fewer}`
+    };
+  }
+  const smaller = window !== null && (memory || losses.count >= 2) ? stepDown(window) : null;
   if (smaller === null && !memory) {
     // A crash (not a memory error): same plan on a new device; the item's attempts are counted.
     return { action: 'restart', losses, log: `${at}; engine restarted on a new device` };

@@ -18,6 +18,7 @@ import {
   stopMessage,
   type ItemError
 } from '$lib/shared/stop';
+import { withSequencesCap } from '$lib/shared/engine-choice';
 import { sharedPromptFor } from '$lib/presets';
 import {
   allHandled,
@@ -276,7 +277,11 @@ export class Run {
   /** Prepares the engine (plan, load, exact counts). A stop, or null. */
   async #prepare(index: number): Promise<RunOutcome | null> {
     try {
-      const prepared = await prepareEngine(this.#preparing, this.#job, this.#progress.windowCap);
+      const prepared = await prepareEngine(
+        this.#preparing,
+        withSequencesCap(this.#job, this.#progress.sequencesCap),
+        this.#progress.windowCap
+      );
       if ('refusal' in prepared) {
         return await this.#finish('stopped', {
           code: 'does-not-fit',
@@ -409,6 +414,7 @@ export class Run {
       loss: error,
       index,
       window: this.#plan?.contextWindow ?? null,
+      sequences: this.#plan?.sequences ?? null,
       losses: this.#losses,
       stepDown: (window) => this.#deps.stepDown(window),
       kept: this.#kept
@@ -422,6 +428,14 @@ export class Run {
         this.#progress = {
           ...this.#progress,
           windowCap: decision.window,
+          updatedAt: this.#deps.now()
+        };
+        await this.#log({ index, kind: 'step-down', message: decision.log });
+        return null;
+      case 'fewer-sequences':
+        this.#progress = {
+          ...this.#progress,
+          sequencesCap: decision.sequences,
           updatedAt: this.#deps.now()
         };
         await this.#log({ index, kind: 'step-down', message: decision.log });

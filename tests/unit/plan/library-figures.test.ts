@@ -60,12 +60,14 @@ describe('withLibraryFigures', () => {
       kvBytesPerElement: 4,
       // prefill (the larger step) + embed, never batch_verify's 669 MiB.
       activationBytes: 80303104 + 3670016,
+      // The batched path: batch_prefill + batch_decode (each its own storage) + embed.
+      batchScratchBytes: 128598016 + 54845440 + 3670016,
       maxContext: 4096,
       prefillChunk: 1024
     });
     expect(kvBytesPerToken(figures.spec)).toBe(24_576);
     expect(figures.reason).toBe(
-      `Figures from the model library ${LIB_FILE} itself: weights 81 MiB (2 tensors), KV cache 24,576 bytes a token (24 layers x 2 KV heads x 64), scratch 80 MiB (prefill 77 MiB + embed 4 MiB), at most 4,096 tokens of context.`
+      `Figures from the model library ${LIB_FILE} itself: weights 81 MiB (2 tensors), KV cache 24,576 bytes a token (24 layers x 2 KV heads x 64), scratch 80 MiB (prefill 77 MiB + embed 4 MiB; 178 MiB for several sequences at once), at most 4,096 tokens of context.`
     );
   });
 

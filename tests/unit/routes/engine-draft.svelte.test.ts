@@ -51,7 +51,22 @@ describe('EngineDraft', () => {
     expect(engine.kind).toBe('simulated');
     expect(engine.choice).toEqual(SIMULATED);
     engine.kind = 'webllm';
-    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null });
+    // Sequences at once left empty: the plan chooses.
+    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: null });
+  });
+
+  it('takes Sequences at once from 1 to 16, and has no choice while it is anything else', () => {
+    const engine = draft();
+    engine.kind = 'webllm';
+    engine.sequences = 4;
+    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: 4 });
+    for (const bad of [0, 17, 2.5]) {
+      engine.sequences = bad;
+      expect(engine.sequencesValid).toBe(false);
+      expect(engine.choice).toBeNull();
+    }
+    engine.sequences = null;
+    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: null });
   });
 
   it('has no choice until the server has a URL, a model and a valid number in flight', () => {

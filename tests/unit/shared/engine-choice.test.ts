@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineFromUrl } from '$lib/shared/engine-choice';
+import { engineFromUrl, parseSequences, withSequencesCap } from '$lib/shared/engine-choice';
 
 describe('engineFromUrl', () => {
   it('picks the simulated engine and its delay from the query', () => {
@@ -36,10 +36,36 @@ describe('engineFromUrl', () => {
     expect(engineFromUrl(new URL('http://localhost/?engine=simulated&simEcho=1'))).toMatchObject({
       simEcho: true
     });
-    // The real engine carries none of the simulated engine's knobs.
+    // The real engine carries none of the simulated engine's knobs; its sequences are the plan's.
     expect(engineFromUrl(new URL('http://localhost/'))).toEqual({
       kind: 'webllm',
-      modelId: null
+      modelId: null,
+      sequences: null
     });
+  });
+});
+
+describe('sequences at once', () => {
+  it('reads a whole number from 1 to 16 from the page address; anything else is the plan’s choice', () => {
+    const at = (query: string) => engineFromUrl(new URL(`http://localhost/${query}`));
+    expect(at('?sequences=4')).toEqual({ kind: 'webllm', modelId: null, sequences: 4 });
+    for (const bad of ['?sequences=0', '?sequences=17', '?sequences=2.5', '?sequences=x', ''])
+      expect(at(bad)).toMatchObject({ kind: 'webllm', sequences: null });
+    expect(parseSequences(' 16 ')).toBe(16);
+  });
+
+  it('caps a job’s sequences after a memory loss: the asked number, the plan’s, an older job’s 1', () => {
+    const job = (sequences?: number | null) => ({
+      engine: {
+        kind: 'webllm' as const,
+        modelId: null,
+        ...(sequences !== undefined ? { sequences } : {})
+      }
+    });
+    expect(withSequencesCap(job(8), 4).engine).toMatchObject({ sequences: 4 });
+    expect(withSequencesCap(job(2), 4).engine).toMatchObject({ sequences: 2 });
+    expect(withSequencesCap(job(null), 4).engine).toMatchObject({ sequences: 4 });
+    expect(withSequencesCap(job(), 4).engine).toMatchObject({ sequences: 1 });
+    expect(withSequencesCap(job(8), null)).toEqual(job(8));
   });
 });

@@ -7,7 +7,8 @@ import {
   decideFailure,
   decideLoss,
   poisonError,
-  type Loss
+  type Loss,
+  type Losses
 } from '$lib/worker/recovery';
 
 const KEPT = 'Nothing was lost: 3 of 10 results are saved.';
@@ -134,6 +135,45 @@ describe('poisonError', () => {
     expect(poisonError(null)).toEqual({
       code: 'interrupted',
       message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: The page or the engine stopped while this item was being generated.`
+    });
+  });
+});
+
+describe('decideLoss with several sequences at once', () => {
+  const withSequences = (l: Loss, sequences: number, losses: Losses = NO_LOSSES) =>
+    decideLoss({
+      loss: l,
+      index: 2,
+      window: 4096,
+      sequences,
+      losses,
+      stepDown: (w) => stepDown(w),
+      kept: KEPT
+    });
+
+  it('a memory loss halves the sequences at once before it touches the window', () => {
+    expect(withSequences(destroyed, 8)).toEqual({
+      action: 'fewer-sequences',
+      sequences: 4,
+      losses: { index: 2, count: 1 },
+      log: 'device lost (destroyed) at item 3; sequences at once 8 → 4'
+    });
+    expect(withSequences(destroyed, 3)).toMatchObject({ action: 'fewer-sequences', sequences: 1 });
+  });
+
+  it('at one sequence, the window steps down as before', () => {
+    expect(withSequences(destroyed, 1)).toMatchObject({
+      action: 'step-down',
+      window: 2048,
+      log: 'device lost (destroyed) at item 3; context 4096 → 2048'
+    });
+  });
+
+  it('a crash restarts with the same plan; the same item lost twice halves the sequences', () => {
+    expect(withSequences(crash, 4)).toMatchObject({ action: 'restart' });
+    expect(withSequences(crash, 4, { index: 2, count: 1 })).toMatchObject({
+      action: 'fewer-sequences',
+      sequences: 2
     });
   });
 });

@@ -142,6 +142,7 @@ function planAt(window: number, maxAnswer = 64): Plan {
     reasons: [],
     model,
     contextWindow: window,
+    sequences: 1,
     kvBytes,
     weightsBytes: model.weightsBytes,
     activationBytes: model.activationBytes,

@@ -94,3 +94,14 @@ export function countChatTokens(
   for (const piece of promptPieces(template, messages)) count += encode(piece).length;
   return count;
 }
+
+/** The token ids WebLLM prefills for a chat request (its `getInputData`, text only). */
+export function promptTokenIds(
+  encode: (text: string) => ArrayLike<number>,
+  template: ChatTemplate,
+  messages: readonly TemplateMessage[]
+): number[] {
+  const ids = [...(template.system_prefix_token_ids ?? [])];
+  for (const piece of promptPieces(template, messages)) ids.push(...Array.from(encode(piece)));
+  return ids;
+}

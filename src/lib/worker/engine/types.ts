@@ -48,10 +48,12 @@ export interface LoadPlan {
   activationBytes: number;
   kvBytes: number;
   totalBytes: number;
+  /** Sequences at once (WebLLM's batched path above 1). */
+  sequences: number;
 }
 
 export interface Engine {
-  /** How many items it runs at once (WebLLM 1: it queues requests per model). */
+  /** How many items it runs at once (WebLLM: its sequences at once; a server: requests in flight). */
   readonly concurrency: number;
   /** Loads the model; `plan` is the memory plan on this machine (null for a server). */
   load(plan: LoadPlan | null, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;

@@ -14,6 +14,8 @@ import { EngineError, engineAdapter, hostOf, translateEngineError } from './erro
 import { preflight } from '$lib/gpu/preflight';
 import { describeModelSource, WEBLLM_VERSION, withModelSource } from '$lib/models/source';
 import { parseInitReport } from './load-progress';
+import { BatchedModel } from './batch/batched';
+import type { Xgrammar } from './batch/runtime';
 import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
 import type { Usage } from '$lib/shared/job';
 import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
@@ -119,14 +121,21 @@ export function webllmUsage(usage: CompletionUsage | undefined): Usage {
 }
 
 export class WebLLMEngine implements Engine {
-  readonly concurrency = 1;
   #engine: MLCEngine | null = null;
+  /** With more than one sequence at once: the batched path (batch/batched.ts). */
+  #batched: BatchedModel | null = null;
+  #sequences = 1;
   #model = '';
   #counter: ((request: GenerateRequest) => number) | null = null;
   #modelMirror: () => Promise<string | null>;
 
   constructor(options: WebLLMEngineOptions = {}) {
     this.#modelMirror = options.modelMirror ?? (() => Promise.resolve(null));
+  }
+
+  /** Sequences at once: 1 runs WebLLM's own path, one request at a time. */
+  get concurrency(): number {
+    return this.#sequences;
   }
 
   async load(
@@ -175,6 +184,19 @@ export class WebLLMEngine implements Engine {
     }
     this.#engine = engine;
     this.#counter = pipelineTokenCounter(engine, model);
+    this.#sequences = Math.max(1, plan.sequences);
+    if (this.#sequences > 1) {
+      try {
+        this.#batched = new BatchedModel(engine, model, {
+          sequences: this.#sequences,
+          window: plan.contextWindow,
+          xgrammar: webllm.xgrammarModule.exports as Xgrammar
+        });
+      } catch (error) {
+        await this.unload();
+        throw translateEngineError(error, { phase: 'load', model });
+      }
+    }
     const info = adapter.info;
     return {
       model,
@@ -190,6 +212,7 @@ export class WebLLMEngine implements Engine {
   ): Promise<GenerateResult> {
     const engine = this.#engine;
     if (!engine) throw new EngineError('device-lost', 'The model is not loaded.');
+    if (this.#batched) return this.#generateBatched(this.#batched, request, onText, signal);
     // eslint-disable-next-line @typescript-eslint/no-floating-promises -- the generation being stopped ends with its own error, which generate() throws
     const onAbort = () => void engine.interruptGenerate();
     signal.addEventListener('abort', onAbort);
@@ -218,6 +241,20 @@ export class WebLLMEngine implements Engine {
     }
   }
 
+  async #generateBatched(
+    batched: BatchedModel,
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal
+  ): Promise<GenerateResult> {
+    try {
+      return await batched.generate(request, onText, signal);
+    } catch (error) {
+      if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+      throw translateEngineError(error, { phase: 'generate', model: this.#model });
+    }
+  }
+
   tokenCounter(): ((request: GenerateRequest) => number) | null {
     return this.#engine ? this.#counter : null;
   }
@@ -226,6 +263,8 @@ export class WebLLMEngine implements Engine {
     const engine = this.#engine;
     this.#engine = null;
     this.#counter = null;
+    this.#batched?.dispose();
+    this.#batched = null;
     // eslint-disable-next-line no-restricted-syntax -- an engine that lost its device cannot unload cleanly; it is dropped all the same
     await engine?.unload().catch(() => undefined);
   }

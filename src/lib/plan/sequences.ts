@@ -1,0 +1,48 @@
+/**
+ * Sequences at once on this GPU: how many prompts the batched path decodes in one pass.
+ * The user's number where they gave one; otherwise the plan's: the most of 8, 4 and 2 whose
+ * KV caches fit beside the model with the same context window one sequence would get, and
+ * one at a time when the GPU's memory is unknown. Never above 8 by default: the library's
+ * batch kernels reduce each row the same way for 1 to 8 rows only (above 8 they switch to
+ * a matrix-matrix kernel), so up to 8 a batched answer is token for token the answer the
+ * same prompt gets alone. Pure.
+ */
+import { formatCount } from '$lib/shared/figures';
+import type { Plan } from './types';
+
+/** The largest default, and the candidates the plan tries, largest first. */
+export const DEFAULT_SEQUENCE_CHOICES = [8, 4, 2] as const;
+
+export function chooseSequences(
+  requested: number | null,
+  planAt: (sequences: number) => Plan
+): Plan {
+  if (requested !== null) {
+    const plan = planAt(requested);
+    if (!plan.ok || requested === 1) return plan;
+    return withReason(plan, `${formatCount(requested)} sequences at once, as the job asks.`);
+  }
+  const single = planAt(1);
+  if (!single.ok) return single;
+  if (single.budgetBytes === null)
+    return withReason(
+      single,
+      "One sequence at a time: this GPU's memory is unknown, and several at once need a KV cache each (say how much memory it has, or choose Sequences at once)."
+    );
+  for (const sequences of DEFAULT_SEQUENCE_CHOICES) {
+    const plan = planAt(sequences);
+    if (plan.ok && plan.contextWindow >= single.contextWindow)
+      return withReason(
+        plan,
+        `${formatCount(sequences)} sequences at once: the most of ${DEFAULT_SEQUENCE_CHOICES.join(', ')} whose KV caches fit with the same context window (above 8 the batch kernels no longer give every prompt the answer it gets alone).`
+      );
+  }
+  return withReason(
+    single,
+    'One sequence at a time: a second KV cache does not fit beside the model with this context window.'
+  );
+}
+
+function withReason(plan: Plan, reason: string): Plan {
+  return { ...plan, reasons: [...plan.reasons, reason] };
+}

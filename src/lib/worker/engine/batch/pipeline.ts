@@ -1,0 +1,400 @@
+/**
+ * Several sequences through one forward pass, on WebLLM 0.2.79's own runtime: the loaded
+ * model's virtual machine, weights, tokenizer and kernels (batch/runtime.ts), with a paged
+ * KV cache of our own that holds a sequence per slot. WebLLM's own pipeline and its cache
+ * are left as they are, so the single-sequence path does not change.
+ *
+ * Each step (continuous batching, as mlc-llm's serve engine does it): free the slots of
+ * cancelled sequences, admit waiting requests to free slots, prefill one chunk of the
+ * oldest sequence still reading its prompt (one sequence per `batch_prefill`, chunks of the
+ * library's prefill chunk size from the prompt's start, so a prompt's chunks never depend
+ * on what else runs), then one `batch_decode` for every sequence that has a token to feed
+ * back, then sample each row with its own settings, grammar and random stream. A sequence
+ * that stops frees its slot (and its KV pages) at once for the next request.
+ *
+ * Every kernel is the same per row for 1 to 8 sequences (the library compiles its batch
+ * matrix-vector products for 2, 4 and more than 8 rows; docs/ARCHITECTURE.md), so the
+ * logits of a row, and greedy answers, do not depend on what else is in the batch.
+ */
+import { sampleRow, type SamplingSettings } from './sampling';
+import { SequenceState, type SequenceFinish } from './sequence';
+import type {
+  ChatPipeline,
+  GrammarMatcher,
+  PackedFunc,
+  PipelineRuntime,
+  Rng,
+  TvmArray,
+  TvmTuple,
+  Xgrammar
+} from './runtime';
+
+export interface BatchRequest extends SamplingSettings {
+  promptIds: number[];
+  maxTokens: number;
+  seed: number;
+  /** A JSON schema as a string: xgrammar holds the answer to it. */
+  schema?: string;
+  onText(delta: string): void;
+}
+
+export interface BatchAnswer {
+  finishReason: SequenceFinish;
+  promptTokens: number;
+  /** Every token sampled, a stop token included. */
+  completionTokens: number;
+}
+
+/** What a step did, for the engine's speed figures. */
+export interface StepReport {
+  prefilledTokens: number;
+  decodedRows: number;
+  ms: number;
+}
+
+interface Sequence {
+  request: BatchRequest;
+  slot: number;
+  cursor: number;
+  state: SequenceState;
+  rng: Rng;
+  matcher: GrammarMatcher | null;
+  cancelled: boolean;
+  resolve(answer: BatchAnswer): void;
+  reject(error: unknown): void;
+}
+
+interface Waiting {
+  request: BatchRequest;
+  resolve(answer: BatchAnswer): void;
+  reject(error: unknown): void;
+  cancelled: boolean;
+}
+
+export interface BatchPipelineOptions {
+  /** Sequences at once: the KV cache's slots. */
+  sequences: number;
+  /** The most tokens one sequence holds, prompt and answer (the job's window). */
+  window: number;
+  xgrammar: Xgrammar;
+  onStep?: (report: StepReport) => void;
+}
+
+const PAGE = 16;
+
+export class BatchPipeline {
+  readonly #p: ChatPipeline;
+  readonly #runtime: PipelineRuntime;
+  readonly #options: BatchPipelineOptions;
+  readonly #batchPrefill: PackedFunc;
+  readonly #batchDecode: PackedFunc;
+  readonly #kv: object;
+  readonly #freeSlots: number[];
+  readonly #live: Sequence[] = [];
+  readonly #waiting: Waiting[] = [];
+  #broken: unknown = null;
+  #driving = false;
+  #cpuLogits: TvmArray | null = null;
+  #row: TvmArray | null = null;
+
+  constructor(runtime: PipelineRuntime, options: BatchPipelineOptions) {
+    const p = runtime.pipeline;
+    const { tvm } = p;
+    if (!Number.isInteger(options.sequences) || options.sequences < 1)
+      throw new RangeError('Sequences at once must be a whole number from 1.');
+    this.#p = p;
+    this.#runtime = runtime;
+    this.#options = options;
+    this.#freeSlots = Array.from({ length: options.sequences }, (_, i) => i);
+    // Every slot can hold a whole window: pages never run out while a slot is free.
+    const capacity = options.sequences * Math.ceil(options.window / PAGE) * PAGE;
+    const shape = (n: number) => tvm.makeShapeTuple([n]);
+    tvm.beginScope();
+    try {
+      this.#batchPrefill = tvm.detachFromCurrentScope(p.vm.getFunction('batch_prefill'));
+      this.#batchDecode = tvm.detachFromCurrentScope(p.vm.getFunction('batch_decode'));
+      const create = p.vm.getFunction('create_tir_paged_kv_cache');
+      this.#kv = tvm.detachFromCurrentScope(
+        create(
+          shape(options.sequences),
+          shape(capacity),
+          shape(p.prefillChunkSize),
+          shape(PAGE),
+          shape(0)
+        ) as object
+      );
+    } finally {
+      tvm.endScope();
+    }
+  }
+
+  /** Sequences running or waiting. */
+  get size(): number {
+    return this.#live.length + this.#waiting.length;
+  }
+
+  /**
+   * Queues a request; the promise settles when its sequence stops (or fails). `signal`
+   * cancels it: it leaves the batch before the next step.
+   */
+  generate(request: BatchRequest, signal?: AbortSignal): Promise<BatchAnswer> {
+    if (this.#broken !== null) return Promise.reject(this.#broken);
+    const prompt = request.promptIds.length;
+    if (prompt === 0) return Promise.reject(new Error('The prompt has no tokens.'));
+    if (prompt >= this.#options.window)
+      return Promise.reject(
+        new Error(
+          `Prompt tokens exceed context window size: number of prompt tokens: ${prompt}; context window size: ${this.#options.window}`
+        )
+      );
+    return new Promise<BatchAnswer>((resolve, reject) => {
+      const waiting: Waiting = { request, resolve, reject, cancelled: false };
+      const cancel = () => {
+        waiting.cancelled = true;
+        const live = this.#live.find((s) => s.request === request);
+        if (live) live.cancelled = true;
+        reject(new DOMException('The request was cancelled.', 'AbortError'));
+      };
+      if (signal?.aborted) return cancel();
+      signal?.addEventListener('abort', cancel, { once: true });
+      this.#waiting.push(waiting);
+      if (!this.#driving) {
+        this.#driving = true;
+        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- #drive never throws: a failed step fails the sequences, which their promises report
+        this.#drive();
+      }
+    });
+  }
+
+  /** Steps while there is work; `#driving` turns false in the same turn the loop sees none. */
+  async #drive(): Promise<void> {
+    try {
+      while (this.#broken === null && this.size > 0) {
+        await this.#runtime.lock.acquire();
+        try {
+          await this.step();
+        } catch (error) {
+          this.#fail(error);
+        } finally {
+          await this.#runtime.lock.release();
+        }
+      }
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  /** One step of the batch (the engine drives it; tests may call it directly). */
+  async step(): Promise<void> {
+    const started = performance.now();
+    this.#retire((s) => s.cancelled);
+    await this.#admit();
+    let prefilledTokens = 0;
+    const reading = this.#live.find((s) => s.cursor < s.request.promptIds.length);
+    if (reading) prefilledTokens = await this.#prefillChunk(reading);
+    const rows = this.#live.filter(
+      (s) => !s.cancelled && s.state.finish === null && s.state.outputIds.length > 0
+    );
+    if (rows.length) await this.#decode(rows);
+    this.#retire((s) => s.state.finish !== null);
+    this.#options.onStep?.({
+      prefilledTokens,
+      decodedRows: rows.length,
+      ms: performance.now() - started
+    });
+  }
+
+  async #admit(): Promise<void> {
+    const { tvm } = this.#p;
+    while (this.#waiting.length && this.#freeSlots.length) {
+      const waiting = this.#waiting.shift();
+      if (!waiting || waiting.cancelled) continue;
+      const { request } = waiting;
+      let matcher: GrammarMatcher | null = null;
+      try {
+        if (request.schema !== undefined) matcher = await this.#matcher(request.schema);
+      } catch (error) {
+        // A schema xgrammar cannot compile fails its own request only.
+        waiting.reject(error);
+        continue;
+      }
+      const slot = this.#freeSlots.shift() as number;
+      this.#p.fKVCacheAddSequence(this.#kv, tvm.scalar(slot, 'int64'));
+      const rng = new tvm.rng.constructor();
+      rng.setSeed(request.seed);
+      const state = new SequenceState(
+        {
+          stopTokens: this.#p.stopTokens,
+          stopStrings: this.#p.stopStr,
+          maxTokens: request.maxTokens,
+          promptTokens: request.promptIds.length,
+          window: this.#options.window
+        },
+        (ids) => this.#p.tokenizer.decode(ids)
+      );
+      this.#live.push({ ...waiting, slot, cursor: 0, state, rng, matcher });
+    }
+  }
+
+  async #matcher(schema: string): Promise<GrammarMatcher> {
+    const p = this.#p;
+    const xg = this.#options.xgrammar;
+    if (p.xgTokenizerInfo === undefined || p.grammarCompiler === undefined) {
+      // As WebLLM makes them for its first request with a schema, and kept on its pipeline
+      // (which disposes them), so the two paths share one token table.
+      const table: string[] = [];
+      const size = p.tokenizer.getVocabSize();
+      for (let id = 0; id < size; id++) table.push(p.tokenizer.idToToken(id));
+      p.xgTokenizerInfo = await xg.TokenizerInfo.createTokenizerInfo(
+        table,
+        p.token_postproc_method,
+        p.prepend_space_in_encode,
+        p.fullVocabSize,
+        p.stopTokens
+      );
+      p.grammarCompiler = await xg.GrammarCompiler.createGrammarCompiler(p.xgTokenizerInfo);
+    }
+    const grammar = await p.grammarCompiler.compileJSONSchema(schema);
+    try {
+      return await xg.GrammarMatcher.createGrammarMatcher(grammar);
+    } finally {
+      grammar.dispose();
+    }
+  }
+
+  async #prefillChunk(s: Sequence): Promise<number> {
+    const p = this.#p;
+    const { tvm } = p;
+    const ids = s.request.promptIds.slice(s.cursor, s.cursor + p.prefillChunkSize);
+    const n = ids.length;
+    tvm.beginScope();
+    try {
+      const input = tvm.empty([n], 'int32', p.device).copyFrom(ids);
+      const embedded = p.embed(input, p.params) as TvmArray;
+      const position = tvm.empty([1], 'int32', p.device).copyFrom([n - 1]);
+      p.fKVCacheBeginForward(this.#kv, tvm.makeShapeTuple([s.slot]), tvm.makeShapeTuple([n]));
+      const out = this.#batchPrefill(
+        embedded.view([1, ...embedded.shape]),
+        position,
+        this.#kv,
+        p.params
+      ) as TvmTuple;
+      p.fKVCacheEndForward(this.#kv);
+      s.cursor += n;
+      if (s.cursor >= s.request.promptIds.length) await this.#sample([s], out.get(0));
+    } finally {
+      tvm.endScope();
+    }
+    return n;
+  }
+
+  async #decode(rows: Sequence[]): Promise<void> {
+    const p = this.#p;
+    const { tvm } = p;
+    const b = rows.length;
+    tvm.beginScope();
+    try {
+      const input = tvm.empty([b], 'int32', p.device).copyFrom(rows.map((s) => s.state.lastToken));
+      const embedded = p.embed(input, p.params) as TvmArray;
+      p.fKVCacheBeginForward(
+        this.#kv,
+        tvm.makeShapeTuple(rows.map((s) => s.slot)),
+        tvm.makeShapeTuple(rows.map(() => 1))
+      );
+      const out = this.#batchDecode(
+        embedded.view([b, 1, embedded.shape[1] ?? 0]),
+        this.#kv,
+        p.params
+      ) as TvmTuple;
+      p.fKVCacheEndForward(this.#kv);
+      await this.#sample(rows, out.get(0));
+    } finally {
+      tvm.endScope();
+    }
+  }
+
+  /** Samples one token for each row of `logits` ([rows, 1, vocabulary], on the GPU). */
+  async #sample(rows: Sequence[], logits: TvmArray): Promise<void> {
+    const p = this.#p;
+    const { tvm } = p;
+    const vocab = p.fullVocabSize;
+    const masks = await Promise.all(
+      rows.map((s) => (s.matcher ? s.matcher.getNextTokenBitmask() : null))
+    );
+    if (this.#cpuLogits?.shape[0] !== rows.length) {
+      this.#cpuLogits?.dispose();
+      this.#cpuLogits = tvm.detachFromCurrentScope(
+        tvm.empty([rows.length, 1, vocab], 'float32', tvm.cpu())
+      );
+    }
+    this.#row ??= tvm.detachFromCurrentScope(tvm.empty([1, 1, vocab], 'float32', tvm.cpu()));
+    this.#cpuLogits.copyFrom(logits);
+    await p.device.sync();
+    const all = this.#cpuLogits.toArray() as Float32Array;
+    rows.forEach((s, r) => {
+      const token = sampleRow(
+        tvm,
+        this.#row as TvmArray,
+        all.subarray(r * vocab, (r + 1) * vocab),
+        {
+          settings: s.request,
+          defaults: p.config,
+          mask: masks[r] ?? null,
+          appeared: s.state.appeared,
+          rng: s.rng
+        }
+      );
+      if (s.matcher && !s.matcher.acceptToken(token))
+        throw new Error('Grammar matcher rejected the newly sampled token.');
+      const delta = s.state.accept(token);
+      if (delta) s.request.onText(delta);
+    });
+  }
+
+  /** Takes the sequences `which` picks out of the batch: their slots and pages are free at once. */
+  #retire(which: (s: Sequence) => boolean): void {
+    const { tvm } = this.#p;
+    for (let i = this.#live.length - 1; i >= 0; i--) {
+      const s = this.#live[i];
+      if (!s || !which(s)) continue;
+      this.#live.splice(i, 1);
+      this.#p.fKVCacheRemoveSequence(this.#kv, tvm.scalar(s.slot, 'int64'));
+      this.#freeSlots.push(s.slot);
+      this.#freeSlots.sort((a, b) => a - b);
+      s.matcher?.dispose();
+      if (s.state.finish)
+        s.resolve({
+          finishReason: s.state.finish,
+          promptTokens: s.request.promptIds.length,
+          completionTokens: s.state.sampled
+        });
+    }
+  }
+
+  /** A step failed: every sequence fails with its error, and so does every later request. */
+  #fail(error: unknown): void {
+    this.#broken = error;
+    for (const s of this.#live.splice(0)) {
+      s.matcher?.dispose();
+      s.reject(error);
+    }
+    for (const w of this.#waiting.splice(0)) w.reject(error);
+  }
+
+  /** Fails what is left and frees the cache (the model itself stays loaded). */
+  dispose(): void {
+    this.#fail(new Error('Module has already been disposed.'));
+    for (const owned of [this.#cpuLogits, this.#row, this.#batchPrefill, this.#batchDecode]) {
+      try {
+        owned?.dispose();
+      } catch {
+        // A lost device's arrays are gone already.
+      }
+    }
+    try {
+      (this.#kv as { dispose?: () => void }).dispose?.();
+    } catch {
+      // As above.
+    }
+  }
+}

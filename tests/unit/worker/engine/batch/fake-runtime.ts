@@ -1,0 +1,209 @@
+/**
+ * A stand-in for WebLLM's loaded pipeline (batch/runtime.ts) with a toy model: each
+ * sequence's next token is a function of the tokens its own KV slot holds, so an answer
+ * depends on its own prompt only, as a real model's greedy answer does. It records every
+ * forward call, so tests can see how the batch was scheduled.
+ */
+import type {
+  ChatPipeline,
+  PipelineRuntime,
+  Tvm,
+  TvmArray,
+  Xgrammar
+} from '$lib/worker/engine/batch/runtime';
+
+export const VOCAB = 20;
+export const STOP = 19;
+
+class FakeArray implements TvmArray {
+  constructor(
+    public shape: number[],
+    public data: number[]
+  ) {}
+  copyFrom(source: ArrayLike<number> | TvmArray): TvmArray {
+    this.data =
+      source instanceof FakeArray ? [...source.data] : Array.from(source as ArrayLike<number>);
+    return this;
+  }
+  toArray(): Float32Array {
+    return new Float32Array(this.data);
+  }
+  view(shape: number[]): TvmArray {
+    return new FakeArray(shape, this.data);
+  }
+  dispose(): void {}
+}
+
+/** The toy model: the next token after the tokens a slot holds. */
+export function nextToken(tokens: readonly number[]): number {
+  return (tokens.length * 7 + (tokens[0] ?? 0) * 3) % VOCAB;
+}
+
+function oneHot(token: number): number[] {
+  return Array.from({ length: VOCAB }, (_, t) => (t === token ? 1 : 0));
+}
+
+interface Kv {
+  slots: Map<number, number[]>;
+  pending: { slots: number[]; lengths: number[] } | null;
+}
+
+export interface FakeRuntime extends PipelineRuntime {
+  calls: { fn: 'prefill' | 'decode'; slots: number[]; lengths: number[] }[];
+  removed: number[];
+  /** Makes the next forward call throw this. */
+  failNext: Error | null;
+}
+
+class Rng {
+  seed = 1;
+  setSeed(seed: number) {
+    this.seed = seed;
+  }
+  randomFloat() {
+    return 0.5;
+  }
+}
+
+export function fakeRuntime(prefillChunk = 4): FakeRuntime {
+  const calls: FakeRuntime['calls'] = [];
+  const removed: number[] = [];
+  const forward = (kind: 'prefill' | 'decode', kv: Kv, tokens: number[], runtime: FakeRuntime) => {
+    const pending = kv.pending;
+    if (!pending) throw new Error('begin_forward was not called');
+    if (runtime.failNext) {
+      const error = runtime.failNext;
+      runtime.failNext = null;
+      throw error;
+    }
+    calls.push({ fn: kind, ...pending });
+    let at = 0;
+    const rows = pending.slots.map((slot, i) => {
+      const held = kv.slots.get(slot);
+      if (!held) throw new Error(`slot ${slot} has no sequence`);
+      const length = pending.lengths[i] ?? 0;
+      held.push(...tokens.slice(at, at + length));
+      at += length;
+      return oneHot(nextToken(held));
+    });
+    // batch_prefill returns the logits of each sequence's last token: one row for one sequence.
+    return { get: () => new FakeArray([rows.length, 1, VOCAB], rows.flat()) };
+  };
+  const fn = <T extends unknown[]>(body: (...args: T) => unknown) =>
+    Object.assign((...args: unknown[]) => body(...(args as T)), { dispose() {} });
+  const tvm = {
+    beginScope() {},
+    endScope() {},
+    detachFromCurrentScope: <T>(value: T) => value,
+    empty: (shape: number[]) =>
+      new FakeArray(
+        shape,
+        Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0)
+      ),
+    cpu: () => 'cpu',
+    makeShapeTuple: (shape: number[]) => shape,
+    scalar: (value: number) => value,
+    applyRepetitionPenalty() {},
+    applyPresenceAndFrequencyPenalty() {},
+    ctx: {
+      sampleTopPFromLogits: (row: TvmArray) => {
+        const values = Array.from(row.toArray());
+        return values.indexOf(Math.max(...values));
+      }
+    },
+    rng: new Rng()
+  } as unknown as Tvm;
+  const runtime: FakeRuntime = {
+    calls,
+    removed,
+    failNext: null,
+    lock: { acquire: () => Promise.resolve(), release: () => undefined },
+    pipeline: {} as ChatPipeline
+  };
+  const pipeline = {
+    tvm,
+    vm: {
+      getFunction: (name: string) => {
+        if (name === 'create_tir_paged_kv_cache')
+          return fn((): Kv => ({ slots: new Map(), pending: null }));
+        if (name === 'batch_prefill')
+          return fn((emb: FakeArray, _pos: unknown, kv: Kv) =>
+            forward('prefill', kv, emb.data, runtime)
+          );
+        if (name === 'batch_decode')
+          return fn((emb: FakeArray, kv: Kv) => forward('decode', kv, emb.data, runtime));
+        throw new Error(`no function ${name}`);
+      }
+    },
+    params: {},
+    device: { sync: () => Promise.resolve() },
+    // Hidden size 1: a token's embedding is the token.
+    embed: fn((input: FakeArray) => new FakeArray([input.data.length, 1], [...input.data])),
+    fKVCacheAddSequence: fn((kv: Kv, slot: number) => {
+      if (kv.slots.has(slot)) throw new Error(`slot ${slot} is taken`);
+      kv.slots.set(slot, []);
+    }),
+    fKVCacheRemoveSequence: fn((kv: Kv, slot: number) => {
+      kv.slots.delete(slot);
+      removed.push(slot);
+    }),
+    fKVCacheBeginForward: fn((kv: Kv, slots: number[], lengths: number[]) => {
+      kv.pending = { slots, lengths };
+    }),
+    fKVCacheEndForward: fn((kv: Kv) => {
+      kv.pending = null;
+    }),
+    prefillChunkSize: prefillChunk,
+    fullVocabSize: VOCAB,
+    bitmaskSize: 1,
+    stopTokens: [STOP],
+    stopStr: [],
+    token_postproc_method: 'byte_level',
+    prepend_space_in_encode: false,
+    tokenizer: {
+      encode: () => new Int32Array(),
+      decode: (ids: Int32Array) => Array.from(ids, (id) => String.fromCharCode(97 + id)).join(''),
+      getVocabSize: () => VOCAB,
+      idToToken: (id: number) => String(id)
+    },
+    config: { temperature: 0, top_p: 1, repetition_penalty: 1 }
+  };
+  runtime.pipeline = pipeline as unknown as ChatPipeline;
+  return runtime;
+}
+
+/** xgrammar stand-in: a schema "bad" does not compile; others allow every token. */
+export const fakeXgrammar: Xgrammar = {
+  TokenizerInfo: { createTokenizerInfo: () => Promise.resolve({}) },
+  GrammarCompiler: {
+    createGrammarCompiler: () =>
+      Promise.resolve({
+        compileJSONSchema: (schema: string) =>
+          schema === 'bad'
+            ? Promise.reject(new Error('Invalid JSON schema'))
+            : Promise.resolve({ dispose() {} }),
+        dispose() {}
+      })
+  },
+  GrammarMatcher: {
+    createGrammarMatcher: () =>
+      Promise.resolve({
+        getNextTokenBitmask: () => Promise.resolve(new Int32Array([-1])),
+        acceptToken: () => true,
+        dispose() {}
+      })
+  }
+};
+
+/** The answer the toy model gives a prompt alone, greedy, as text. */
+export function aloneAnswer(prompt: number[], maxTokens: number): string {
+  const held = [...prompt];
+  let text = '';
+  for (let i = 0; i < maxTokens; i++) {
+    const token = nextToken(held);
+    if (token === STOP) break;
+    text += String.fromCharCode(97 + token);
+    held.push(token);
+  }
+  return text;
+}
