@@ -11,7 +11,7 @@ import { formatCount } from '$lib/shared/figures';
 import type { Plan } from './types';
 
 /** The largest default, and the candidates the plan tries, largest first. */
-export const DEFAULT_SEQUENCE_CHOICES = [8, 4, 2] as const;
+const DEFAULT_SEQUENCE_CHOICES = [8, 4, 2] as const;
 
 export function chooseSequences(
   requested: number | null,

@@ -5,8 +5,15 @@
  * tokenizer, growing the window when the exact counts need more. A server plans its
  * own memory: it is only loaded. Load errors are thrown; the run decides what they mean.
  */
-import type { EngineChoice } from '$lib/shared/engine-choice';
-import type { ItemInput, JobMeta, JobNeeds, PlanRecord, RunLogEntry } from '$lib/shared/job';
+import { withSequencesCap, type EngineChoice } from '$lib/shared/engine-choice';
+import type {
+  ItemInput,
+  JobMeta,
+  JobNeeds,
+  JobProgress,
+  PlanRecord,
+  RunLogEntry
+} from '$lib/shared/job';
 import type { PlannedMemory } from '$lib/plan/types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { formatCount } from '$lib/shared/figures';
@@ -102,9 +109,12 @@ export type Prepared =
 /** Plans, loads and (once per job) counts. Throws what loading threw. */
 export async function prepareEngine(
   host: PrepareHost,
-  job: JobMeta,
-  windowCap: number | null
+  asked: JobMeta,
+  caps: Pick<JobProgress, 'windowCap' | 'sequencesCap'>
 ): Promise<Prepared> {
+  // After memory losses the job runs with fewer sequences at once, then a smaller window.
+  const job = withSequencesCap(asked, caps.sequencesCap);
+  const { windowCap } = caps;
   if (job.engine.kind === 'server') {
     // A server plans its own memory: nothing to plan or count here.
     const engine = await host.slot.load(job.engine, null, host.emit);

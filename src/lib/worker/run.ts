@@ -18,7 +18,6 @@ import {
   stopMessage,
   type ItemError
 } from '$lib/shared/stop';
-import { withSequencesCap } from '$lib/shared/engine-choice';
 import { sharedPromptFor } from '$lib/presets';
 import {
   allHandled,
@@ -277,11 +276,7 @@ export class Run {
   /** Prepares the engine (plan, load, exact counts). A stop, or null. */
   async #prepare(index: number): Promise<RunOutcome | null> {
     try {
-      const prepared = await prepareEngine(
-        this.#preparing,
-        withSequencesCap(this.#job, this.#progress.sequencesCap),
-        this.#progress.windowCap
-      );
+      const prepared = await prepareEngine(this.#preparing, this.#job, this.#progress);
       if ('refusal' in prepared) {
         return await this.#finish('stopped', {
           code: 'does-not-fit',
@@ -425,17 +420,12 @@ export class Run {
         await this.#log({ index, kind: 'restart', message: decision.log });
         return null;
       case 'step-down':
-        this.#progress = {
-          ...this.#progress,
-          windowCap: decision.window,
-          updatedAt: this.#deps.now()
-        };
-        await this.#log({ index, kind: 'step-down', message: decision.log });
-        return null;
       case 'fewer-sequences':
         this.#progress = {
           ...this.#progress,
-          sequencesCap: decision.sequences,
+          ...(decision.action === 'step-down'
+            ? { windowCap: decision.window }
+            : { sequencesCap: decision.sequences }),
           updatedAt: this.#deps.now()
         };
         await this.#log({ index, kind: 'step-down', message: decision.log });

@@ -211,6 +211,7 @@ function runner(
 ) {
   let clock = 1000;
   const planned: (number | null)[] = [];
+  const sequences: number[] = [];
   const r = new Runner({
     store,
     createEngine: () => engine,
@@ -221,14 +222,17 @@ function runner(
         (meta.needs.longestPromptTokens + meta.needs.maxAnswerTokens) / 1024
       );
       const window = options.fromNeeds ? needed * 1024 : (options.window ?? 4096);
-      return planAt(Math.min(window, windowCap ?? Infinity));
+      // A WebLLM job's sequences at once, as the job (capped after memory losses) asks.
+      const asked = meta.engine.kind === 'webllm' ? (meta.engine.sequences ?? 1) : 1;
+      sequences.push(asked);
+      return { ...planAt(Math.min(window, windowCap ?? Infinity)), sequences: asked };
     },
     promptTokens: (request) => options.promptTokens?.(request.messages.at(-1)?.content ?? '') ?? 10,
     stepDown: (window) => stepDown(window),
     // Each write starts in the next task: the tests see commits as items finish.
     writeEveryMs: 0
   });
-  return Object.assign(r, { planned });
+  return Object.assign(r, { planned, sequences });
 }
 
 describe('Runner', () => {
@@ -323,6 +327,27 @@ describe('Runner', () => {
       'device lost (destroyed) at item 3; context 4096 → 2048'
     ]);
     expect(store.progress).toMatchObject({ windowCap: 2048, plan: { contextWindow: 2048 } });
+  });
+
+  it('a memory loss with several sequences at once halves them first, then the window', async () => {
+    const meta = { ...job(4), engine: { kind: 'webllm' as const, modelId: null, sequences: 4 } };
+    const store = new MemoryStore(meta, inputs(4));
+    const destroyed = () =>
+      new EngineError('device-lost', 'The GPU device was lost (destroyed).', [], 'destroyed');
+    const engine = new EchoEngine(new Map([[2, destroyed]]));
+    const r = runner(store, engine);
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.commits).toBe(4);
+    expect(r.sequences).toEqual([4, 2]);
+    expect(r.planned).toEqual([null, null]);
+    expect(store.log.map((e) => [e.kind, e.message])).toEqual([
+      ['step-down', 'device lost (destroyed) at item 3; sequences at once 4 → 2']
+    ]);
+    expect(store.progress).toMatchObject({
+      sequencesCap: 2,
+      windowCap: null,
+      plan: { sequences: 2 }
+    });
   });
 
   it('fails an item that three attempts did not finish with its last error, and goes on', async () => {

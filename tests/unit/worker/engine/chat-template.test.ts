@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { countChatTokens, promptPieces, type ChatTemplate } from '$lib/worker/engine/chat-template';
+import {
+  countChatTokens,
+  promptPieces,
+  promptTokenIds,
+  type ChatTemplate
+} from '$lib/worker/engine/chat-template';
 import { pipelineTokenCounter } from '$lib/worker/engine/webllm';
 
 /** mlc-llm's `qwen2` conversation template (python/mlc_llm/conversation_template/qwen2.py). */
@@ -79,6 +84,17 @@ describe('promptPieces (as WebLLM 0.2.86 prefills a chat request)', () => {
     expect(countChatTokens(chars, QWEN2, messages)).toBe(pieces.length);
     expect(countChatTokens(chars, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages)).toBe(
       pieces.length + 2
+    );
+  });
+
+  it('lays out the token ids WebLLM prefills: the system prefix, then each piece in order', () => {
+    const messages = [{ role: 'user', content: 'Hi' }];
+    const codes = (text: string) => Array.from(text, (c) => c.charCodeAt(0));
+    const text = promptPieces(QWEN2, messages).join('');
+    const ids = promptTokenIds(codes, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages);
+    expect(ids).toEqual([1, 2, ...codes(text)]);
+    expect(ids).toHaveLength(
+      countChatTokens(codes, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages)
     );
   });
 });

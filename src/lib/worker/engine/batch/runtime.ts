@@ -87,10 +87,10 @@ export interface ChatPipeline {
   grammarCompiler?: GrammarCompiler;
 }
 
-export interface Grammar {
+interface Grammar {
   dispose(): void;
 }
-export interface GrammarCompiler {
+interface GrammarCompiler {
   compileJSONSchema(schema: string): Promise<Grammar>;
   dispose(): void;
 }
@@ -116,7 +116,7 @@ export interface Xgrammar {
 }
 
 /** The per-model lock chat completions hold (`engine.loadedModelIdToLock`). */
-export interface ModelLock {
+interface ModelLock {
   acquire(): Promise<void>;
   release(): Promise<void> | void;
 }

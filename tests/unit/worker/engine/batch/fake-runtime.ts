@@ -12,8 +12,8 @@ import type {
   Xgrammar
 } from '$lib/worker/engine/batch/runtime';
 
-export const VOCAB = 20;
-export const STOP = 19;
+const VOCAB = 20;
+const STOP = 19;
 
 class FakeArray implements TvmArray {
   constructor(
@@ -35,7 +35,7 @@ class FakeArray implements TvmArray {
 }
 
 /** The toy model: the next token after the tokens a slot holds. */
-export function nextToken(tokens: readonly number[]): number {
+function nextToken(tokens: readonly number[]): number {
   return (tokens.length * 7 + (tokens[0] ?? 0) * 3) % VOCAB;
 }
 
