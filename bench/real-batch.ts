@@ -87,7 +87,7 @@ export async function measure(options: RealBatchOptions): Promise<RealBatchFigur
       .catch(() => undefined);
   });
   await finished;
-  batch.dispose();
+  await batch.close();
   await engine.unload();
   return {
     modelId: options.modelId,

@@ -263,8 +263,9 @@ export class WebLLMEngine implements Engine {
     const engine = this.#engine;
     this.#engine = null;
     this.#counter = null;
-    this.#batched?.dispose();
+    const batched = this.#batched;
     this.#batched = null;
+    await batched?.close();
     // eslint-disable-next-line no-restricted-syntax -- an engine that lost its device cannot unload cleanly; it is dropped all the same
     await engine?.unload().catch(() => undefined);
   }

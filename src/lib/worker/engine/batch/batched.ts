@@ -96,7 +96,7 @@ export class BatchedModel {
     };
   }
 
-  dispose(): void {
-    this.#pipeline.dispose();
+  close(): Promise<void> {
+    return this.#pipeline.close();
   }
 }

@@ -60,6 +60,8 @@ interface Sequence {
   rng: Rng;
   matcher: GrammarMatcher | null;
   cancelled: boolean;
+  /** This sequence's own failure (its sampling or grammar): it alone is failed. */
+  failed: unknown;
   resolve(answer: BatchAnswer): void;
   reject(error: unknown): void;
 }
@@ -94,6 +96,8 @@ export class BatchPipeline {
   readonly #waiting: Waiting[] = [];
   #broken: unknown = null;
   #driving = false;
+  /** The loop stepping the batch, while there is work (close waits for its step). */
+  #driven: Promise<void> = Promise.resolve();
   #cpuLogits: TvmArray | null = null;
   #row: TvmArray | null = null;
 
@@ -148,20 +152,25 @@ export class BatchPipeline {
         )
       );
     return new Promise<BatchAnswer>((resolve, reject) => {
-      const waiting: Waiting = { request, resolve, reject, cancelled: false };
       const cancel = () => {
         waiting.cancelled = true;
         const live = this.#live.find((s) => s.request === request);
         if (live) live.cancelled = true;
         reject(new DOMException('The request was cancelled.', 'AbortError'));
       };
+      const settled = () => signal?.removeEventListener('abort', cancel);
+      const waiting: Waiting = {
+        request,
+        resolve: (answer) => (settled(), resolve(answer)),
+        reject: (error) => (settled(), reject(error)),
+        cancelled: false
+      };
       if (signal?.aborted) return cancel();
       signal?.addEventListener('abort', cancel, { once: true });
       this.#waiting.push(waiting);
       if (!this.#driving) {
         this.#driving = true;
-        // eslint-disable-next-line @typescript-eslint/no-floating-promises -- #drive never throws: a failed step fails the sequences, which their promises report
-        this.#drive();
+        this.#driven = this.#drive();
       }
     });
   }
@@ -190,13 +199,13 @@ export class BatchPipeline {
     this.#retire((s) => s.cancelled);
     await this.#admit();
     let prefilledTokens = 0;
-    const reading = this.#live.find((s) => s.cursor < s.request.promptIds.length);
+    const reading = this.#live.find((s) => !s.cancelled && s.cursor < s.request.promptIds.length);
     if (reading) prefilledTokens = await this.#prefillChunk(reading);
     const rows = this.#live.filter(
       (s) => !s.cancelled && s.state.finish === null && s.state.outputIds.length > 0
     );
     if (rows.length) await this.#decode(rows);
-    this.#retire((s) => s.state.finish !== null);
+    this.#retire((s) => s.state.finish !== null || s.failed !== null);
     this.#options.onStep?.({
       prefilledTokens,
       decodedRows: rows.length,
@@ -211,28 +220,30 @@ export class BatchPipeline {
       if (!waiting || waiting.cancelled) continue;
       const { request } = waiting;
       let matcher: GrammarMatcher | null = null;
+      let rng: Rng;
+      let state: SequenceState;
       try {
+        rng = new tvm.rng.constructor();
+        rng.setSeed(request.seed);
+        state = new SequenceState(
+          {
+            stopTokens: this.#p.stopTokens,
+            stopStrings: this.#p.stopStr,
+            maxTokens: request.maxTokens,
+            promptTokens: request.promptIds.length,
+            window: this.#options.window
+          },
+          (ids) => this.#p.tokenizer.decode(ids)
+        );
         if (request.schema !== undefined) matcher = await this.#matcher(request.schema);
       } catch (error) {
-        // A schema xgrammar cannot compile fails its own request only.
+        // A seed the generator refuses, a schema xgrammar cannot compile: its own request only.
         waiting.reject(error);
         continue;
       }
       const slot = this.#freeSlots.shift() as number;
       this.#p.fKVCacheAddSequence(this.#kv, tvm.scalar(slot, 'int64'));
-      const rng = new tvm.rng.constructor();
-      rng.setSeed(request.seed);
-      const state = new SequenceState(
-        {
-          stopTokens: this.#p.stopTokens,
-          stopStrings: this.#p.stopStr,
-          maxTokens: request.maxTokens,
-          promptTokens: request.promptIds.length,
-          window: this.#options.window
-        },
-        (ids) => this.#p.tokenizer.decode(ids)
-      );
-      this.#live.push({ ...waiting, slot, cursor: 0, state, rng, matcher });
+      this.#live.push({ ...waiting, slot, cursor: 0, state, rng, matcher, failed: null });
     }
   }
 
@@ -332,22 +343,28 @@ export class BatchPipeline {
     await p.device.sync();
     const all = this.#cpuLogits.toArray() as Float32Array;
     rows.forEach((s, r) => {
-      const token = sampleRow(
-        tvm,
-        this.#row as TvmArray,
-        all.subarray(r * vocab, (r + 1) * vocab),
-        {
-          settings: s.request,
-          defaults: p.config,
-          mask: masks[r] ?? null,
-          appeared: s.state.appeared,
-          rng: s.rng
-        }
-      );
-      if (s.matcher && !s.matcher.acceptToken(token))
-        throw new Error('Grammar matcher rejected the newly sampled token.');
-      const delta = s.state.accept(token);
-      if (delta) s.request.onText(delta);
+      if (s.cancelled || this.#broken !== null) return;
+      try {
+        const token = sampleRow(
+          tvm,
+          this.#row as TvmArray,
+          all.subarray(r * vocab, (r + 1) * vocab),
+          {
+            settings: s.request,
+            defaults: p.config,
+            mask: masks[r] ?? null,
+            appeared: s.state.appeared,
+            rng: s.rng
+          }
+        );
+        if (s.matcher && !s.matcher.acceptToken(token))
+          throw new Error('Grammar matcher rejected the newly sampled token.');
+        const delta = s.state.accept(token);
+        if (delta) s.request.onText(delta);
+      } catch (error) {
+        // As on WebLLM's own path, a sampling or grammar error fails its own request.
+        s.failed = error;
+      }
     });
   }
 
@@ -362,7 +379,8 @@ export class BatchPipeline {
       this.#freeSlots.push(s.slot);
       this.#freeSlots.sort((a, b) => a - b);
       s.matcher?.dispose();
-      if (s.state.finish)
+      if (s.failed !== null) s.reject(s.failed);
+      else if (s.state.finish)
         s.resolve({
           finishReason: s.state.finish,
           promptTokens: s.request.promptIds.length,
@@ -381,9 +399,18 @@ export class BatchPipeline {
     for (const w of this.#waiting.splice(0)) w.reject(error);
   }
 
-  /** Fails what is left and frees the cache (the model itself stays loaded). */
-  dispose(): void {
-    this.#fail(new Error('Module has already been disposed.'));
+  /**
+   * Fails what is left, lets a step under way end (a lost device's within 5 s), then frees
+   * the cache and the batch's own arrays (the model itself stays loaded).
+   */
+  async close(): Promise<void> {
+    if (this.#broken === null) this.#fail(new Error('Module has already been disposed.'));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#driven,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))
+    ]);
+    clearTimeout(timer);
     for (const owned of [this.#cpuLogits, this.#row, this.#batchPrefill, this.#batchDecode]) {
       try {
         owned?.dispose();

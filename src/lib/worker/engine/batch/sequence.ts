@@ -77,9 +77,9 @@ export class SequenceState {
     }
     this.#message = message;
     if (this.outputIds.length >= this.rules.maxTokens) this.finish = 'length';
-    // WebLLM's pipeline stops when its cache holds the window: prompt + tokens fed back.
-    if (this.rules.promptTokens + Math.max(0, this.outputIds.length - 1) >= this.rules.window)
-      this.finish = 'length';
+    // WebLLM's pipeline stops when its cache holds the window: the prompt and every token fed
+    // back, which is every token sampled before this one (a stop token's predecessor too).
+    if (this.rules.promptTokens + this.sampled - 1 >= this.rules.window) this.finish = 'length';
     return this.#delta();
   }
 

@@ -57,7 +57,9 @@ export interface FakeRuntime extends PipelineRuntime {
 
 class Rng {
   seed = 1;
+  /** As WebLLM's LinearCongruentialGenerator: a negative seed leaves a state it refuses. */
   setSeed(seed: number) {
+    if (seed < 0) throw new Error('Random state is unexpectedly not strictly positive.');
     this.seed = seed;
   }
   randomFloat() {
@@ -172,7 +174,10 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
   return runtime;
 }
 
-/** xgrammar stand-in: a schema "bad" does not compile; others allow every token. */
+/**
+ * xgrammar stand-in: a schema "bad" does not compile, a schema "refuse" rejects every token;
+ * others allow every token.
+ */
 export const fakeXgrammar: Xgrammar = {
   TokenizerInfo: { createTokenizerInfo: () => Promise.resolve({}) },
   GrammarCompiler: {
@@ -181,15 +186,15 @@ export const fakeXgrammar: Xgrammar = {
         compileJSONSchema: (schema: string) =>
           schema === 'bad'
             ? Promise.reject(new Error('Invalid JSON schema'))
-            : Promise.resolve({ dispose() {} }),
+            : Promise.resolve({ refuse: schema === 'refuse', dispose() {} }),
         dispose() {}
       })
   },
   GrammarMatcher: {
-    createGrammarMatcher: () =>
+    createGrammarMatcher: (grammar) =>
       Promise.resolve({
         getNextTokenBitmask: () => Promise.resolve(new Int32Array([-1])),
-        acceptToken: () => true,
+        acceptToken: () => (grammar as { refuse?: boolean }).refuse !== true,
         dispose() {}
       })
   }

@@ -107,6 +107,46 @@ describe('BatchPipeline (on a toy runtime)', () => {
     expect(good.streamed.join('')).toBe(aloneAnswer([3], 3));
   });
 
+  it('a seed the generator refuses, or a token the grammar rejects, fails that request only', async () => {
+    const runtime = fakeRuntime();
+    const batch = pipeline(runtime, 2);
+    const badSeed = batch.generate(request([1], 3, { seed: -5 }).req);
+    const refused = batch.generate(request([2], 3, { schema: 'refuse' }).req);
+    const good = request([3], 3);
+    const answer = batch.generate(good.req);
+    await expect(badSeed).rejects.toThrow('not strictly positive');
+    await expect(refused).rejects.toThrow('Grammar matcher rejected the newly sampled token.');
+    await expect(answer).resolves.toMatchObject({ finishReason: 'length' });
+    expect(good.streamed.join('')).toBe(aloneAnswer([3], 3));
+    // The failed sequence's slot was freed, and the batch still takes requests.
+    await expect(batch.generate(request([7, 8], 2).req)).resolves.toMatchObject({
+      completionTokens: 2
+    });
+    expect(batch.size).toBe(0);
+  });
+
+  it('a cancelled request hears no more text, and close fails what is left', async () => {
+    const runtime = fakeRuntime();
+    const batch = pipeline(runtime, 2);
+    const stop = new AbortController();
+    const heard: string[] = [];
+    const cancelled = batch.generate(
+      request([1, 2], 30, {
+        onText: (delta) => {
+          heard.push(delta);
+          stop.abort();
+        }
+      }).req,
+      stop.signal
+    );
+    const other = batch.generate(request([3], 30).req);
+    await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
+    expect(heard).toHaveLength(1);
+    await batch.close();
+    await expect(other).rejects.toThrow('Module has already been disposed.');
+    await expect(batch.generate(request([4], 2).req)).rejects.toThrow('disposed');
+  });
+
   it('refuses a prompt that leaves no room in the window, and an empty one', async () => {
     const batch = pipeline(fakeRuntime(), 2, 8);
     await expect(batch.generate(request([1, 2, 3, 4, 5, 6, 7, 8], 2).req)).rejects.toThrow(

@@ -66,6 +66,15 @@ describe('SequenceState (WebLLM 0.2.79’s processNextToken and streaming)', () 
     expect(s.finish).toBe('length');
   });
 
+  it('a stop token sampled as the window fills ends with length, as WebLLM counts it', () => {
+    // 5 prompt tokens in a window of 8: three tokens fed back fill it; the fourth is a stop token.
+    const s = sequence({ promptTokens: 5, window: 8, maxTokens: 50 });
+    [1, 2, 3].forEach((t) => s.accept(t));
+    expect(s.finish).toBeNull();
+    s.accept(999);
+    expect(s.finish).toBe('length');
+  });
+
   it('counts how often each token appeared, for the penalties', () => {
     const s = sequence({ maxTokens: 10 });
     [4, 5, 4].forEach((t) => s.accept(t));
