@@ -2,7 +2,7 @@
  * The memory plan of one job on this machine: the same inputs on the page
  * (the panel, "Check this GPU") and in the worker (before each run).
  */
-import type { LocalChoice } from '$lib/shared/engine-choice';
+import { askedSequences, type LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
 import type { MachineSettings } from '$lib/shared/settings';
 import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
@@ -44,13 +44,7 @@ export function planJob(
 ): JobPlanning {
   const chosen = job.engine.modelId ? modelById(job.engine.modelId) : undefined;
   const uncapped = job.engine.kind === 'simulated' && job.engine.simMemoryMB === null;
-  // A WebLLM job made before Sequences at once existed keeps one at a time.
-  const requested =
-    job.engine.kind === 'webllm'
-      ? job.engine.sequences === undefined
-        ? 1
-        : job.engine.sequences
-      : 1;
+  const requested = askedSequences(job.engine);
   const planAt = (models: ModelSpec[], sequences: number) =>
     planMemory({
       sequences,

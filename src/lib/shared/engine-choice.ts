@@ -44,12 +44,21 @@ interface WebLLMChoice {
  * The job as planned after a memory loss lowered its sequences at once to `cap`: at most
  * that many (a job that left the number to the plan gets the cap). Other engines as they are.
  */
+/**
+ * The sequences at once a job asks for: its number, null for the plan's choice. A job made
+ * before the setting existed (none saved) and every other engine: 1.
+ */
+export function askedSequences(choice: EngineChoice): number | null {
+  if (choice.kind !== 'webllm' || choice.sequences === undefined) return 1;
+  return choice.sequences;
+}
+
 export function withSequencesCap<T extends { engine: EngineChoice }>(
   job: T,
   cap: number | null | undefined
 ): T {
   if (cap === null || cap === undefined || job.engine.kind !== 'webllm') return job;
-  const asked = job.engine.sequences === undefined ? 1 : (job.engine.sequences ?? cap);
+  const asked = askedSequences(job.engine) ?? cap;
   return { ...job, engine: { ...job.engine, sequences: Math.min(cap, asked) } };
 }
 
