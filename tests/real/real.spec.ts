@@ -196,20 +196,34 @@ const answerOf = (line: OutputLine) => ({
 async function runBatched(sequences: number): Promise<{ lines: OutputLine[]; together: string[] }> {
   await createJob(page, smallFile(), `${KIT_QUERY}&sequences=${sequences}`);
   await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await expect(page.getByTestId('sequences-line')).toContainText(`(up to ${sequences} at once)`, {
+    timeout: RUN_MS
+  });
+  const together = await watchInFlight(RUN_MS * 2);
+  await waitForCompleted(page, SMALL_PROMPTS.length, 1_000);
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+  const lines = outputLines((await exportAs(page, 'OpenAI batch output (.jsonl)')).text);
+  return { lines, together };
+}
+
+/** Until the job completes (or `timeout`): the sets of items the page showed in flight together. */
+async function watchInFlight(timeout: number): Promise<string[]> {
   const together = new Set<string>();
   const line = page.getByTestId('sequences-line');
-  await expect(line).toContainText(`(up to ${sequences} at once)`, { timeout: RUN_MS });
-  const deadline = Date.now() + RUN_MS * 2;
+  const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
-    if ((await page.getByRole('status').textContent()) === 'Completed') break;
+    if (
+      (await page
+        .getByRole('status')
+        .textContent()
+        .catch(() => null)) === 'Completed'
+    )
+      break;
     const seen = await line.getAttribute('data-in-flight', { timeout: 1_000 }).catch(() => null);
     if (seen) together.add(seen);
     await page.waitForTimeout(500);
   }
-  await waitForCompleted(page, SMALL_PROMPTS.length, 1_000);
-  await expect(page.getByTestId('count-failed')).toHaveText('0');
-  const lines = outputLines((await exportAs(page, 'OpenAI batch output (.jsonl)')).text);
-  return { lines, together: [...together] };
+  return [...together];
 }
 
 test('two sequences at once: every answer token for token the one-at-a-time answer; a finished sequence’s slot goes to the next item', async () => {
@@ -229,13 +243,23 @@ test('four sequences at once: every answer token for token the one-at-a-time ans
   expect(together).toContain('0,1,2,3');
 });
 
-test('a WeClone scoring item: xgrammar holds the answer to the preset’s schema, and the app reads it', async () => {
-  const pairs = wecloneDataset(1, []);
-  pairs[0]!.messages = [
-    { role: 'user', content: 'Lunch?' },
-    { role: 'assistant', content: 'Sure' }
-  ];
-  await page.goto('/' + SINGLE);
+/** The scoring test's pairs: two, one word each way, so a prompt is ~40 tokens. */
+const SCORED_PAIRS: [string, string][] = [
+  ['Lunch?', 'Sure'],
+  ['Tea?', 'No']
+];
+
+/** A job of the WeClone preset over `messages` (a pair each), with a one-line rubric. */
+async function createScoringJob(messages: [string, string][], query: string) {
+  const pairs = wecloneDataset(messages.length, []);
+  pairs.forEach((pair, i) => {
+    const [question, answer] = messages[i]!;
+    pair.messages = [
+      { role: 'user', content: question },
+      { role: 'assistant', content: answer }
+    ];
+  });
+  await page.goto('/' + query);
   await page.getByLabel('Prompt file').setInputFiles(wecloneFile(pairs));
   await page.getByLabel('Preset').selectOption({ label: 'Score chat pairs (WeClone)' });
   // A one-line rubric: the full one is ~400 tokens, 15 minutes of prefill here.
@@ -243,37 +267,51 @@ test('a WeClone scoring item: xgrammar holds the answer to the preset’s schema
   await page.getByLabel('Max tokens').fill(String(SCORE_TOKENS));
   await page.getByRole('button', { name: 'Create job', exact: true }).click();
   await page.waitForURL(/\/jobs\/[^/]+$/);
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
-  await waitForCompleted(page, 1, RUN_MS * 2);
+}
 
-  const [line] = outputLines((await exportAs(page, 'OpenAI batch output (.jsonl)')).text);
-  const text = line?.response.body.choices[0]?.message.content ?? '';
-  const finish = line?.response.body.choices[0]?.finish_reason;
+/** A scoring job's answers and the scores the app read from them (sft-my.json). */
+async function scoringResults() {
+  const lines = outputLines((await exportAs(page, 'OpenAI batch output (.jsonl)')).text);
   const scored = JSON.parse(
     (await exportAs(page, 'WeClone scored dataset (sft-my.json)')).text
-  ) as {
-    score: number;
-  }[];
+  ) as { score: number }[];
+  return { lines, scores: scored.map((pair) => pair.score) };
+}
+
+/** The scoring pairs' answers, one sequence at a time. */
+let scoredAlone: Awaited<ReturnType<typeof scoringResults>> | null = null;
+
+test('WeClone scoring: xgrammar holds each answer to the preset’s schema, and the app reads it', async () => {
+  await createScoringJob(SCORED_PAIRS, SINGLE);
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForCompleted(page, SCORED_PAIRS.length, RUN_MS * 3);
+
+  const results = await scoringResults();
   // xgrammar allows only what the schema allows: {"score": 1..5}, whitespace aside.
-  console.log(`scoring answer (${finish}): ${text}`);
-  const compact = text.replace(/\s+/g, '');
   const answers = [1, 2, 3, 4, 5].map((n) => `{"score":${n}}`);
-  expect(
-    answers.some((answer) => answer.startsWith(compact)),
-    `"${text}" fits the schema`
-  ).toBe(true);
-  if (finish === 'stop') {
-    const score = (JSON.parse(text) as { score: number }).score;
-    expect(answers).toContain(compact);
-    expect(scored[0]?.score).toBe(score);
-    await expect(page.getByTestId('count-unparsed')).toHaveText('0');
-  } else {
-    // Cut by max_tokens: a valid prefix, which the app counts as unparsed (score 0), as WeClone does.
-    expect(finish).toBe('length');
-    expect(line?.response.body.usage.completion_tokens).toBe(SCORE_TOKENS);
-    expect(scored[0]?.score).toBe(0);
-    await expect(page.getByTestId('count-unparsed')).toHaveText('1');
-  }
+  let unparsed = 0;
+  results.lines.forEach((line, i) => {
+    const text = line.response.body.choices[0]?.message.content ?? '';
+    const finish = line.response.body.choices[0]?.finish_reason;
+    console.log(`scoring answer ${i + 1} (${finish}): ${text}`);
+    const compact = text.replace(/\s+/g, '');
+    expect(
+      answers.some((answer) => answer.startsWith(compact)),
+      `"${text}" fits the schema`
+    ).toBe(true);
+    if (finish === 'stop') {
+      expect(answers).toContain(compact);
+      expect(results.scores[i]).toBe((JSON.parse(text) as { score: number }).score);
+    } else {
+      // Cut by max_tokens: a valid prefix, which the app counts as unparsed (score 0), as WeClone does.
+      expect(finish).toBe('length');
+      expect(line.response.body.usage.completion_tokens).toBe(SCORE_TOKENS);
+      expect(results.scores[i]).toBe(0);
+      unparsed += 1;
+    }
+  });
+  await expect(page.getByTestId('count-unparsed')).toHaveText(String(unparsed));
+  scoredAlone = results;
 });
 
 /** What the real runtime did in the kill test, for the simulated engine to match. */
@@ -349,4 +387,49 @@ test('the simulated engine stands in for the real one: the same run log through 
       finish: line.response.body.choices[0]?.finish_reason
     }));
   expect(usage(sim.lines)).toEqual(usage(realKill!.lines));
+});
+
+test('WeClone scoring, two sequences at once, through a GPU-process kill mid-batch and a reload: the scores of one at a time', async () => {
+  test.skip(scoredAlone === null, 'needs the scores of one at a time');
+  test.setTimeout(40 * 60_000);
+  // The scoring pairs twice over: the first two are in flight together when the GPU goes, so
+  // each runs again alone (the in-flight rule); the last two then run together to the end.
+  const pairs = [...SCORED_PAIRS, ...SCORED_PAIRS];
+  await createScoringJob(pairs, `${KIT_QUERY}&sequences=2`);
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await expect(page.getByTestId('sequences-line')).toHaveAttribute('data-in-flight', '0,1', {
+    timeout: RUN_MS
+  });
+  await expect(page.getByTestId('stream')).not.toBeEmpty({ timeout: RUN_MS });
+  await killGpuProcess(profile);
+  await expect(runLog(page)).toContainText('engine restarted on a new device', {
+    timeout: RUN_MS
+  });
+  // The page goes away while the job runs again: it resumes by itself where it stood.
+  await page.reload();
+  const together = await watchInFlight(35 * 60_000);
+  await waitForCompleted(page, pairs.length, 1_000);
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+
+  const log = await jobRecord<LogLine[]>(page, 'log');
+  console.log(
+    `WeClone, two at once, run log:\n${log.map((l) => `${l.kind}: ${l.message}`).join('\n')}\nin flight together: ${together.join(' | ')}`
+  );
+  // One loss, for the batch (both sequences were on the lost device), taken for a lost device.
+  const losses = log.filter((line) => line.kind === 'restart' || line.kind === 'step-down');
+  expect(losses.map((line) => line.message)).toEqual([
+    expect.stringMatching(
+      /^device lost \(unknown\) at item [12]; engine restarted on a new device$/
+    )
+  ]);
+  // The last two pairs ran side by side on the GPU.
+  expect(together).toContain('2,3');
+  // Nothing lost or doubled, and every answer and score as one sequence at a time gave it.
+  const batched = await scoringResults();
+  const { lines, scores } = scoredAlone!;
+  const ids = batched.lines.map((line) => line.custom_id);
+  expect(new Set(ids).size).toBe(pairs.length);
+  const answer = (line: OutputLine) => ({ ...answerOf(line), id: undefined });
+  expect(batched.lines.map(answer)).toEqual([...lines, ...lines].map(answer));
+  expect(batched.scores).toEqual([...scores, ...scores]);
 });

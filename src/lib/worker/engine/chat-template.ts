@@ -25,6 +25,21 @@ export interface ChatTemplate {
   render_empty_system_message?: boolean;
 }
 
+/**
+ * A loaded WebLLM pipeline's chat template (its `config.conv_template`, overridden by
+ * `conv_config`), or null when the pipeline does not keep one where 0.2.79 does.
+ */
+export function pipelineChatTemplate(pipeline: unknown): ChatTemplate | null {
+  const config = (
+    pipeline as {
+      config?: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
+    } | null
+  )?.config;
+  const base = config?.conv_template;
+  if (!base || !Array.isArray(base.seps)) return null;
+  return { ...base, ...config?.conv_config };
+}
+
 export interface TemplateMessage {
   role: string;
   content: string;

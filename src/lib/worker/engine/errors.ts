@@ -19,6 +19,27 @@ export class EngineError extends Error {
   }
 }
 
+/** What `GPUDevice.lost` resolves to, as far as an error says it. */
+export interface LostInfo {
+  reason: string;
+  message: string;
+}
+
+/**
+ * A lost device as the engines report it, with its reason ("destroyed" is how an
+ * out-of-memory shows, and recovery reads it so) and the browser's message.
+ */
+export function deviceLostError(info: LostInfo | null): EngineError {
+  const reason = info?.reason ?? 'unknown';
+  const message = info?.message ? `: ${info.message.trim()}` : '';
+  return new EngineError(
+    'device-lost',
+    `The GPU device was lost (${reason}${message}).`,
+    [],
+    reason
+  );
+}
+
 /** `error` as an EngineError: itself, or `fallback` with its message. */
 export function asEngineError(error: unknown, fallback: EngineErrorCode): EngineError {
   if (error instanceof EngineError) return error;
@@ -35,6 +56,20 @@ export function hostOf(url: string): string {
 
 function describe(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message };
+  // A runtime may throw a plain object: its message if it has one, else what it holds.
+  if (typeof error === 'object' && error !== null) {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    if (typeof message === 'string')
+      return { name: typeof name === 'string' ? name : 'object', message };
+    let json = '';
+    try {
+      json = JSON.stringify(error);
+    } catch {
+      // circular: say what it is
+    }
+    const what = Object.prototype.toString.call(error);
+    return { name: 'object', message: json && json !== '{}' ? `${what} ${json}` : what };
+  }
   return { name: typeof error, message: String(error) };
 }
 

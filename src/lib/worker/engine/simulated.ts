@@ -7,7 +7,7 @@
  */
 import { allocatorFor, type Allocation } from '$lib/gpu/allocator';
 import { planBuffers } from '$lib/gpu/preflight';
-import { EngineError, engineAdapter, translateEngineError } from './errors';
+import { EngineError, deviceLostError, engineAdapter, translateEngineError } from './errors';
 import {
   brokenJson,
   countPromptTokens,
@@ -212,14 +212,7 @@ export class SimulatedEngine implements Engine {
   }
 
   #deviceLostError(): EngineError {
-    const info = this.#lost;
-    const reason = info?.reason ?? 'unknown';
-    return new EngineError(
-      'device-lost',
-      `The GPU device was lost (${reason}${info?.message ? ': ' + info.message.trim() : ''}).`,
-      [],
-      reason
-    );
+    return deviceLostError(this.#lost);
   }
 
   /** One token's worth of GPU work; resolves when the GPU has done it. */

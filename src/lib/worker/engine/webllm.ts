@@ -9,7 +9,7 @@ import type {
   CompletionUsage,
   MLCEngine
 } from '@mlc-ai/web-llm';
-import { countChatTokens, type ChatTemplate } from './chat-template';
+import { countChatTokens, pipelineChatTemplate } from './chat-template';
 import { EngineError, engineAdapter, hostOf, translateEngineError } from './errors';
 import { preflight } from '$lib/gpu/preflight';
 import { describeModelSource, WEBLLM_VERSION, withModelSource } from '$lib/models/source';
@@ -63,27 +63,22 @@ export interface WebLLMEngineOptions {
 }
 
 /**
- * What WebLLM 0.2.79 keeps private but a batch needs: the loaded pipeline's
- * tokenizer and chat template (`MLCEngine.loadedModelIdToPipeline`, and the
- * pipeline's `tokenizer` and `config`). Read defensively: when the shape is
- * not there, counts stay estimates.
+ * Exact prompt counts with the loaded model's tokenizer and chat template, which WebLLM
+ * 0.2.79 keeps private (`MLCEngine.loadedModelIdToPipeline`, then the pipeline's
+ * `tokenizer` and `config`). Read defensively: when the shape is not there, counts stay
+ * estimates.
  */
-interface PipelineInternals {
-  tokenizer?: { encode(text: string): ArrayLike<number> };
-  config?: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
-}
-
 export function pipelineTokenCounter(
   engine: unknown,
   model: string
 ): ((request: GenerateRequest) => number) | null {
   const pipelines = (engine as { loadedModelIdToPipeline?: unknown }).loadedModelIdToPipeline;
   if (!(pipelines instanceof Map)) return null;
-  const pipeline = pipelines.get(model) as PipelineInternals | undefined;
+  const pipeline = pipelines.get(model) as
+    { tokenizer?: { encode(text: string): ArrayLike<number> } } | undefined;
   const tokenizer = pipeline?.tokenizer;
-  const base = pipeline?.config?.conv_template;
-  if (typeof tokenizer?.encode !== 'function' || !base || !Array.isArray(base.seps)) return null;
-  const template: ChatTemplate = { ...base, ...pipeline?.config?.conv_config };
+  const template = pipelineChatTemplate(pipeline);
+  if (typeof tokenizer?.encode !== 'function' || !template) return null;
   return (request) => countChatTokens((text) => tokenizer.encode(text), template, request.messages);
 }
 
@@ -124,7 +119,6 @@ export class WebLLMEngine implements Engine {
   #engine: MLCEngine | null = null;
   /** With more than one sequence at once: the batched path (batch/batched.ts). */
   #batched: BatchedModel | null = null;
-  #sequences = 1;
   #model = '';
   #counter: ((request: GenerateRequest) => number) | null = null;
   #modelMirror: () => Promise<string | null>;
@@ -135,7 +129,7 @@ export class WebLLMEngine implements Engine {
 
   /** Sequences at once: 1 runs WebLLM's own path, one request at a time. */
   get concurrency(): number {
-    return this.#sequences;
+    return this.#batched?.sequences ?? 1;
   }
 
   async load(
@@ -184,11 +178,10 @@ export class WebLLMEngine implements Engine {
     }
     this.#engine = engine;
     this.#counter = pipelineTokenCounter(engine, model);
-    this.#sequences = Math.max(1, plan.sequences);
-    if (this.#sequences > 1) {
+    if (plan.sequences > 1) {
       try {
         this.#batched = new BatchedModel(engine, model, {
-          sequences: this.#sequences,
+          sequences: plan.sequences,
           window: plan.contextWindow,
           xgrammar: webllm.xgrammarModule.exports as Xgrammar
         });

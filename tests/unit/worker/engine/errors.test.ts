@@ -56,4 +56,15 @@ describe('translateEngineError', () => {
     const typed = new EngineError('cancelled', 'Stopped.');
     expect(translateEngineError(typed, context)).toBe(typed);
   });
+
+  it('says what a thrown plain object held, not "[object Object]"', () => {
+    const generate = { ...context, phase: 'generate' as const };
+    expect(translateEngineError({ code: 7 }, generate).message).toBe(
+      'Generation failed: [object Object] {"code":7}'
+    );
+    expect(translateEngineError({ message: 'kernel failed' }, generate).message).toBe(
+      'Generation failed: kernel failed'
+    );
+    expect(translateEngineError({}, generate).message).toBe('Generation failed: [object Object]');
+  });
 });

@@ -5,7 +5,7 @@
  * as WebLLM lays them out (chat-template.ts), usage is counted as the single path counts
  * it (every sampled token), and speeds are measured over the batch's steps.
  */
-import { promptTokenIds, type ChatTemplate } from '../chat-template';
+import { pipelineChatTemplate, promptTokenIds, type ChatTemplate } from '../chat-template';
 import type { GenerateResult } from '../types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { BatchPipeline, type StepReport } from './pipeline';
@@ -16,6 +16,8 @@ export class BatchedModel {
   readonly #encode: (text: string) => ArrayLike<number>;
   readonly #template: ChatTemplate;
   readonly #model: string;
+  /** Sequences at once. */
+  readonly sequences: number;
   /** Recent steps, for the speeds a result reports. */
   #prefill = { tokens: 0, ms: 0 };
   #decode = { tokens: 0, ms: 0 };
@@ -26,17 +28,13 @@ export class BatchedModel {
     options: { sequences: number; window: number; xgrammar: Xgrammar }
   ) {
     const runtime = pipelineRuntime(engine, model);
-    const config = (
-      runtime.pipeline as unknown as {
-        config: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
-      }
-    ).config;
-    if (!config.conv_template)
-      throw new Error(`WebLLM's pipeline for ${model} has no chat template.`);
-    this.#template = { ...config.conv_template, ...config.conv_config };
+    const template = pipelineChatTemplate(runtime.pipeline);
+    if (!template) throw new Error(`WebLLM's pipeline for ${model} has no chat template.`);
+    this.#template = template;
     const tokenizer = runtime.pipeline.tokenizer;
     this.#encode = (text) => tokenizer.encode(text);
     this.#model = model;
+    this.sequences = options.sequences;
     this.#pipeline = new BatchPipeline(runtime, {
       ...options,
       onStep: (step) => this.#measure(step)

@@ -16,6 +16,8 @@
  * matrix-vector products for 2, 4 and more than 8 rows; docs/ARCHITECTURE.md), so the
  * logits of a row, and greedy answers, do not depend on what else is in the batch.
  */
+import { deviceLostError, type LostInfo } from '../errors';
+import { Grammars } from './grammar';
 import { sampleRow, type SamplingSettings } from './sampling';
 import { SequenceState, type SequenceFinish } from './sequence';
 import type {
@@ -91,15 +93,21 @@ export class BatchPipeline {
   readonly #batchPrefill: PackedFunc;
   readonly #batchDecode: PackedFunc;
   readonly #kv: object;
+  readonly #grammars: Grammars;
   readonly #freeSlots: number[];
   readonly #live: Sequence[] = [];
   readonly #waiting: Waiting[] = [];
   #broken: unknown = null;
+  /** The device's loss, once `runtime.lost` says so. */
+  #lost: LostInfo | null = null;
+  readonly #lostSeen: Promise<unknown>;
   #driving = false;
   /** The loop stepping the batch, while there is work (close waits for its step). */
   #driven: Promise<void> = Promise.resolve();
   #cpuLogits: TvmArray | null = null;
   #row: TvmArray | null = null;
+  /** NaN, the size of the logits read back: what a read that never landed leaves. */
+  #unread: Float32Array | null = null;
 
   constructor(runtime: PipelineRuntime, options: BatchPipelineOptions) {
     const p = runtime.pipeline;
@@ -109,6 +117,8 @@ export class BatchPipeline {
     this.#p = p;
     this.#runtime = runtime;
     this.#options = options;
+    this.#lostSeen = runtime.lost.then((info) => (this.#lost = info));
+    this.#grammars = new Grammars(p, options.xgrammar);
     this.#freeSlots = Array.from({ length: options.sequences }, (_, i) => i);
     // Every slot can hold a whole window: pages never run out while a slot is free.
     const capacity = options.sequences * Math.ceil(options.window / PAGE) * PAGE;
@@ -183,7 +193,7 @@ export class BatchPipeline {
         try {
           await this.step();
         } catch (error) {
-          this.#fail(error);
+          this.#fail(await this.#asLoss(error));
         } finally {
           await this.#runtime.lock.release();
         }
@@ -195,6 +205,7 @@ export class BatchPipeline {
 
   /** One step of the batch (the engine drives it; tests may call it directly). */
   async step(): Promise<void> {
+    this.#checkDevice();
     const started = performance.now();
     this.#retire((s) => s.cancelled);
     await this.#admit();
@@ -211,6 +222,26 @@ export class BatchPipeline {
       decodedRows: rows.length,
       ms: performance.now() - started
     });
+  }
+
+  /**
+   * A step's error, or the device's loss when that is what it was: a dying GPU process makes
+   * the runtime throw what it meets (not an Error, at times), often before `device.lost`
+   * settles, so wait a moment for it (as the simulated engine does).
+   */
+  async #asLoss(error: unknown): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#lostSeen,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))
+    ]);
+    clearTimeout(timer);
+    return this.#lost ? deviceLostError(this.#lost) : error;
+  }
+
+  /** Nothing read from a lost device is an answer: its copies never land. */
+  #checkDevice(): void {
+    if (this.#lost) throw deviceLostError(this.#lost);
   }
 
   async #admit(): Promise<void> {
@@ -235,7 +266,7 @@ export class BatchPipeline {
           },
           (ids) => this.#p.tokenizer.decode(ids)
         );
-        if (request.schema !== undefined) matcher = await this.#matcher(request.schema);
+        if (request.schema !== undefined) matcher = await this.#grammars.matcher(request.schema);
       } catch (error) {
         // A seed the generator refuses, a schema xgrammar cannot compile: its own request only.
         waiting.reject(error);
@@ -244,32 +275,6 @@ export class BatchPipeline {
       const slot = this.#freeSlots.shift() as number;
       this.#p.fKVCacheAddSequence(this.#kv, tvm.scalar(slot, 'int64'));
       this.#live.push({ ...waiting, slot, cursor: 0, state, rng, matcher, failed: null });
-    }
-  }
-
-  async #matcher(schema: string): Promise<GrammarMatcher> {
-    const p = this.#p;
-    const xg = this.#options.xgrammar;
-    if (p.xgTokenizerInfo === undefined || p.grammarCompiler === undefined) {
-      // As WebLLM makes them for its first request with a schema, and kept on its pipeline
-      // (which disposes them), so the two paths share one token table.
-      const table: string[] = [];
-      const size = p.tokenizer.getVocabSize();
-      for (let id = 0; id < size; id++) table.push(p.tokenizer.idToToken(id));
-      p.xgTokenizerInfo = await xg.TokenizerInfo.createTokenizerInfo(
-        table,
-        p.token_postproc_method,
-        p.prepend_space_in_encode,
-        p.fullVocabSize,
-        p.stopTokens
-      );
-      p.grammarCompiler = await xg.GrammarCompiler.createGrammarCompiler(p.xgTokenizerInfo);
-    }
-    const grammar = await p.grammarCompiler.compileJSONSchema(schema);
-    try {
-      return await xg.GrammarMatcher.createGrammarMatcher(grammar);
-    } finally {
-      grammar.dispose();
     }
   }
 
@@ -339,9 +344,17 @@ export class BatchPipeline {
       );
     }
     this.#row ??= tvm.detachFromCurrentScope(tvm.empty([1, 1, vocab], 'float32', tvm.cpu()));
+    // NaN first, so a read-back that never lands (a lost device's: tvmjs's mapAsync fails
+    // unheard and device.sync() resolves all the same) is seen, not sampled.
+    const size = rows.length * vocab;
+    if (this.#unread?.length !== size) this.#unread = new Float32Array(size).fill(NaN);
+    this.#cpuLogits.copyFrom(this.#unread);
     this.#cpuLogits.copyFrom(logits);
     await p.device.sync();
+    this.#checkDevice();
     const all = this.#cpuLogits.toArray() as Float32Array;
+    if (Number.isNaN(all[size - 1]))
+      throw await this.#asLoss(new Error('The logits never came back from the GPU.'));
     rows.forEach((s, r) => {
       if (s.cancelled || this.#broken !== null) return;
       try {
@@ -366,6 +379,8 @@ export class BatchPipeline {
         s.failed = error;
       }
     });
+    // A row's error from a device lost meanwhile (its tokenizer freed, say) is the batch's.
+    this.#checkDevice();
   }
 
   /** Takes the sequences `which` picks out of the batch: their slots and pages are free at once. */
@@ -411,17 +426,19 @@ export class BatchPipeline {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))
     ]);
     clearTimeout(timer);
-    for (const owned of [this.#cpuLogits, this.#row, this.#batchPrefill, this.#batchDecode]) {
+    const owned = [
+      this.#cpuLogits,
+      this.#row,
+      this.#grammars,
+      this.#batchPrefill,
+      this.#batchDecode
+    ];
+    for (const one of [...owned, this.#kv as { dispose?: () => void }]) {
       try {
-        owned?.dispose();
+        one?.dispose?.();
       } catch {
         // A lost device's arrays are gone already.
       }
-    }
-    try {
-      (this.#kv as { dispose?: () => void }).dispose?.();
-    } catch {
-      // As above.
     }
   }
 }

@@ -7,6 +7,8 @@
  * (`pipelineRuntime`): a WebLLM that moved them fails there, in words, not mid-job.
  */
 
+import type { LostInfo } from '../errors';
+
 /** A tvmjs NDArray (lib/index.js `NDArray`). */
 export interface TvmArray {
   readonly shape: number[];
@@ -87,7 +89,7 @@ export interface ChatPipeline {
   grammarCompiler?: GrammarCompiler;
 }
 
-interface Grammar {
+export interface Grammar {
   dispose(): void;
 }
 interface GrammarCompiler {
@@ -124,6 +126,8 @@ interface ModelLock {
 export interface PipelineRuntime {
   pipeline: ChatPipeline;
   lock: ModelLock;
+  /** Settles when the model's GPU device is lost (`GPUDevice.lost`). */
+  lost: Promise<LostInfo>;
 }
 
 const NEEDED: (keyof ChatPipeline)[] = [
@@ -153,5 +157,10 @@ export function pipelineRuntime(engine: unknown, model: string): PipelineRuntime
   const missing = NEEDED.filter((key) => pipeline[key] === undefined);
   if (missing.length)
     throw new Error(`WebLLM's pipeline for ${model} lacks ${missing.join(', ')}.`);
-  return { pipeline: pipeline as ChatPipeline, lock };
+  // The device tvmjs runs on (`Instance.initWebGPU` keeps it in `lib.webGPUContext`).
+  const device = (pipeline.tvm as { lib?: { webGPUContext?: { device?: GPUDevice } } }).lib
+    ?.webGPUContext?.device;
+  if (!device?.lost) throw new Error(`WebLLM's runtime for ${model} keeps no WebGPU device.`);
+  const lost = device.lost.then(({ reason, message }) => ({ reason, message }));
+  return { pipeline: pipeline as ChatPipeline, lock, lost };
 }

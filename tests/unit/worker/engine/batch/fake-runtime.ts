@@ -11,6 +11,7 @@ import type {
   TvmArray,
   Xgrammar
 } from '$lib/worker/engine/batch/runtime';
+import type { LostInfo } from '$lib/worker/engine/errors';
 
 const VOCAB = 20;
 const STOP = 19;
@@ -18,11 +19,18 @@ const STOP = 19;
 class FakeArray implements TvmArray {
   constructor(
     public shape: number[],
-    public data: number[]
+    public data: number[],
+    /** A CPU array's copies from the GPU land here at the next sync, as tvmjs's do. */
+    private readonly landing?: (() => void)[]
   ) {}
   copyFrom(source: ArrayLike<number> | TvmArray): TvmArray {
-    this.data =
-      source instanceof FakeArray ? [...source.data] : Array.from(source as ArrayLike<number>);
+    if (source instanceof FakeArray && this.landing) {
+      const data = [...source.data];
+      this.landing.push(() => (this.data = data));
+    } else {
+      this.data =
+        source instanceof FakeArray ? [...source.data] : Array.from(source as ArrayLike<number>);
+    }
     return this;
   }
   toArray(): Float32Array {
@@ -52,7 +60,14 @@ export interface FakeRuntime extends PipelineRuntime {
   calls: { fn: 'prefill' | 'decode'; slots: number[]; lengths: number[] }[];
   removed: number[];
   /** Makes the next forward call throw this. */
-  failNext: Error | null;
+  failNext: unknown;
+  /** Loses the device: `lost` settles with this. */
+  loseDevice(info: LostInfo): void;
+  /**
+   * Loses the device while the next sync waits: its copies never land and it resolves all
+   * the same, as Chrome's does; `lostAfterMs` delays `lost` past the sync.
+   */
+  loseDuringSync: (LostInfo & { lostAfterMs?: number }) | null;
 }
 
 class Rng {
@@ -70,10 +85,11 @@ class Rng {
 export function fakeRuntime(prefillChunk = 4): FakeRuntime {
   const calls: FakeRuntime['calls'] = [];
   const removed: number[] = [];
+  const landing: (() => void)[] = [];
   const forward = (kind: 'prefill' | 'decode', kv: Kv, tokens: number[], runtime: FakeRuntime) => {
     const pending = kv.pending;
     if (!pending) throw new Error('begin_forward was not called');
-    if (runtime.failNext) {
+    if (runtime.failNext !== null) {
       const error = runtime.failNext;
       runtime.failNext = null;
       throw error;
@@ -97,10 +113,11 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     beginScope() {},
     endScope() {},
     detachFromCurrentScope: <T>(value: T) => value,
-    empty: (shape: number[]) =>
+    empty: (shape: number[], _dtype: string, device: unknown) =>
       new FakeArray(
         shape,
-        Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0)
+        Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0),
+        device === 'cpu' ? landing : undefined
       ),
     cpu: () => 'cpu',
     makeShapeTuple: (shape: number[]) => shape,
@@ -115,10 +132,14 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     },
     rng: new Rng()
   } as unknown as Tvm;
+  let loseDevice: (info: LostInfo) => void = () => undefined;
   const runtime: FakeRuntime = {
     calls,
     removed,
     failNext: null,
+    loseDuringSync: null,
+    loseDevice: (info) => loseDevice(info),
+    lost: new Promise<LostInfo>((resolve) => (loseDevice = resolve)),
     lock: { acquire: () => Promise.resolve(), release: () => undefined },
     pipeline: {} as ChatPipeline
   };
@@ -138,7 +159,21 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
       }
     },
     params: {},
-    device: { sync: () => Promise.resolve() },
+    device: {
+      sync: async () => {
+        const lose = runtime.loseDuringSync;
+        runtime.loseDuringSync = null;
+        const copies = landing.splice(0);
+        if (!lose) return copies.forEach((land) => land());
+        const { lostAfterMs = 0, ...info } = lose;
+        if (lostAfterMs === 0) {
+          runtime.loseDevice(info);
+          await runtime.lost;
+        } else {
+          setTimeout(() => runtime.loseDevice(info), lostAfterMs);
+        }
+      }
+    },
     // Hidden size 1: a token's embedding is the token.
     embed: fn((input: FakeArray) => new FakeArray([input.data.length, 1], [...input.data])),
     fKVCacheAddSequence: fn((kv: Kv, slot: number) => {

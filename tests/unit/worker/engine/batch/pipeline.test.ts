@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchPipeline, type BatchRequest } from '$lib/worker/engine/batch/pipeline';
+import { EngineError } from '$lib/worker/engine/errors';
+import type { Xgrammar } from '$lib/worker/engine/batch/runtime';
 import { aloneAnswer, fakeRuntime, fakeXgrammar, type FakeRuntime } from './fake-runtime';
 
 function request(promptIds: number[], maxTokens: number, extra: Partial<BatchRequest> = {}) {
@@ -95,6 +97,96 @@ describe('BatchPipeline (on a toy runtime)', () => {
     for (const result of results)
       await expect(result).rejects.toThrow('A valid external Instance reference no longer exists.');
     await expect(batch.generate(request([4], 2).req)).rejects.toThrow('external Instance');
+  });
+
+  it('a device lost under a step fails every sequence as a lost device, with its reason', async () => {
+    const runtime = fakeRuntime();
+    const batch = pipeline(runtime, 2);
+    const runs = [request([1], 9), request([2], 9)];
+    const results = runs.map((run) => batch.generate(run.req));
+    // As a GPU-process kill in the real runtime: the forward call throws a plain object
+    // (no Error, no message), and device.lost settles a moment later.
+    runtime.failNext = {};
+    setTimeout(
+      () =>
+        runtime.loseDevice({
+          reason: 'unknown',
+          message: 'A valid external Instance reference no longer exists.'
+        }),
+      20
+    );
+    for (const result of results) {
+      const error = (await result.catch((e: unknown) => e)) as EngineError;
+      expect(error).toBeInstanceOf(EngineError);
+      expect([error.code, error.lostReason, error.message]).toEqual([
+        'device-lost',
+        'unknown',
+        'The GPU device was lost (unknown: A valid external Instance reference no longer exists.).'
+      ]);
+    }
+    await expect(batch.generate(request([4], 2).req)).rejects.toThrow('The GPU device was lost');
+  });
+
+  it('logits read after the device is lost are no answer: the step fails, no text is streamed', async () => {
+    const runtime = fakeRuntime();
+    const batch = pipeline(runtime, 2);
+    const runs = [request([1], 9), request([2], 9)];
+    const results = runs.map((run) => batch.generate(run.req));
+    // The device goes while the first step waits to read its logits back.
+    runtime.loseDuringSync = { reason: 'destroyed', message: '' };
+    for (const result of results) {
+      const error = (await result.catch((e: unknown) => e)) as EngineError;
+      expect([error.code, error.lostReason, error.message]).toEqual([
+        'device-lost',
+        'destroyed',
+        'The GPU device was lost (destroyed).'
+      ]);
+    }
+    expect(runs.map((run) => run.streamed.join(''))).toEqual(['', '']);
+  });
+
+  it('compiles a schema once for the requests that share it, again for another', async () => {
+    const compiled: string[] = [];
+    const xgrammar: Xgrammar = {
+      ...fakeXgrammar,
+      GrammarCompiler: {
+        createGrammarCompiler: async (info) => {
+          const compiler = await fakeXgrammar.GrammarCompiler.createGrammarCompiler(info);
+          return {
+            ...compiler,
+            compileJSONSchema: (schema: string) => {
+              compiled.push(schema);
+              return compiler.compileJSONSchema(schema);
+            }
+          };
+        }
+      }
+    };
+    const batch = new BatchPipeline(fakeRuntime(), { sequences: 2, window: 64, xgrammar });
+    const schemas = ['{"a":1}', '{"a":1}', '{"a":1}', '{"b":2}'];
+    const answers = await Promise.all(
+      schemas.map((schema, i) => batch.generate(request([i + 1], 2, { schema }).req))
+    );
+    expect(answers.map((answer) => answer.completionTokens > 0)).toEqual([true, true, true, true]);
+    expect(compiled).toEqual(['{"a":1}', '{"b":2}']);
+  });
+
+  it('logits that never arrive are no answer, though device.lost says so only later', async () => {
+    const runtime = fakeRuntime();
+    const batch = pipeline(runtime, 2);
+    const runs = [request([1], 9), request([2], 9)];
+    const results = runs.map((run) => batch.generate(run.req));
+    // The read-back is dropped and the sync resolves before `lost` settles: the array still
+    // holds what was there before the copy.
+    runtime.loseDuringSync = { reason: 'unknown', message: 'gone', lostAfterMs: 30 };
+    for (const result of results) {
+      const error = (await result.catch((e: unknown) => e)) as EngineError;
+      expect([error.code, error.message]).toEqual([
+        'device-lost',
+        'The GPU device was lost (unknown: gone).'
+      ]);
+    }
+    expect(runs.map((run) => run.streamed.join(''))).toEqual(['', '']);
   });
 
   it('a schema xgrammar cannot compile fails its own request only', async () => {
