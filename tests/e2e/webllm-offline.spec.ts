@@ -13,6 +13,7 @@ const SEEDED = 5;
 test('WebLLM with no network: a clear error naming the host; the job and its results are unchanged', async ({
   page
 }) => {
+  test.setTimeout(300_000);
   // SwiftShader's memory is system RAM, which Chrome reports as at most 8 GB; say how much there is
   // so that the 7B plan fits and the preflight runs, as on a machine whose owner set it.
   await page.goto('/settings');
@@ -76,7 +77,11 @@ test('WebLLM with no network: a clear error naming the host; the job and its res
 
   await page.getByRole('button', { name: 'Resume', exact: true }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'The job stopped' });
-  await expect(alert).toContainText('huggingface.co', { timeout: 60_000 });
+  // Before the first fetch of the model, the preflight allocates the whole plan (the model is
+  // not cached): on SwiftShader that is system RAM, 28-33 s alone for the 7B plan (measured in
+  // the trace, between the library's failed fetch and the config's), over 60 s beside another
+  // browser test.
+  await expect(alert).toContainText('huggingface.co', { timeout: 180_000 });
   await expect(alert).toContainText('could not be reached');
   await expect(alert).toContainText(`Nothing was lost: ${SEEDED} of ${TOTAL} results are saved.`);
   await expect(alert).toContainText('Connect to the network, then press Resume.');
