@@ -3,9 +3,51 @@
 // tester ($LOCALBATCH_TEST_LIBS, see scripts/real-kit/kit.mjs); without it this says why in
 // one line and exits 0. Builds the app first unless LOCALBATCH_BUILT=1 (CI, after npm test).
 // Prints each test's time and the wall time.
+//
+// `--record` (npm run test:real:record) runs only the one-at-a-time tests (@baseline) and
+// writes what they saw to tests/fixtures/real-answers.json, the answers every other test
+// compares against (tests/real/recorded.ts).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ensureRealKit, findKitLibrary } from './real-kit/kit.mjs';
+import { adapterFromEnv, isLavapipe, probeAdapter } from './webgpu-adapter.mjs';
+
+/**
+ * lavapipe where Chromium offers it, SwiftShader otherwise; LOCALBATCH_WEBGPU forces one (a
+ * forced lavapipe that is not there fails the run). The line says which, and why.
+ * @returns {Promise<{ adapter: 'swiftshader' | 'lavapipe', line: string }>}
+ */
+async function chooseAdapter() {
+  const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  let forced;
+  try {
+    forced = adapterFromEnv(process.env.LOCALBATCH_WEBGPU, undefined);
+  } catch (error) {
+    console.log(`test:real: ${error instanceof Error ? error.message : error}`);
+    process.exit(1);
+  }
+  if (forced === 'swiftshader') {
+    return { adapter: forced, line: 'WebGPU: SwiftShader (LOCALBATCH_WEBGPU=swiftshader)' };
+  }
+  const lavapipe = await probeAdapter(chromium, 'lavapipe').catch(() => null);
+  if (lavapipe && isLavapipe(lavapipe.description)) {
+    const why = forced ? 'LOCALBATCH_WEBGPU=lavapipe' : 'installed';
+    return {
+      adapter: 'lavapipe',
+      line: `WebGPU: lavapipe (${why}; ${lavapipe.description}, ${lavapipe.compat ? 'compatibility' : 'core'} mode)`
+    };
+  }
+  const missing = `Chromium offers no lavapipe adapter (${lavapipe ? `it offers "${lavapipe.description}"` : 'none'}); Debian's package is mesa-vulkan-drivers`;
+  if (forced) {
+    console.log(`test:real: LOCALBATCH_WEBGPU=lavapipe, but ${missing}.`);
+    process.exit(1);
+  }
+  return {
+    adapter: 'swiftshader',
+    line: `WebGPU: SwiftShader (${missing}: about ten times slower)`
+  };
+}
 
 const started = Date.now();
 const found = findKitLibrary();
@@ -13,6 +55,9 @@ if (found.problem !== undefined) {
   console.log(`test:real skipped: ${found.problem}`);
   process.exit(0);
 }
+
+const webgpu = await chooseAdapter();
+console.log(webgpu.line);
 const kit = ensureRealKit({ library: found.library });
 console.log(`Test kit ${kit.modelId}: ${kit.made ? 'made' : 'up to date'} in ${kit.folder}`);
 
@@ -28,9 +73,26 @@ if (process.env.LOCALBATCH_BUILT !== '1' && !run('npm', ['run', 'build'])) proce
 const out = '.test-output';
 mkdirSync(out, { recursive: true });
 const report = `${out}/real.json`;
-const ok = run('npx', ['playwright', 'test', '-c', 'playwright.real.config.ts'], {
-  PW_JSON_REPORT: report
-});
+// Mesa keeps compiled shaders under the home folder: a fresh folder each run times a fresh machine.
+const shaderCache = `${out}/mesa-shader-cache`;
+rmSync(shaderCache, { recursive: true, force: true });
+const recording = process.argv.includes('--record');
+const ok = run(
+  'npx',
+  [
+    'playwright',
+    'test',
+    '-c',
+    'playwright.real.config.ts',
+    ...(recording ? ['--grep', '@baseline'] : [])
+  ],
+  {
+    PW_JSON_REPORT: report,
+    LOCALBATCH_RECORD_ANSWERS: recording ? '1' : '0',
+    LOCALBATCH_WEBGPU: webgpu.adapter,
+    MESA_SHADER_CACHE_DIR: resolve(shaderCache)
+  }
+);
 
 let counts = 'no report (the run failed before testing)';
 try {
@@ -54,6 +116,8 @@ try {
 } catch {
   // the count line says so
 }
-console.log(`\ntest:real wall time: ${((Date.now() - started) / 1000).toFixed(0)}s`);
+console.log(
+  `\ntest:real wall time on ${webgpu.adapter}: ${((Date.now() - started) / 1000).toFixed(0)}s`
+);
 console.log(counts);
 process.exit(ok ? 0 : 1);

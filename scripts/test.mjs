@@ -49,7 +49,11 @@ if (!built) failed++;
 // The browser tests, then those that time the page (@alone) with nothing running beside them.
 for (const project of built ? ['browser', 'alone'] : []) {
   const e2eJson = `${out}/e2e-${project}.json`;
-  step(project, 'npx', ['playwright', 'test', '--project', project], { PW_JSON_REPORT: e2eJson });
+  // On SwiftShader, named: installing Mesa's lavapipe (for `npm run test:real`) changes nothing here.
+  step(project, 'npx', ['playwright', 'test', '--project', project], {
+    PW_JSON_REPORT: e2eJson,
+    LOCALBATCH_WEBGPU: 'swiftshader'
+  });
   try {
     const e2e = JSON.parse(readFileSync(e2eJson, 'utf8'));
     const { expected = 0, unexpected = 0, flaky = 0, skipped: skip = 0 } = e2e.stats ?? {};

@@ -27,7 +27,8 @@ export const DEFAULT_KIT_FOLDER = fileURLToPath(
 );
 /** Bump when the kit writes different bytes: a stamp of another version makes it regenerate. */
 const GENERATOR_VERSION = 1;
-const STAMP_FILE = 'real-kit-stamp.json';
+/** The file in the kit's folder saying what it was made from (compared with the recorded answers' kit). */
+export const STAMP_FILE = 'real-kit-stamp.json';
 
 /**
  * The library the kit needs, or one line saying what is missing and where to get it.

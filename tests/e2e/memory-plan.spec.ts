@@ -41,7 +41,9 @@ test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows th
   await openPlanDetails(page);
   await expect(gpu.getByTestId('plan-reasons')).toBeVisible();
   await expect(gpu.getByTestId('gpu-f16')).toHaveText('no');
-  await expect(gpu.getByTestId('gpu-adapter')).toContainText('swiftshader');
+  await expect(gpu.getByTestId('gpu-adapter')).toHaveText(
+    'google · swiftshader — software GPU (SwiftShader, on the CPU)'
+  );
   await expect(gpu.getByTestId('plan-model')).toHaveText('Qwen2.5-7B-Instruct-q4f32_1-MLC');
   await expect(gpu.getByTestId('plan-reasons')).toContainText(
     'q4f32_1 chosen because this GPU lacks shader-f16'

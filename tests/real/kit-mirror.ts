@@ -12,11 +12,12 @@ import { extname, resolve, sep } from 'node:path';
 import {
   DEFAULT_KIT_FOLDER,
   KIT_MODEL_ID,
+  STAMP_FILE,
   ensureRealKit,
   findKitLibrary
 } from '../../scripts/real-kit/kit.mjs';
 
-export { KIT_MODEL_ID };
+export { KIT_MODEL_ID, STAMP_FILE };
 
 const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 describe('the repository', () => {
-  it('holds no model library: mlc-ai/binary-mlc-llm-libs publishes no license (README, "Run against a real GPU")', () => {
+  it('holds no model library: mlc-ai/binary-mlc-llm-libs publishes no license (docs/testing.md)', () => {
     const tracked = execFileSync(
       'git',
       ['ls-files', '--cached', '--others', '--exclude-standard'],

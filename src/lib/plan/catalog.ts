@@ -109,6 +109,27 @@ function largestTensorBytesOf(d: Qwen2Dims, quantization: Quantization): number 
   return Math.max(...qwen2Tensors(d, quantization).map((t) => t.bytes));
 }
 
+/** The most rows the v0_2_48 libraries' batch functions take (their `max_batch_size`). */
+const LIBRARY_MAX_BATCH = 80;
+
+/**
+ * The largest scratch buffer of the functions (see ModelSpec.largestScratch): a prefill chunk
+ * through gate and up in the activations' type (f16 for q4f16_1, f32 for q4f32_1), or f32 logits.
+ */
+export function largestScratchOf(
+  chunk: number,
+  widestProjection: number,
+  vocab: number,
+  quantization: string,
+  maxBatch: number
+): { single: number; batch: number } {
+  const activation = chunk * widestProjection * (/f16/.test(quantization) ? 2 : 4);
+  return {
+    single: Math.max(activation, vocab * 4),
+    batch: Math.max(activation, maxBatch * vocab * 4)
+  };
+}
+
 /** 2 (K and V) x layers x KV heads x head dim x bytes per element. */
 export function kvBytesPerToken(
   model: Pick<ModelSpec, 'layers' | 'kvHeads' | 'headDim' | 'kvBytesPerElement'>
@@ -239,6 +260,13 @@ function specOf(entry: Entry, quantization: Quantization): ModelSpec {
     needsShaderF16: quantization === 'q4f16_1',
     weightsBytes,
     largestTensorBytes: largestTensorBytesOf(dims, quantization),
+    largestScratch: largestScratchOf(
+      PREFILL_CHUNK,
+      2 * dims.intermediate,
+      dims.vocab,
+      quantization,
+      LIBRARY_MAX_BATCH
+    ),
     layers: dims.layers,
     kvHeads: dims.kvHeads,
     headDim,

@@ -6,6 +6,7 @@
  * answer. Pure.
  */
 import { formatCount, formatMiB } from '$lib/shared/figures';
+import { largestScratchOf } from './catalog';
 import { kvBytesPerToken, type LibraryMetadata } from './library-metadata';
 import type { ModelSpec } from './types';
 
@@ -42,6 +43,21 @@ function batchScratchBytes(meta: LibraryMetadata): number {
   return use('batch_prefill') + use('batch_decode') + use(EMBED_FUNCTION);
 }
 
+const EMBEDDING = 'model.embed_tokens.q_weight';
+
+/**
+ * The most outputs a layer's projection has (a quantized weight's rows: gate and up together),
+ * the embedding and the LM head aside (the logits are of one row a sequence, not of the chunk).
+ */
+function widestProjection(meta: LibraryMetadata): number {
+  const rows = meta.params
+    .filter(
+      (p) => p.name.endsWith('.q_weight') && p.name !== EMBEDDING && !p.name.startsWith('lm_head')
+    )
+    .map((p) => p.shape[0] ?? 0);
+  return Math.max(0, ...rows);
+}
+
 function tensorBytes(shape: number[], dtype: string): number {
   const bits = Number(/(8|16|32|64)$/.exec(dtype)?.[1] ?? 0);
   return shape.reduce((product, dim) => product * dim, bits / 8);
@@ -73,6 +89,13 @@ export function withLibraryFigures(
     ...spec,
     weightsBytes: meta.paramBytes,
     largestTensorBytes: Math.max(0, ...meta.params.map((p) => tensorBytes(p.shape, p.dtype))),
+    largestScratch: largestScratchOf(
+      meta.prefillChunkSize > 0 ? meta.prefillChunkSize : spec.prefillChunk,
+      widestProjection(meta),
+      meta.params.find((p) => p.name === EMBEDDING)?.shape[0] ?? 0,
+      meta.quantization,
+      meta.maxBatchSize > 0 ? meta.maxBatchSize : 1
+    ),
     layers: numHiddenLayers,
     kvHeads: numKeyValueHeads,
     headDim,

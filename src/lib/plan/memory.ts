@@ -6,6 +6,7 @@
  * Figures in sentences are in MiB (1024 x 1024 bytes; WebLLM writes them as MB).
  */
 import { GIB, KIB, MIB, formatCount, formatMiB } from '$lib/shared/figures';
+import { adapterKind, type AdapterKind } from './adapter-kind';
 import { kvBytesPerToken } from './catalog';
 import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, MemoryBudget, ModelSpec, Plan, PlanInput, Quantization } from './types';
@@ -96,53 +97,47 @@ export function webllmDeviceLimits(adapter: AdapterFacts): {
   };
 }
 
-/** Why the model's largest weight tensor cannot be one buffer on this device, or null. */
-function tensorProblem(model: ModelSpec, adapter: AdapterFacts): string | null {
+/**
+ * Why a buffer the kernels bind cannot be one buffer on this device, or null: the model's
+ * largest weight tensor, or the largest scratch buffer of the functions it runs (with several
+ * sequences at once, the batch functions').
+ */
+function tensorProblem(model: ModelSpec, adapter: AdapterFacts, sequences = 1): string | null {
   const device = webllmDeviceLimits(adapter);
-  for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
-    const limit = device[name];
-    if (model.largestTensorBytes > limit) {
-      const asked =
-        limit < adapter.limits[name]
-          ? ` (WebLLM asks for ${formatMiB(WEBLLM_MIN_LIMITS[name].preferred)} only where the GPU offers it; this one offers ${formatMiB(adapter.limits[name])}, so it gets ${formatMiB(limit)})`
-          : '';
-      return `${model.family}'s largest weight tensor is ${formatMiB(model.largestTensorBytes)} (${formatCount(model.largestTensorBytes)} bytes), more than the ${formatMiB(limit)} ${name} of this GPU${asked}.`;
+  const scratch = sequences > 1 ? model.largestScratch.batch : model.largestScratch.single;
+  const buffers: [string, number][] = [
+    ['largest weight tensor', model.largestTensorBytes],
+    [
+      sequences > 1
+        ? 'largest scratch buffer with several sequences at once (a prefill chunk through its widest layer, or the batch functions’ logits)'
+        : 'largest scratch buffer (a prefill chunk through its widest layer)',
+      scratch
+    ]
+  ];
+  for (const [what, bytes] of buffers) {
+    for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
+      const limit = device[name];
+      if (bytes > limit) {
+        const asked =
+          limit < adapter.limits[name]
+            ? ` (WebLLM asks for ${formatMiB(WEBLLM_MIN_LIMITS[name].preferred)} only where the GPU offers it; this one offers ${formatMiB(adapter.limits[name])}, so it gets ${formatMiB(limit)})`
+            : '';
+        return `${model.family}'s ${what} is ${formatMiB(bytes)} (${formatCount(bytes)} bytes), more than the ${formatMiB(limit)} ${name} of this GPU${asked}.`;
+      }
     }
   }
   return null;
-}
-
-const INTEGRATED_VENDORS = ['apple', 'intel', 'arm', 'qualcomm', 'imagination', 'img-tec'];
-
-/** Discrete Intel GPUs (Arc): architecture 'xe-hpg' / 'xe-2hpg' or an Arc A/B-series name. */
-function isDiscreteIntel(adapter: AdapterFacts): boolean {
-  return /hpg|hpc/i.test(adapter.architecture) || /\barc\b.*\b[ab]\d{3}/i.test(adapter.description);
-}
-
-function isSwiftShader(adapter: AdapterFacts): boolean {
-  return (
-    adapter.isFallbackAdapter || /swiftshader/i.test(adapter.architecture + adapter.description)
-  );
-}
-
-/** True where the GPU shares system memory (integrated, or a CPU fallback). */
-function sharesSystemMemory(adapter: AdapterFacts): boolean {
-  if (isSwiftShader(adapter)) return true;
-  const vendor = adapter.vendor.toLowerCase();
-  if (vendor === 'intel') return !isDiscreteIntel(adapter);
-  if (INTEGRATED_VENDORS.includes(vendor)) return true;
-  return /integrated|\bapu\b|\buma\b/i.test(`${adapter.architecture} ${adapter.description}`);
 }
 
 /**
  * Share of system memory a GPU that shares it can use. Apple: Metal's
  * recommended working set is about two thirds of unified memory. Others:
  * Windows gives integrated GPUs up to half of RAM as shared GPU memory, and a
- * CPU fallback (SwiftShader) competes with the browser and the OS for the same
- * RAM, so half.
+ * software GPU (SwiftShader, llvmpipe) competes with the browser and the OS for
+ * the same RAM, so half.
  */
-function sharedMemoryFraction(adapter: AdapterFacts): number {
-  return adapter.vendor.toLowerCase() === 'apple' && !isSwiftShader(adapter) ? 2 / 3 : 1 / 2;
+function sharedMemoryFraction(adapter: AdapterFacts, kind: AdapterKind): number {
+  return adapter.vendor.toLowerCase() === 'apple' && kind.kind !== 'software' ? 2 / 3 : 1 / 2;
 }
 
 export interface BudgetEstimate {
@@ -164,10 +159,12 @@ export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEs
   if (budget.unknownReason) {
     return { bytes: null, reason: budget.unknownReason, source: 'unknown' };
   }
-  if (sharesSystemMemory(adapter)) {
-    const what = isSwiftShader(adapter)
-      ? 'This is a CPU fallback adapter (SwiftShader): it uses system RAM'
-      : 'This is an integrated GPU: it shares system RAM';
+  const kind = adapterKind(adapter);
+  if (kind.kind === 'software' || kind.kind === 'integrated') {
+    const what =
+      kind.kind === 'software'
+        ? `This is a software GPU (${kind.name}, running on the CPU): it uses system RAM`
+        : 'This is an integrated GPU: it shares system RAM';
     const gb = adapter.deviceMemoryGB;
     if (gb === null || !(gb > 0)) {
       return {
@@ -176,12 +173,12 @@ export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEs
         source: 'unknown'
       };
     }
-    const fraction = sharedMemoryFraction(adapter);
+    const fraction = sharedMemoryFraction(adapter, kind);
     const bytes = Math.floor(gb * GIB * fraction);
     const share =
       fraction !== 1 / 2
         ? "about two thirds of it (Metal's recommended working set on unified memory)"
-        : isSwiftShader(adapter)
+        : kind.kind === 'software'
           ? 'about half of it (the browser, the system and other programs need the rest)'
           : 'about half of it (the share Windows gives integrated GPUs; other programs need the rest)';
     return {
@@ -190,9 +187,13 @@ export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEs
       source: 'shared'
     };
   }
+  const unknown =
+    kind.kind === 'unnamed'
+      ? 'The browser does not name this GPU (no vendor, architecture or description), so whether it has memory of its own and how much is unknown'
+      : "No web API tells a discrete GPU's memory size: it is unknown";
   return {
     bytes: null,
-    reason: `No web API tells a discrete GPU's memory size: it is unknown until you say how much this GPU has or "Check this GPU" shows it.`,
+    reason: `${unknown} until you say how much this GPU has or "Check this GPU" shows it.`,
     source: 'unknown'
   };
 }
@@ -228,6 +229,36 @@ const KV_PAGE_TOKENS = 16;
 function kvCacheBytes(window: number, kvPerToken: number, sequences = 1): number {
   const batch = sequences > 1 ? sequences * window + KV_PAGE_TOKENS : 0;
   return (window + KV_PAGE_TOKENS + batch) * kvPerToken;
+}
+
+/**
+ * Bytes of one layer's KV array: the runtime's paged cache keeps each layer's keys and values
+ * for every page in one buffer ([pages, 2, KV heads, 16, head dim]), with `sequences` windows
+ * of pages (batch/pipeline.ts) and the spare page.
+ */
+function kvLayerBytes(model: ModelSpec, window: number, sequences: number): number {
+  return (sequences * window + KV_PAGE_TOKENS) * (kvBytesPerToken(model) / model.layers);
+}
+
+/**
+ * The largest buffer the kernels bind on the device WebLLM makes (the storage binding limit, or
+ * the buffer size limit where that is smaller), and what it leaves a layer's KV array: the
+ * largest window for `sequences`, and the most sequences for a window.
+ */
+function kvBinding(model: ModelSpec, adapter: AdapterFacts) {
+  const device = webllmDeviceLimits(adapter);
+  const limit: keyof typeof device =
+    device.maxStorageBufferBindingSize <= device.maxBufferSize
+      ? 'maxStorageBufferBindingSize'
+      : 'maxBufferSize';
+  const bytes = device[limit];
+  const tokens = Math.floor(bytes / (kvBytesPerToken(model) / model.layers)) - KV_PAGE_TOKENS;
+  return {
+    limit,
+    bytes,
+    cap: (sequences: number) => roundDownToWindow(tokens / sequences),
+    sequencesAt: (window: number) => Math.floor(tokens / window)
+  };
 }
 
 /** Scratch memory: the single path's functions, or the batch functions for several sequences. */
@@ -334,7 +365,40 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
-  const sequences = Math.max(1, Math.floor(input.sequences ?? 1));
+  // The window the job asks for, within the model's maximum and the step-down cap.
+  const neededTokens = Math.max(1, needs.longestPromptTokens + needs.maxAnswerTokens);
+  const neededWindow = roundUpToWindow(neededTokens);
+  const modelCap = roundDownToWindow(model.maxContext);
+  const stepCap =
+    input.maxWindow === undefined
+      ? Infinity
+      : Math.max(WINDOW_STEP, roundDownToWindow(input.maxWindow));
+
+  // One layer's KV array must be one buffer the kernels bind: fewer sequences, then a smaller window.
+  const binding = kvBinding(model, adapter);
+  if (binding.cap(1) < WINDOW_STEP) {
+    return refuse(
+      reasons,
+      `${model.family}'s KV cache for ${formatCount(WINDOW_STEP)} tokens is ${formatMiB(kvLayerBytes(model, WINDOW_STEP, 1))} a layer, more than the ${formatMiB(binding.bytes)} ${binding.limit} of this GPU: it cannot run on it.`,
+      suggestModel(input.models, adapter, null, model.family)
+    );
+  }
+  const asked = Math.max(1, Math.floor(input.sequences ?? 1));
+  const wanted = Math.min(neededWindow, modelCap, stepCap);
+  let sequences = binding.cap(asked) >= wanted ? asked : Math.max(1, binding.sequencesAt(wanted));
+  if (sequences < asked) {
+    reasons.push(
+      `${formatCount(asked)} sequences at once would make one layer's KV cache ${formatCount(kvLayerBytes(model, wanted, asked))} bytes (${formatCount(asked)} x ${formatCount(wanted)} tokens and a spare page), more than this GPU's ${binding.limit} of ${formatCount(binding.bytes)} bytes (${formatMiB(binding.bytes)}): ${formatCount(sequences)} ${sequences === 1 ? 'sequence' : 'sequences'} at once.`
+    );
+  }
+  // The batch functions' scratch binds too: their logits are for as many rows as the library takes.
+  const batchScratch = sequences > 1 ? tensorProblem(model, adapter, sequences) : null;
+  if (batchScratch) {
+    reasons.push(`${batchScratch} 1 sequence at once.`);
+    sequences = 1;
+  }
+  const bindCap = binding.cap(sequences);
+
   const kvPerToken = kvBytesPerToken(model);
   const activations = scratchBytes(model, sequences);
   const fixed = model.weightsBytes + activations;
@@ -348,14 +412,6 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
-  // The window: what the job needs, within the model's maximum, the step-down cap and the budget.
-  const neededTokens = Math.max(1, needs.longestPromptTokens + needs.maxAnswerTokens);
-  const neededWindow = roundUpToWindow(neededTokens);
-  const modelCap = roundDownToWindow(model.maxContext);
-  const stepCap =
-    input.maxWindow === undefined
-      ? Infinity
-      : Math.max(WINDOW_STEP, roundDownToWindow(input.maxWindow));
   // Windows in the caches: one, or one for WebLLM's pipeline and one per sequence; a spare page each.
   const caches = sequences > 1 ? 2 : 1;
   const windows = sequences > 1 ? sequences + 1 : 1;
@@ -363,16 +419,18 @@ export function planMemory(input: PlanInput): Plan {
     usable === null
       ? Infinity
       : roundDownToWindow(((usable - fixed) / kvPerToken - caches * KV_PAGE_TOKENS) / windows);
-  const window = Math.min(neededWindow, modelCap, stepCap, memoryCap);
+  const window = Math.min(neededWindow, modelCap, stepCap, memoryCap, bindCap);
 
   const maxPromptTokens = window - needs.maxAnswerTokens;
   if (maxPromptTokens < 1) {
     const why =
       window === memoryCap
         ? 'the memory budget'
-        : window === stepCap
-          ? 'the step-down after a memory error'
-          : "the model's maximum";
+        : window === bindCap
+          ? `the ${binding.limit} of one layer's KV cache`
+          : window === stepCap
+            ? 'the step-down after a memory error'
+            : "the model's maximum";
     return refuse(
       reasons,
       `Answers of up to ${formatCount(needs.maxAnswerTokens)} tokens leave no room for a prompt in a context of ${formatCount(window)} tokens (the most ${why} allows). Lower the maximum answer length.`,
@@ -388,9 +446,11 @@ export function planMemory(input: PlanInput): Plan {
     const limiter =
       window === memoryCap
         ? `only ${formatCount(window)} fit in memory`
-        : window === stepCap
-          ? `the step-down after a memory error caps it at ${formatCount(window)}`
-          : `${model.family} handles at most ${formatCount(modelCap)}`;
+        : window === bindCap
+          ? `one layer's KV cache for more than ${formatCount(window)} tokens would not fit in one buffer binding (${formatMiB(binding.bytes)} ${binding.limit})`
+          : window === stepCap
+            ? `the step-down after a memory error caps it at ${formatCount(window)}`
+            : `${model.family} handles at most ${formatCount(modelCap)}`;
     reasons.push(
       `The job needs a context of ${formatCount(neededWindow)} tokens for ${describeNeeds(needs)}, but ${limiter}; items whose prompt + answer exceed ${formatCount(window)} tokens (prompts over ${formatCount(maxPromptTokens)} tokens) will be failed with that reason.`
     );

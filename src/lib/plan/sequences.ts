@@ -1,7 +1,9 @@
 /**
  * Sequences at once on this GPU: how many prompts the batched path decodes in one pass.
- * The user's number where they gave one; otherwise the plan's: the most of 8, 4 and 2 whose
- * KV caches fit beside the model with the same context window one sequence would get, and
+ * The user's number where they gave one (fewer where a layer's KV cache would not bind:
+ * memory.ts says so); otherwise the plan's: the most of 8, 4 and 2 whose KV caches fit beside
+ * the model, and each layer's in one buffer binding, with the same context window one sequence
+ * would get, and
  * one at a time when the GPU's memory is unknown. Never above 8 by default: the library's
  * batch kernels reduce each row the same way for 1 to 8 rows only (above 8 they switch to
  * a matrix-matrix kernel), so up to 8 a batched answer is token for token the answer the
@@ -19,7 +21,8 @@ export function chooseSequences(
 ): Plan {
   if (requested !== null) {
     const plan = planAt(requested);
-    if (!plan.ok || requested === 1) return plan;
+    // A plan with fewer than asked says why itself (a layer's KV cache that would not bind).
+    if (!plan.ok || requested === 1 || plan.sequences !== requested) return plan;
     return withReason(plan, `${formatCount(requested)} sequences at once, as the job asks.`);
   }
   const single = planAt(1);
@@ -31,10 +34,10 @@ export function chooseSequences(
     );
   for (const sequences of DEFAULT_SEQUENCE_CHOICES) {
     const plan = planAt(sequences);
-    if (plan.ok && plan.contextWindow >= single.contextWindow)
+    if (plan.ok && plan.sequences === sequences && plan.contextWindow >= single.contextWindow)
       return withReason(
         plan,
-        `${formatCount(sequences)} sequences at once: the most of ${DEFAULT_SEQUENCE_CHOICES.join(', ')} whose KV caches fit with the same context window (above 8 the batch kernels no longer give every prompt the answer it gets alone).`
+        `${formatCount(sequences)} sequences at once: the most of ${DEFAULT_SEQUENCE_CHOICES.join(', ')} whose KV caches fit with the same context window, in memory and each layer's in one buffer binding (above 8 the batch kernels no longer give every prompt the answer it gets alone).`
       );
   }
   return withReason(

@@ -42,6 +42,16 @@ export interface ModelSpec {
   weightsBytes: number;
   /** Bytes of the largest single weight tensor: it must fit one storage buffer binding. */
   largestTensorBytes: number;
+  /**
+   * Bytes of the largest single scratch buffer a function binds, which must fit one storage
+   * buffer binding too: a prefill chunk through the widest projection (gate and up), in the
+   * activations' type, or the f32 logits of the most rows a function takes (one on the single
+   * path; the library's max batch size, 80, for the batch functions). The functions' scratch
+   * (`activationBytes`) is several such buffers; the library's metadata gives only their sum.
+   * Measured on the real runtime (Qwen2-0.5B q4f32_1): 39,845,888 bytes (1,024 x 9,728 x 4) one
+   * at a time, and 48,619,520 (80 x 151,936 x 4) with several sequences at once.
+   */
+  largestScratch: { single: number; batch: number };
   layers: number;
   kvHeads: number;
   headDim: number;

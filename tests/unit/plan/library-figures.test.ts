@@ -71,6 +71,29 @@ describe('withLibraryFigures', () => {
     );
   });
 
+  it('the largest scratch buffer from the library: its chunk through its widest projection, or its batch of logits', () => {
+    const params = [
+      ...metadata().params,
+      { name: 'model.layers.0.self_attn.c_attn.q_weight', shape: [1152, 112], dtype: 'uint32' },
+      { name: 'model.layers.0.mlp.gate_up_proj.q_weight', shape: [9728, 112], dtype: 'uint32' },
+      { name: 'model.layers.0.mlp.down_proj.q_weight', shape: [896, 608], dtype: 'uint32' }
+    ];
+    const figures = withLibraryFigures(spec(), metadata({ params }), LIB_FILE);
+    if ('mismatch' in figures) throw new Error(figures.mismatch);
+    // What WebLLM 0.2.79 allocated for this library on the real runtime (tests/real).
+    expect(figures.spec.largestScratch).toEqual({
+      single: 1024 * 9728 * 4,
+      batch: 80 * 151936 * 4
+    });
+    const bigger = withLibraryFigures(
+      spec(),
+      metadata({ params, prefillChunkSize: 2048, maxBatchSize: 4 }),
+      LIB_FILE
+    );
+    if ('mismatch' in bigger) throw new Error(bigger.mismatch);
+    expect(bigger.spec.largestScratch).toEqual({ single: 2048 * 9728 * 4, batch: 2048 * 9728 * 4 });
+  });
+
   it('refuses a library of another quantization, saying so', () => {
     expect(withLibraryFigures(spec(), metadata({ quantization: 'q4f16_1' }), LIB_FILE)).toEqual({
       mismatch: `The model library ${LIB_FILE} is q4f16_1, not q4f32_1: the catalog's figures are used.`

@@ -6,6 +6,7 @@ import {
   WEBLLM_DEFAULT_CONTEXT,
   kvBytesPerToken,
   modelById,
+  largestScratchOf,
   q4Bytes,
   q4WeightBytes
 } from '$lib/plan/catalog';
@@ -17,6 +18,7 @@ import {
   stepDown,
   webllmDeviceLimits
 } from '$lib/plan/memory';
+import { chooseSequences } from '$lib/plan/sequences';
 import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, Plan } from '$lib/plan/types';
 
@@ -72,6 +74,37 @@ const MOBILE_BUFFER_512 = adapter(
   { vendor: 'arm', architecture: 'valhall', deviceMemoryGB: 8 },
   { maxBufferSize: 512 * MiB, maxStorageBufferBindingSize: GiB }
 );
+/**
+ * Mesa's lavapipe as Chromium 156 offers it (measured: ANGLE on Vulkan, Dawn's OpenGL ES
+ * backend, compatibility mode): no vendor or architecture, not a fallback, 128 MiB bindings.
+ * Chromium shows the description only with --enable-webgpu-developer-features.
+ */
+const LAVAPIPE_LIMITS = {
+  maxBufferSize: 2 * GiB,
+  maxStorageBufferBindingSize: 128 * MiB,
+  maxStorageBuffersPerShaderStage: 16
+};
+const LAVAPIPE_FEATURES = [
+  'dual-source-blending',
+  'float32-blendable',
+  'texture-component-swizzle',
+  'texture-compression-bc',
+  'texture-compression-etc2'
+];
+const LAVAPIPE = adapter(
+  {
+    vendor: '',
+    architecture: '',
+    description:
+      'ANGLE (Mesa, Vulkan 1.3.230 (llvmpipe (LLVM 15.0.6 256 bits) (0x00000000)), llvmpipe-0.0.1)',
+    features: LAVAPIPE_FEATURES
+  },
+  LAVAPIPE_LIMITS
+);
+const LAVAPIPE_UNNAMED = adapter(
+  { vendor: '', architecture: '', description: '', features: LAVAPIPE_FEATURES },
+  LAVAPIPE_LIMITS
+);
 const SMALL_WORKGROUP = adapter({}, { maxComputeWorkgroupStorageSize: 16 * KiB });
 const FEW_BUFFERS = adapter({}, { maxStorageBuffersPerShaderStage: 8 });
 
@@ -107,13 +140,42 @@ const PROFILES: Profile[] = [
       suggestion: 'Qwen2.5-3B-Instruct-q4f32_1-MLC',
       reasons: [
         'q4f32_1 chosen because this GPU lacks shader-f16.',
-        'SwiftShader',
-        'uses system RAM',
+        'This is a software GPU (SwiftShader, running on the CPU): it uses system RAM',
         '4,096 MiB',
         'Keeping 15% free leaves 3,482 MiB',
         'needs at least 5,566 MiB',
         '2,084 MiB more than the 3,482 MiB usable',
         'Qwen2.5-3B-Instruct (q4f32_1) would fit'
+      ]
+    }
+  },
+  {
+    name: "lavapipe (Mesa's llvmpipe, 128 MiB bindings, deviceMemory 8): a software GPU, 7B refused naming the binding limit",
+    adapter: LAVAPIPE,
+    expect: {
+      ok: false,
+      suggestion: 'Qwen2.5-1.5B-Instruct-q4f32_1-MLC',
+      reasons: [
+        'q4f32_1 chosen because this GPU lacks shader-f16.',
+        "This is a software GPU (Mesa's llvmpipe, running on the CPU): it uses system RAM",
+        "Qwen2.5-7B-Instruct's largest weight tensor is 260 MiB (272,498,688 bytes), more than the 128 MiB maxStorageBufferBindingSize of this GPU. Qwen2.5-7B-Instruct cannot run on this GPU.",
+        'Qwen2.5-1.5B-Instruct (q4f32_1) would fit'
+      ]
+    }
+  },
+  {
+    name: 'lavapipe unnamed (no developer features): the size is unknown, and so said',
+    adapter: LAVAPIPE_UNNAMED,
+    family: 'Qwen2.5-0.5B-Instruct',
+    expect: {
+      ok: true,
+      model: 'Qwen2.5-0.5B-Instruct-q4f32_1-MLC',
+      window: 4096,
+      kvBytes: (4096 + 16) * 24_576,
+      maxPromptTokens: 3584,
+      budgetMB: null,
+      reasons: [
+        'The browser does not name this GPU (no vendor, architecture or description), so whether it has memory of its own and how much is unknown until you say'
       ]
     }
   },
@@ -506,6 +568,126 @@ describe('planMemory: window rules', () => {
   });
 });
 
+describe("planMemory: one layer's KV cache is one buffer the kernels bind", () => {
+  const QWEN_15B = 'Qwen2.5-1.5B-Instruct-q4f32_1-MLC';
+  const at = (
+    sequences: number,
+    needs: JobNeeds,
+    models = MODELS,
+    facts: AdapterFacts = LAVAPIPE
+  ): Plan =>
+    planMemory({
+      adapter: facts,
+      models,
+      family: 'Qwen2.5-1.5B-Instruct',
+      needs,
+      budget: { userMB: 16_000 },
+      safetyMargin: DEFAULT_SAFETY_MARGIN,
+      sequences
+    });
+  const WINDOW_4K: JobNeeds = { longestPromptTokens: 3000, maxAnswerTokens: 1096, exact: true };
+
+  it('16 sequences x 4,096 tokens of Qwen2.5-1.5B f32 is just over 128 MiB a layer: 15 sequences, saying so', () => {
+    const model = modelById(QWEN_15B)!;
+    // 2 (K, V) x 2 KV heads x 128 x 4 bytes a token a layer; 16 windows and the spare page.
+    expect(kvBytesPerToken(model) / model.layers).toBe(2048);
+    expect((16 * 4096 + 16) * 2048).toBeGreaterThan(128 * MiB);
+    expect((15 * 4096 + 16) * 2048).toBeLessThanOrEqual(128 * MiB);
+    const result = at(16, WINDOW_4K);
+    if (!result.ok) throw new Error(result.refusal);
+    expect(result.sequences).toBe(15);
+    expect(result.contextWindow).toBe(4096);
+    expect(result.reasons.join('\n')).toContain(
+      "16 sequences at once would make one layer's KV cache 134,250,496 bytes (16 x 4,096 tokens and a spare page), more than this GPU's maxStorageBufferBindingSize of 134,217,728 bytes (128 MiB): 15 sequences at once."
+    );
+  });
+
+  it('the same job binds at 15 sequences and on a 1 GiB binding at 16: nothing lowered, nothing said', () => {
+    for (const [sequences, facts] of [
+      [15, LAVAPIPE],
+      [16, SWIFTSHADER]
+    ] as const) {
+      const result = at(sequences, WINDOW_4K, MODELS, facts);
+      if (!result.ok) throw new Error(result.refusal);
+      expect(result.sequences).toBe(sequences);
+      expect(result.contextWindow).toBe(4096);
+      expect(result.reasons.join('\n')).not.toContain('buffer binding');
+    }
+  });
+
+  it('one sequence whose window does not bind: the window is lowered to what binds, saying so', () => {
+    // A 1.5B compiled for 128k tokens and a 100k-token prompt: 64,528 tokens bind (128 MiB / 2,048 B).
+    const long = MODELS.map((m) => (m.id === QWEN_15B ? { ...m, maxContext: 131_072 } : m));
+    const result = at(4, { longestPromptTokens: 100_000, maxAnswerTokens: 100, exact: true }, long);
+    if (!result.ok) throw new Error(result.refusal);
+    expect(result.sequences).toBe(1);
+    expect(result.contextWindow).toBe(64_512);
+    const text = result.reasons.join('\n');
+    expect(text).toContain(
+      "4 sequences at once would make one layer's KV cache 822,116,352 bytes (4 x 100,352 tokens and a spare page), more than this GPU's maxStorageBufferBindingSize of 134,217,728 bytes (128 MiB): 1 sequence at once."
+    );
+    expect(text).toContain(
+      "one layer's KV cache for more than 64,512 tokens would not fit in one buffer binding (128 MiB maxStorageBufferBindingSize)"
+    );
+    expect(result.maxPromptTokens).toBe(64_412);
+  });
+
+  it('a KV cache whose smallest window does not bind: refused, naming the limit', () => {
+    // A model whose layers each keep 256 KiB a token: 1,040 tokens are 260 MiB.
+    const wide = MODELS.map((m) =>
+      m.id === QWEN_15B ? { ...m, kvHeads: 256, headDim: 128, kvBytesPerElement: 4 } : m
+    );
+    const result = at(1, WINDOW_4K, wide);
+    if (result.ok) throw new Error('planned');
+    expect(result.refusal).toContain(
+      "Qwen2.5-1.5B-Instruct's KV cache for 1,024 tokens is 260 MiB a layer, more than the 128 MiB maxStorageBufferBindingSize of this GPU: it cannot run on it."
+    );
+  });
+
+  it('a prefill chunk through the widest layer that does not bind: refused, naming the limit', () => {
+    // Qwen2.5-1.5B f32 from a library compiled for 2,048-token prefill chunks: 2,048 x 17,920 x 4 B.
+    const big = MODELS.map((m) =>
+      m.id === QWEN_15B
+        ? {
+            ...m,
+            prefillChunk: 2048,
+            largestScratch: largestScratchOf(2048, 17920, 151936, 'q4f32_1', 80)
+          }
+        : m
+    );
+    const result = at(1, WINDOW_4K, big);
+    if (result.ok) throw new Error('planned');
+    expect(result.refusal).toBe(
+      "Qwen2.5-1.5B-Instruct's largest scratch buffer (a prefill chunk through its widest layer) is 140 MiB (146,800,640 bytes), more than the 128 MiB maxStorageBufferBindingSize of this GPU. Qwen2.5-1.5B-Instruct cannot run on this GPU. Qwen2.5-0.5B-Instruct (q4f32_1) would fit."
+    );
+  });
+
+  it("batch functions' logits that do not bind: one sequence at once, saying so", () => {
+    // A library whose batch functions take 256 rows: 256 x 151,936 x 4 B of logits.
+    const wide = MODELS.map((m) =>
+      m.id === QWEN_15B
+        ? { ...m, largestScratch: largestScratchOf(1024, 17920, 151936, 'q4f32_1', 256) }
+        : m
+    );
+    const result = at(4, WINDOW_4K, wide);
+    if (!result.ok) throw new Error(result.refusal);
+    expect(result.sequences).toBe(1);
+    expect(result.reasons.join('\n')).toContain(
+      "Qwen2.5-1.5B-Instruct's largest scratch buffer with several sequences at once (a prefill chunk through its widest layer, or the batch functions’ logits) is 148 MiB (155,582,464 bytes), more than the 128 MiB maxStorageBufferBindingSize of this GPU. 1 sequence at once."
+    );
+  });
+
+  it('the default choice of sequences takes none a layer cannot bind', () => {
+    // 8 x 8,192 tokens of the 1.5B would be 128 MiB and a page: 4 at once, the largest of 8, 4, 2 that binds.
+    const result = chooseSequences(null, (sequences) =>
+      at(sequences, { longestPromptTokens: 7000, maxAnswerTokens: 1000, exact: true })
+    );
+    if (!result.ok) throw new Error(result.refusal);
+    expect(result.contextWindow).toBe(8192);
+    expect(result.sequences).toBe(4);
+  });
+});
+
 describe('budgetFor', () => {
   it('the user figure wins', () => {
     expect(budgetFor(APPLE, { userMB: 12000 })).toMatchObject({
@@ -590,6 +772,23 @@ describe('catalog', () => {
     expect(modelById('Qwen2.5-3B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(155_582_464);
     expect(modelById('Qwen2.5-1.5B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(116_686_848);
     expect(modelById('Qwen2.5-0.5B-Instruct-q4f16_1-MLC')?.largestTensorBytes).toBe(68_067_328);
+  });
+
+  it('largest scratch buffers: what the real runtime allocates for the 0.5B, and the 7B f32 past 128 MiB', () => {
+    // Measured (tests/real, the buffers WebLLM 0.2.79 created for Qwen2-0.5B q4f32_1): 1,024 x
+    // 9,728 x 4 one at a time; 80 x 151,936 x 4 (the batch functions' logits) with several.
+    expect(modelById('Qwen2.5-0.5B-Instruct-q4f32_1-MLC')?.largestScratch).toEqual({
+      single: 39_845_888,
+      batch: 48_619_520
+    });
+    expect(modelById('Qwen2.5-0.5B-Instruct-q4f16_1-MLC')?.largestScratch).toEqual({
+      single: 1024 * 9728 * 2,
+      batch: 48_619_520
+    });
+    expect(modelById('Qwen2.5-7B-Instruct-q4f32_1-MLC')?.largestScratch.single).toBe(
+      1024 * 37_888 * 4
+    );
+    expect(1024 * 37_888 * 4).toBeGreaterThan(128 * MiB);
   });
 
   it('weights: 7B q4f16_1 and q4f32_1', () => {
