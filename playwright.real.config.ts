@@ -22,6 +22,7 @@ export default defineConfig({
     command: 'node scripts/serve.mjs',
     url: BASE_URL,
     env: { PORT: String(TEST_PORT) },
-    reuseExistingServer: !process.env.CI
+    // test:real builds first: a server left from before would serve the old build's file list.
+    reuseExistingServer: false
   }
 });

@@ -1,7 +1,9 @@
 /**
  * The real-runtime part of `npm run bench`, and `npm run bench:gpu`: decode tokens per second
  * at 1, 2, 4 and 8 sequences at once on WebLLM's own runtime (bench/real-batch.ts), one
- * browser, the same model and prompts, with the ratio to one sequence.
+ * browser, the same model and prompts, with the ratio to one sequence; then the step loop's
+ * batch of one against WebLLM's own chat.completions on the same requests (tokens identical,
+ * and the ratio of their decode speeds, `real_batch_of_one_ratio`).
  *
  * - `npm run bench` (after bench.spec.ts): the test kit's Qwen2 model on SwiftShader, where
  *   LOCALBATCH_TEST_LIBS names the model libraries (tests/real/kit-mirror.ts); its figures join
@@ -12,7 +14,6 @@
  *   downloads once; LOCALBATCH_BENCH_MODEL picks the model, CHROME_PATH the browser.
  */
 import { chromium, expect, test } from '@playwright/test';
-import { createServer, type Server } from 'node:http';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/e2e/browser';
@@ -22,37 +23,33 @@ import {
   startKitMirror,
   type KitMirror
 } from '../tests/real/kit-mirror';
-import type { RealBatchFigures, RealBatchOptions } from './real-batch';
+import {
+  serveRuntimePage,
+  type ChatOptions,
+  type RuntimeAnswer,
+  type RuntimePage
+} from '../tests/real/runtime-page';
+import type { GenerateRequest } from '../src/lib/shared/request';
+import type { BatchOfOneFigures, RealBatchFigures, RealBatchOptions } from './real-batch';
 
 const GPU = process.env.LOCALBATCH_BENCH_GPU === '1';
-const BUILD = new URL('../.test-output/bench-real-build/', import.meta.url).pathname;
 const SIZES = [8, 4, 2, 1];
+/** The batch of one's prompts: a few words each, short answers on a software GPU. */
+const BATCH_OF_ONE_KIT = ['Hi', 'Name a colour.'];
+const BATCH_OF_ONE_GPU = [
+  'Name three rivers.',
+  'What is a batch job?',
+  'Say hello in French.',
+  'Count to five.'
+];
 
-let pageServer: Server | null = null;
+let runtimePage: RuntimePage | null = null;
 let mirror: KitMirror | null = null;
 
 test.afterAll(async () => {
   await mirror?.close();
-  await new Promise<void>((resolve) =>
-    pageServer ? pageServer.close(() => resolve()) : resolve()
-  );
+  await runtimePage?.close();
 });
-
-/** Serves the bench page and its script on 127.0.0.1. */
-async function servePage(): Promise<string> {
-  const html =
-    '<!doctype html><meta charset="utf-8"><script type="module" src="/real-batch.js"></script>';
-  const script = await readFile(join(BUILD, 'real-batch.js'));
-  pageServer = createServer((req, res) => {
-    if (req.url === '/') return res.writeHead(200, { 'Content-Type': 'text/html' }).end(html);
-    if (req.url === '/real-batch.js')
-      return res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(script);
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => pageServer!.listen(0, '127.0.0.1', resolve));
-  const address = pageServer.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
-}
 
 /** bench.json of the run before this one in the same `npm run bench`, if there is one. */
 async function benchJson(): Promise<string | null> {
@@ -90,7 +87,8 @@ test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once'
     options = { modelId: KIT_MODEL_ID, mirror: mirror.url, steps: 2, sizes: SIZES };
   }
   testInfo.setTimeout(GPU ? 1_800_000 : 3_600_000);
-  const url = await servePage();
+  runtimePage = await serveRuntimePage();
+  const url = runtimePage.url;
   const profile = new URL(
     `../.test-output/${GPU ? 'gpu-profile' : 'bench-real-profile'}`,
     import.meta.url
@@ -121,7 +119,7 @@ test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once'
       json[`real_tokens_per_s_seq${size.sequences}`] = Number(size.tokensPerSecond.toPrecision(4));
     const where = GPU
       ? `on ${figures.adapter || 'this GPU'}`
-      : `on SwiftShader (${figures.adapter}): the kernels run on the CPU, so these ratios are not a GPU's`;
+      : `on a software GPU (${figures.adapter}): the kernels run on the CPU, so these ratios are not a GPU's`;
     console.log(
       [
         `Batched decoding, ${figures.modelId}, ${where}; decode steps only, ${options.steps} at each size:`,
@@ -135,15 +133,50 @@ test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once'
         JSON.stringify(json)
       ].join('\n')
     );
+
+    // The batch of one against WebLLM's own chat.completions: the same requests, one model.
+    const requests = (GPU ? BATCH_OF_ONE_GPU : BATCH_OF_ONE_KIT).map(
+      (content, i): GenerateRequest => ({
+        messages: [{ role: 'user', content }],
+        temperature: 0,
+        top_p: 1,
+        max_tokens: GPU ? 64 : 6 + i,
+        seed: 1
+      })
+    );
+    const alone = await page.evaluate(
+      (o) =>
+        (
+          globalThis as unknown as { batchOfOne(o: ChatOptions): Promise<BatchOfOneFigures> }
+        ).batchOfOne(o),
+      { modelId: options.modelId, mirror: options.mirror, requests }
+    );
+    const same = (a: RuntimeAnswer, b: RuntimeAnswer) =>
+      a.text === b.text &&
+      a.finish === b.finish &&
+      a.prompt === b.prompt &&
+      a.completion === b.completion;
+    const identical = alone.webllm.every(
+      (answer, i) => alone.loop[i] && same(answer, alone.loop[i]!)
+    );
+    json.real_batch_of_one_ratio = Number(alone.ratio.toPrecision(4));
+    console.log(
+      [
+        `The batch of one against WebLLM's own chat.completions, ${requests.length} requests on one loaded model:`,
+        `tokens identical: ${identical ? 'yes' : 'NO'}; decode tokens/s, the loop over chat.completions: ${alone.ratio.toFixed(3)} (target >= 0.97: ${alone.ratio >= 0.97 ? 'met' : 'MISSED'})`,
+        JSON.stringify({ real_batch_of_one_ratio: json.real_batch_of_one_ratio })
+      ].join('\n')
+    );
+    expect(identical, 'the batch of one gives WebLLM’s answers token for token').toBe(true);
     await writeFile(
       testInfo.outputPath('real-batch.json'),
-      JSON.stringify({ ...figures, ...json }, null, 2) + '\n'
+      JSON.stringify({ ...figures, batchOfOne: alone, ...json }, null, 2) + '\n'
     );
     const bench = GPU ? null : await benchJson();
     if (bench) {
       const merged = { ...(JSON.parse(await readFile(bench, 'utf8')) as object), ...json };
       await writeFile(bench, JSON.stringify(merged, null, 2) + '\n');
-      console.log(`real_tokens_per_s_seq* added to ${bench}`);
+      console.log(`real_tokens_per_s_seq* and real_batch_of_one_ratio added to ${bench}`);
     }
   } finally {
     await context.close();

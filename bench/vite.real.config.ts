@@ -1,4 +1,4 @@
-/** Builds bench/real-batch.ts (WebLLM and the batched path, for scripts/bench-real.mjs) into one file. */
+/** Builds bench/real-batch.ts (WebLLM and the step loop, for bench/real-batch.spec.ts) into one file. */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 

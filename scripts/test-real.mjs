@@ -69,6 +69,9 @@ function run(command, args, env = {}) {
 }
 
 if (process.env.LOCALBATCH_BUILT !== '1' && !run('npm', ['run', 'build'])) process.exit(1);
+// The real-runtime page (bench/real-batch.ts): WebLLM's own chat.completions, with no app around it.
+if (!run('npx', ['vite', 'build', '-c', 'bench/vite.real.config.ts', '--logLevel', 'warn']))
+  process.exit(1);
 
 const out = '.test-output';
 mkdirSync(out, { recursive: true });

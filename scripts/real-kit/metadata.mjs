@@ -3,29 +3,9 @@
 // the page shows, is src/lib/plan/library-metadata.ts; this one keeps only what the kit
 // needs to make weights: the raw object, with its params.
 
-const MARKER = Buffer.from('{"model_type"');
+import { objectEnd } from '../../src/lib/plan/json-object.js';
 
-/**
- * Index just past the brace closing the object that opens at `start`, or -1 (a NUL or
- * the end of the bytes came first). Braces and quotes inside JSON strings do not count.
- * @param {Buffer} bytes
- * @param {number} start
- */
-function objectEnd(bytes, start) {
-  let depth = 0;
-  let inString = false;
-  for (let i = start; i < bytes.length; i++) {
-    const byte = bytes[i];
-    if (byte === 0x00) return -1;
-    if (inString) {
-      if (byte === 0x5c) i++;
-      else if (byte === 0x22) inString = false;
-    } else if (byte === 0x22) inString = true;
-    else if (byte === 0x7b) depth++;
-    else if (byte === 0x7d && --depth === 0) return i + 1;
-  }
-  return -1;
-}
+const MARKER = Buffer.from('{"model_type"');
 
 /**
  * @typedef {{ name: string, shape: number[], dtype: string }} LibraryParam

@@ -59,14 +59,17 @@ export class EngineDraft {
         sequences: parseSequences(this.#sequencesText)
       };
     }
-    if (this.kind === fromUrl.kind) return fromUrl;
     if (this.kind === 'simulated') {
+      if (!this.sequencesValid) return null;
+      const sequences = parseSequences(this.#sequencesText);
+      if (fromUrl.kind === 'simulated') return { ...fromUrl, sequences };
       return {
         kind: 'simulated',
         modelId: null,
         tokenDelayMs: SIMULATED_TOKEN_DELAY_MS,
         simMemoryMB: null,
-        simHangAtItem: null
+        simHangAtItem: null,
+        sequences
       };
     }
     return this.parsed.ok && this.model.trim() && this.concurrencyValid
@@ -85,7 +88,7 @@ export class EngineDraft {
     this.#page = page;
     const { fromUrl } = page();
     this.kind = fromUrl.kind;
-    if (fromUrl.kind === 'webllm') this.sequences = fromUrl.sequences ?? null;
+    this.sequences = fromUrl.sequences ?? null;
   }
 
   get #address(): EnginePage {

@@ -57,6 +57,36 @@ export async function waitForFinished(page: Page, count: number, timeout = 90_00
     .toBeGreaterThanOrEqual(count);
 }
 
+/**
+ * Waits until item `index` holds the run (the simulated model's `simHoldAt`: after its first
+ * token, its step loop waits for a fault): it is in flight, and nothing more finishes. With
+ * several sequences at once the items beside it wait too, so fewer than `index` may be done.
+ */
+export async function waitForHeld(page: Page, index: number, timeout = 90_000) {
+  const line = page.getByTestId('sequences-line');
+  await expect
+    .poll(
+      async () =>
+        ((await line.getAttribute('data-in-flight', { timeout: 1_000 }).catch(() => null)) ?? '')
+          .split(',')
+          .includes(String(index)),
+      { timeout, intervals: [50, 100, 200] }
+    )
+    .toBe(true);
+  let last = await finishedCount(page);
+  await expect
+    .poll(
+      async () => {
+        const now = await finishedCount(page);
+        const still = now === last;
+        last = now;
+        return still;
+      },
+      { timeout, intervals: [400] }
+    )
+    .toBe(true);
+}
+
 export async function waitForCompleted(page: Page, total: number, timeout = 120_000) {
   await expect(page.getByRole('status')).toHaveText('Completed', { timeout });
   await expect(progressBar(page)).toHaveAttribute('aria-valuenow', String(total));
@@ -176,4 +206,29 @@ export async function serverJob(
   await page.getByRole('button', { name: 'Create job', exact: true }).click();
   await page.waitForURL(/\/jobs\/[^/]+$/);
   return page.url().split('/jobs/')[1] ?? '';
+}
+
+/** The job of the page's URL: one record of its database (store/job-schema.ts KEYS). */
+export function jobRecord<T>(page: Page, key: string | (string | number)[]): Promise<T> {
+  const jobId = page.url().split('/jobs/')[1] ?? '';
+  return page.evaluate(
+    async ({ jobId, key }) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open(`localbatch-job-${jobId}`);
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const value = await new Promise<unknown>((resolve, reject) => {
+        const get = db
+          .transaction('items')
+          .objectStore('items')
+          .get(key as IDBValidKey);
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      });
+      db.close();
+      return value as T;
+    },
+    { jobId, key }
+  );
 }

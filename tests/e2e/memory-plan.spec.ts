@@ -51,11 +51,10 @@ test('on SwiftShader the panel picks q4f32_1 for want of shader-f16 and shows th
   const window = Number((await gpu.getByTestId('plan-window').textContent())!.replace(/\D/g, ''));
   expect(window % 1024).toBe(0);
   expect(window).toBeGreaterThanOrEqual(1024);
-  // The runtime's paged KV cache holds one 16-token page more than the window; with several
-  // sequences at once (the plan's choice where the budget is known), the batch's cache holds a
-  // window for each, and a spare page.
+  // The loop's paged KV cache holds a window for each sequence at once (the plan's choice
+  // where the budget is known) and one 16-token page more.
   const sequences = Number(await gpu.getByTestId('plan-sequences').textContent());
-  const tokens = window + 16 + (sequences > 1 ? sequences * window + 16 : 0);
+  const tokens = sequences * window + 16;
   await expect(gpu.getByTestId('plan-kv')).toHaveAttribute(
     'data-bytes',
     String(tokens * F32_KV_PER_TOKEN)

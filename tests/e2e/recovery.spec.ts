@@ -12,6 +12,7 @@ import {
   progressBar,
   waitForCompleted,
   waitForFinished,
+  waitForHeld,
   withoutRunIds
 } from './helpers';
 import {
@@ -27,35 +28,43 @@ function runLog(page: Page) {
   return page.getByTestId('run-log');
 }
 
-test('GPU process killed 3 times mid-run: a new device each time, no click, the same export as a clean run', async () => {
-  test.setTimeout(180_000);
-  const profile = await newProfile();
-  try {
-    const context = await launch(profile, NO_GPU_CRASH_LIMIT);
-    const page = context.pages()[0] ?? (await context.newPage());
-    const file = batchFile(60, 'gpu.jsonl');
-    // Items 9, 25 and 43 wait after a token for the kill: the job cannot finish before it.
-    await createJob(page, file, '?engine=simulated&tokenDelayMs=5&simHoldAt=8,24,42');
-    await page.getByRole('button', { name: 'Start', exact: true }).click();
-    for (const at of [8, 24, 42]) {
-      await waitForFinished(page, at);
-      await killGpuProcess(profile);
-    }
-    await waitForCompleted(page, 60);
-    await expect(runLog(page).getByText('engine restarted on a new device')).toHaveCount(3);
-    await expect(runLog(page)).toContainText('device lost (unknown)');
-    const chaotic = await exportAs(page, 'OpenAI batch output (.jsonl)');
+for (const sequences of [1, 4]) {
+  test(`GPU process killed 3 times mid-run at ${sequences} sequence${sequences === 1 ? '' : 's'} at once: a new device each time, no click, the same export as a clean run`, async () => {
+    test.setTimeout(180_000);
+    const profile = await newProfile();
+    try {
+      const context = await launch(profile, NO_GPU_CRASH_LIMIT);
+      const page = context.pages()[0] ?? (await context.newPage());
+      const file = batchFile(60, 'gpu.jsonl');
+      // Items 9, 25 and 43 hold the run after a token for the kill: the job cannot finish before it.
+      await createJob(
+        page,
+        file,
+        `?engine=simulated&tokenDelayMs=5&sequences=${sequences}&simHoldAt=8,24,42`
+      );
+      await page.getByRole('button', { name: 'Start', exact: true }).click();
+      for (const at of [8, 24, 42]) {
+        await waitForHeld(page, at);
+        await killGpuProcess(profile);
+      }
+      await waitForCompleted(page, 60);
+      await expect(runLog(page).getByText('engine restarted on a new device')).toHaveCount(3);
+      await expect(runLog(page)).toContainText('device lost (unknown)');
+      // Each kill ended its hold: no item waited for the hang watchdog.
+      await expect(runLog(page)).not.toContainText('no token for');
+      const chaotic = await exportAs(page, 'OpenAI batch output (.jsonl)');
 
-    await createJob(page, file, '?engine=simulated&tokenDelayMs=0');
-    await page.getByRole('button', { name: 'Start', exact: true }).click();
-    await waitForCompleted(page, 60);
-    const clean = await exportAs(page, 'OpenAI batch output (.jsonl)');
-    expect(withoutRunIds(chaotic.text)).toBe(withoutRunIds(clean.text));
-    await context.close();
-  } finally {
-    await removeProfile(profile);
-  }
-});
+      await createJob(page, file, '?engine=simulated&tokenDelayMs=0');
+      await page.getByRole('button', { name: 'Start', exact: true }).click();
+      await waitForCompleted(page, 60);
+      const clean = await exportAs(page, 'OpenAI batch output (.jsonl)');
+      expect(withoutRunIds(chaotic.text)).toBe(withoutRunIds(clean.text));
+      await context.close();
+    } finally {
+      await removeProfile(profile);
+    }
+  });
+}
 
 test('GPU process killed twice as real users run Chrome: the page reloads itself, then asks for a Reload, and resumes', async () => {
   test.setTimeout(180_000);
@@ -264,59 +273,67 @@ async function writeFiller(page: Page, bytes: number): Promise<string> {
   );
 }
 
-test('a full disk pauses the job with a clear message and no half-written item; with space again it completes', async ({
-  page
-}) => {
-  // 600 items, two exports and a 25 MB refused write: 1.1 to 1.3 min measured on a loaded machine.
-  test.setTimeout(180_000);
-  const cdp = await page.context().newCDPSession(page);
-  const setQuota = (quotaSize?: number) =>
-    cdp.send('Storage.overrideQuotaForOrigin', { origin: BASE_URL, quotaSize });
-  // Before the origin stores anything: no answer IndexedDB keeps can be larger.
-  await setQuota(QUOTA_BOUND);
-  await createJob(page, batchFile(600, 'quota.jsonl'), '?engine=simulated&tokenDelayMs=0');
-  // The app's own files are cached first, so that from here only the job writes.
-  await expect
-    .poll(
-      () =>
-        page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.active?.state),
-      {
-        message: `the app's files fit in ${QUOTA_BOUND} bytes`
-      }
-    )
-    .toBe('activated');
-  await createFiller(page);
-  const { usage } = await cdp.send('Storage.getUsageAndQuota', { origin: BASE_URL });
-  expect(usage).toBeLessThan(QUOTA_BOUND / 2);
-  await setQuota(usage + ROOM);
-  expect(await writeFiller(page, QUOTA_BOUND + 1e6)).toBe('QuotaExceededError');
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
+for (const sequences of [1, 4]) {
+  test(`a full disk at ${sequences} sequence${sequences === 1 ? '' : 's'} at once pauses the job with a clear message and no half-written item; with space again it completes`, async ({
+    page
+  }) => {
+    // 600 items, two exports and a 25 MB refused write: 1.1 to 1.3 min measured on a loaded machine.
+    test.setTimeout(180_000);
+    const cdp = await page.context().newCDPSession(page);
+    const setQuota = (quotaSize?: number) =>
+      cdp.send('Storage.overrideQuotaForOrigin', { origin: BASE_URL, quotaSize });
+    // Before the origin stores anything: no answer IndexedDB keeps can be larger.
+    await setQuota(QUOTA_BOUND);
+    await createJob(
+      page,
+      batchFile(600, 'quota.jsonl'),
+      `?engine=simulated&tokenDelayMs=0&sequences=${sequences}`
+    );
+    // The app's own files are cached first, so that from here only the job writes.
+    await expect
+      .poll(
+        () =>
+          page.evaluate(
+            async () => (await navigator.serviceWorker.getRegistration())?.active?.state
+          ),
+        {
+          message: `the app's files fit in ${QUOTA_BOUND} bytes`
+        }
+      )
+      .toBe('activated');
+    await createFiller(page);
+    const { usage } = await cdp.send('Storage.getUsageAndQuota', { origin: BASE_URL });
+    expect(usage).toBeLessThan(QUOTA_BOUND / 2);
+    await setQuota(usage + ROOM);
+    expect(await writeFiller(page, QUOTA_BOUND + 1e6)).toBe('QuotaExceededError');
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
 
-  const alert = page.getByRole('alert').filter({ hasText: 'The job stopped' });
-  await expect(alert).toContainText('the storage quota is used up', { timeout: 60_000 });
-  await expect(alert).toContainText(
-    'The latest results could not be written: those items run again when you resume.'
-  );
-  await expect(alert).toContainText('Free some space');
-  await expect(page.getByRole('status')).toHaveText('Paused');
-  const kept = await finishedCount(page);
-  expect(kept).toBeGreaterThan(0);
-  expect(kept).toBeLessThan(600);
-  await expect(alert).toContainText(`${kept} of 600 results are saved`);
-  // Every counted item has its result, and no other item has one.
-  const partial = await exportAs(page, 'OpenAI batch output (.jsonl)');
-  expect(partial.text.trimEnd().split('\n')).toHaveLength(kept);
+    const alert = page.getByRole('alert').filter({ hasText: 'The job stopped' });
+    await expect(alert).toContainText('the storage quota is used up', { timeout: 60_000 });
+    await expect(alert).toContainText(
+      'The latest results could not be written: those items run again when you resume.'
+    );
+    await expect(alert).toContainText('Free some space');
+    await expect(page.getByRole('status')).toHaveText('Paused');
+    const kept = await finishedCount(page);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(600);
+    await expect(alert).toContainText(`${kept} of 600 results are saved`);
+    // Every counted item has its result, and no other item has one.
+    const partial = await exportAs(page, 'OpenAI batch output (.jsonl)');
+    expect(partial.text.trimEnd().split('\n')).toHaveLength(kept);
 
-  await setQuota();
-  await page.getByRole('button', { name: 'Resume', exact: true }).click();
-  await waitForCompleted(page, 600);
-  const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
-  const ids = jsonl.text
-    .trimEnd()
-    .split('\n')
-    .map((line) => JSON.parse(line).custom_id);
-  expect(ids).toEqual(Array.from({ length: 600 }, (_, i) => `q-${i + 1}`));
-});
+    await setQuota();
+    await page.getByRole('button', { name: 'Resume', exact: true }).click();
+    await waitForCompleted(page, 600);
+    const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+    const ids = jsonl.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line).custom_id);
+    expect(ids).toEqual(Array.from({ length: 600 }, (_, i) => `q-${i + 1}`));
+  });
+}
 
 test('a frozen page goes on when it is active again, with nothing lost', async ({ page }) => {
   await createJob(page, batchFile(60, 'frozen.jsonl'), '?engine=simulated&tokenDelayMs=5');

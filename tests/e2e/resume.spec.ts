@@ -8,63 +8,66 @@ import {
   setAutoResume,
   waitForCompleted,
   waitForFinished,
+  waitForHeld,
   withoutRunIds
 } from './helpers';
 
 const TOTAL = 200;
 
-test('a 200-item job reloaded 3 times mid-run completes with the same export as a clean run', async ({
-  page
-}) => {
-  const file = batchFile(TOTAL);
+for (const sequences of [1, 4]) {
+  test(`a 200-item job reloaded 3 times mid-run at ${sequences} sequence${sequences === 1 ? '' : 's'} at once completes with the same export as a clean run`, async ({
+    page
+  }) => {
+    const file = batchFile(TOTAL);
 
-  // The baseline: the same file run without interruption.
-  await createJob(page, file);
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
-  await waitForCompleted(page, TOTAL);
-  const cleanJsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
-  const cleanCsv = await exportAs(page, 'CSV (.csv)');
-  expect(cleanJsonl.name).toBe('batch-results.jsonl');
-  expect(cleanCsv.name).toBe('batch-results.csv');
+    // The baseline: the same file run without interruption.
+    await createJob(page, file);
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await waitForCompleted(page, TOTAL);
+    const cleanJsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+    const cleanCsv = await exportAs(page, 'CSV (.csv)');
+    expect(cleanJsonl.name).toBe('batch-results.jsonl');
+    expect(cleanCsv.name).toBe('batch-results.csv');
 
-  // The same file, reloaded at three seeded random items. Each of them waits after a token
-  // for the reload: at 0 ms a token the job could otherwise finish before the last one.
-  const random = seeded(2026);
-  const windows: [number, number][] = [
-    [5, 60],
-    [70, 125],
-    [135, 185]
-  ];
-  const moments = windows.map(([from, to]) => ({
-    at: from + Math.floor(random() * (to - from)),
-    waitMs: Math.floor(random() * 40)
-  }));
-  await createJob(
-    page,
-    file,
-    `?engine=simulated&tokenDelayMs=0&simHoldAt=${moments.map((m) => m.at).join(',')}`
-  );
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
-  for (const { at, waitMs } of moments) {
-    await waitForFinished(page, at);
-    await page.waitForTimeout(waitMs);
-    await page.reload();
-    // Resume interrupted jobs is on by default: the job goes on with no click.
-  }
-  await waitForCompleted(page, TOTAL);
-  await expect(page.getByTestId('count-done')).toHaveText(String(TOTAL));
-  await expect(page.getByTestId('count-failed')).toHaveText('0');
+    // The same file, reloaded at three seeded random items. Each of them holds the run after a
+    // token for the reload: at 0 ms a token the job could otherwise finish before the last one.
+    const random = seeded(2026);
+    const windows: [number, number][] = [
+      [5, 60],
+      [70, 125],
+      [135, 185]
+    ];
+    const moments = windows.map(([from, to]) => ({
+      at: from + Math.floor(random() * (to - from)),
+      waitMs: Math.floor(random() * 40)
+    }));
+    await createJob(
+      page,
+      file,
+      `?engine=simulated&tokenDelayMs=0&sequences=${sequences}&simHoldAt=${moments.map((m) => m.at).join(',')}`
+    );
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    for (const { at, waitMs } of moments) {
+      await waitForHeld(page, at);
+      await page.waitForTimeout(waitMs);
+      await page.reload();
+      // Resume interrupted jobs is on by default: the job goes on with no click.
+    }
+    await waitForCompleted(page, TOTAL);
+    await expect(page.getByTestId('count-done')).toHaveText(String(TOTAL));
+    await expect(page.getByTestId('count-failed')).toHaveText('0');
 
-  const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
-  const csv = await exportAs(page, 'CSV (.csv)');
-  const lines = jsonl.text.trimEnd().split('\n');
-  expect(lines).toHaveLength(TOTAL);
-  expect(lines.map((line) => JSON.parse(line).custom_id)).toEqual(
-    Array.from({ length: TOTAL }, (_, i) => `q-${i + 1}`)
-  );
-  expect(withoutRunIds(jsonl.text)).toBe(withoutRunIds(cleanJsonl.text));
-  expect(csv.text).toBe(cleanCsv.text);
-});
+    const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
+    const csv = await exportAs(page, 'CSV (.csv)');
+    const lines = jsonl.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(TOTAL);
+    expect(lines.map((line) => JSON.parse(line).custom_id)).toEqual(
+      Array.from({ length: TOTAL }, (_, i) => `q-${i + 1}`)
+    );
+    expect(withoutRunIds(jsonl.text)).toBe(withoutRunIds(cleanJsonl.text));
+    expect(csv.text).toBe(cleanCsv.text);
+  });
+}
 
 test('Pause stops after the current token, keeps the partial item out, and Resume finishes', async ({
   page

@@ -40,10 +40,10 @@ test('Sequences at once: the job keeps the number asked, and its plan holds a KV
   const gpu = panel(page);
   await expect(gpu.getByTestId('plan-sequences')).toHaveText('4');
   const window = Number((await gpu.getByTestId('plan-window').textContent())!.replace(/\D/g, ''));
-  // WebLLM's own cache (a window and a spare page) and the batch cache (4 windows and a spare page).
+  // One cache: 4 windows and a spare page (WebLLM's own is freed when the model loads).
   await expect(gpu.getByTestId('plan-kv')).toHaveAttribute(
     'data-bytes',
-    String((window + 16 + 4 * window + 16) * F32_KV_PER_TOKEN)
+    String((4 * window + 16) * F32_KV_PER_TOKEN)
   );
   await expect(gpu.getByTestId('plan-reasons')).toContainText(
     '4 sequences at once, as the job asks.'

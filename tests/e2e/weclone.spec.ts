@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
 import { wecloneDataset, wecloneFile, type WeclonePair } from '../fixtures/weclone';
-import { exportAs, waitForCompleted, waitForFinished } from './helpers';
+import { exportAs, waitForCompleted, waitForHeld } from './helpers';
 import { NO_GPU_CRASH_LIMIT, killGpuProcess, launch, newProfile, removeProfile } from './processes';
 
 const PAIRS = 64;
@@ -56,87 +56,89 @@ function withoutScore(item: WeclonePair): string {
   return JSON.stringify({ ...item, score: null });
 }
 
-test('a WeClone dataset scored with the preset: the Scores table, the scored and cleaned datasets and dataset_info.json agree', async ({
-  page
-}) => {
-  const pairs = wecloneDataset(PAIRS);
-  await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=0');
-  await waitForCompleted(page, PAIRS);
-  await expect(page.getByTestId('count-skipped')).toHaveText('1');
+for (const sequences of [1, 4]) {
+  test(`a WeClone dataset scored with the preset at ${sequences} sequence${sequences === 1 ? '' : 's'} at once: the Scores table, the scored and cleaned datasets and dataset_info.json agree`, async ({
+    page
+  }) => {
+    const pairs = wecloneDataset(PAIRS);
+    await scoreDataset(page, pairs, `?engine=simulated&tokenDelayMs=0&sequences=${sequences}`);
+    await waitForCompleted(page, PAIRS);
+    await expect(page.getByTestId('count-skipped')).toHaveText('1');
 
-  const scoredFile = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
-  expect(scoredFile.name).toBe('sft-my.json');
-  const scored = JSON.parse(scoredFile.text) as WeclonePair[];
-  expect(scoredFile.text).toBe(JSON.stringify(scored, null, 4) + '\n');
-  expect(scored).toHaveLength(PAIRS);
-  scored.forEach((item, i) => {
-    expect(withoutScore(item)).toBe(withoutScore(pairs[i]!));
-    expect(item.score).toBe(item.images.length ? 6 : item.score);
-    if (!item.images.length) expect([1, 2, 3, 4, 5]).toContain(item.score);
+    const scoredFile = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
+    expect(scoredFile.name).toBe('sft-my.json');
+    const scored = JSON.parse(scoredFile.text) as WeclonePair[];
+    expect(scoredFile.text).toBe(JSON.stringify(scored, null, 4) + '\n');
+    expect(scored).toHaveLength(PAIRS);
+    scored.forEach((item, i) => {
+      expect(withoutScore(item)).toBe(withoutScore(pairs[i]!));
+      expect(item.score).toBe(item.images.length ? 6 : item.score);
+      if (!item.images.length) expect([1, 2, 3, 4, 5]).toContain(item.score);
+    });
+    const counts = countsOf(scored);
+    expect(counts[NOT_SCORED]).toBe(1);
+    expect(await scoresTable(page)).toEqual(counts);
+
+    // The default threshold keeps scores of 2 and up, and every pair with images.
+    const keeps = (threshold: number) =>
+      scored.filter((item) => item.images.length > 0 || item.score >= threshold);
+    await expect(page.getByTestId('kept')).toContainText(`keeps ${keeps(2).length} pairs`);
+    const cleaned = await exportAs(page, 'WeClone cleaned dataset (sft-my-cleaned.json)');
+    expect(cleaned.name).toBe('sft-my-cleaned.json');
+    expect(JSON.parse(cleaned.text)).toEqual(keeps(2));
+    expect(cleaned.text).toBe(JSON.stringify(keeps(2), null, 2) + '\n');
+
+    // A stricter threshold, kept with the job.
+    await page.getByLabel('Keep score at least').fill('4');
+    await page.getByLabel('Keep score at least').press('Enter');
+    await page.getByLabel('Keep score at least').blur();
+    await expect(page.getByTestId('kept')).toContainText(`keeps ${keeps(4).length} pairs`);
+    await page.reload();
+    await expect(page.getByLabel('Keep score at least')).toHaveValue('4');
+    const stricter = await exportAs(page, 'WeClone cleaned dataset (sft-my-cleaned.json)');
+    const kept = JSON.parse(stricter.text) as WeclonePair[];
+    expect(kept).toEqual(keeps(4));
+    for (const item of kept) {
+      const input = pairs.find((pair) => pair.id === item.id)!;
+      expect(withoutScore(item)).toBe(withoutScore(input));
+    }
+
+    const info = await exportAs(page, 'LLaMA-Factory dataset_info.json');
+    expect(info.name).toBe('dataset_info.json');
+    const entries = JSON.parse(info.text) as Record<
+      string,
+      { file_name: string; formatting?: string }
+    >;
+    const files = Object.values(entries).map((entry) => entry.file_name);
+    expect(files).toContain('sft-my.json');
+    expect(files).toContain('sft-my-cleaned.json');
+    expect(entries['chat-sft']).toMatchObject({ file_name: 'sft-my.json', formatting: 'sharegpt' });
+    expect(entries['chat-sft-cleaned']).toMatchObject({ file_name: 'sft-my-cleaned.json' });
+
+    const sharegpt = await exportAs(page, 'ShareGPT (.json)');
+    const alpaca = await exportAs(page, 'Alpaca (.json)');
+    expect(sharegpt.name).toBe('sft-my-sharegpt.json');
+    expect(files).toContain('sft-my-sharegpt.json');
+    expect(files).toContain('sft-my-alpaca.json');
+    const conversations = JSON.parse(sharegpt.text) as {
+      messages: { role: string; content: string }[];
+    }[];
+    expect(conversations).toHaveLength(PAIRS - 1);
+    expect(conversations[0]?.messages.at(-1)?.role).toBe('assistant');
+    expect(JSON.parse(conversations[0]?.messages.at(-1)?.content ?? '')).toEqual({
+      score: scored[0]?.score
+    });
+    expect(JSON.parse(alpaca.text)).toHaveLength(PAIRS - 1);
+
+    // The list shows one score at a time, and an item its pair and score.
+    await page.getByLabel('Show').selectOption({ label: 'Not scored' });
+    const list = page.getByRole('list', { name: 'Results' });
+    await expect(list.getByRole('listitem')).toHaveCount(1);
+    await list.getByRole('button').first().click();
+    await expect(page.getByRole('dialog')).toContainText('not scored');
+    await expect(page.getByRole('dialog')).toContainText('The pair has images');
   });
-  const counts = countsOf(scored);
-  expect(counts[NOT_SCORED]).toBe(1);
-  expect(await scoresTable(page)).toEqual(counts);
-
-  // The default threshold keeps scores of 2 and up, and every pair with images.
-  const keeps = (threshold: number) =>
-    scored.filter((item) => item.images.length > 0 || item.score >= threshold);
-  await expect(page.getByTestId('kept')).toContainText(`keeps ${keeps(2).length} pairs`);
-  const cleaned = await exportAs(page, 'WeClone cleaned dataset (sft-my-cleaned.json)');
-  expect(cleaned.name).toBe('sft-my-cleaned.json');
-  expect(JSON.parse(cleaned.text)).toEqual(keeps(2));
-  expect(cleaned.text).toBe(JSON.stringify(keeps(2), null, 2) + '\n');
-
-  // A stricter threshold, kept with the job.
-  await page.getByLabel('Keep score at least').fill('4');
-  await page.getByLabel('Keep score at least').press('Enter');
-  await page.getByLabel('Keep score at least').blur();
-  await expect(page.getByTestId('kept')).toContainText(`keeps ${keeps(4).length} pairs`);
-  await page.reload();
-  await expect(page.getByLabel('Keep score at least')).toHaveValue('4');
-  const stricter = await exportAs(page, 'WeClone cleaned dataset (sft-my-cleaned.json)');
-  const kept = JSON.parse(stricter.text) as WeclonePair[];
-  expect(kept).toEqual(keeps(4));
-  for (const item of kept) {
-    const input = pairs.find((pair) => pair.id === item.id)!;
-    expect(withoutScore(item)).toBe(withoutScore(input));
-  }
-
-  const info = await exportAs(page, 'LLaMA-Factory dataset_info.json');
-  expect(info.name).toBe('dataset_info.json');
-  const entries = JSON.parse(info.text) as Record<
-    string,
-    { file_name: string; formatting?: string }
-  >;
-  const files = Object.values(entries).map((entry) => entry.file_name);
-  expect(files).toContain('sft-my.json');
-  expect(files).toContain('sft-my-cleaned.json');
-  expect(entries['chat-sft']).toMatchObject({ file_name: 'sft-my.json', formatting: 'sharegpt' });
-  expect(entries['chat-sft-cleaned']).toMatchObject({ file_name: 'sft-my-cleaned.json' });
-
-  const sharegpt = await exportAs(page, 'ShareGPT (.json)');
-  const alpaca = await exportAs(page, 'Alpaca (.json)');
-  expect(sharegpt.name).toBe('sft-my-sharegpt.json');
-  expect(files).toContain('sft-my-sharegpt.json');
-  expect(files).toContain('sft-my-alpaca.json');
-  const conversations = JSON.parse(sharegpt.text) as {
-    messages: { role: string; content: string }[];
-  }[];
-  expect(conversations).toHaveLength(PAIRS - 1);
-  expect(conversations[0]?.messages.at(-1)?.role).toBe('assistant');
-  expect(JSON.parse(conversations[0]?.messages.at(-1)?.content ?? '')).toEqual({
-    score: scored[0]?.score
-  });
-  expect(JSON.parse(alpaca.text)).toHaveLength(PAIRS - 1);
-
-  // The list shows one score at a time, and an item its pair and score.
-  await page.getByLabel('Show').selectOption({ label: 'Not scored' });
-  const list = page.getByRole('list', { name: 'Results' });
-  await expect(list.getByRole('listitem')).toHaveCount(1);
-  await list.getByRole('button').first().click();
-  await expect(page.getByRole('dialog')).toContainText('not scored');
-  await expect(page.getByRole('dialog')).toContainText('The pair has images');
-});
+}
 
 test('answers that are not valid JSON are unparsed, counted under 0 with their reason, and Retry unparsed scores them', async ({
   page
@@ -182,40 +184,48 @@ function seenProgress(page: Page): Promise<number[]> {
   return page.evaluate(() => (window as unknown as { __seen?: number[] }).__seen ?? []);
 }
 
-test('8 pairs per prompt: the same scores as 1, committed 8 at a time, through a reload and a GPU-process kill', async () => {
-  test.setTimeout(240_000);
-  const profile = await newProfile();
-  try {
-    const context = await launch(profile, NO_GPU_CRASH_LIMIT);
-    const page = context.pages()[0] ?? (await context.newPage());
-    const pairs = wecloneDataset(PAIRS);
+for (const sequences of [1, 4]) {
+  test(`8 pairs per prompt at ${sequences} sequence${sequences === 1 ? '' : 's'} at once: the same scores as 1, committed 8 at a time, through a reload and a GPU-process kill`, async () => {
+    test.setTimeout(240_000);
+    const profile = await newProfile();
+    try {
+      const context = await launch(profile, NO_GPU_CRASH_LIMIT);
+      const page = context.pages()[0] ?? (await context.newPage());
+      const pairs = wecloneDataset(PAIRS);
 
-    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=0');
-    await waitForCompleted(page, PAIRS);
-    const alone = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
+      await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=0');
+      await waitForCompleted(page, PAIRS);
+      const alone = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
 
-    await recordProgress(page);
-    // The batches from pairs 17 and 33 wait after a token for the reload and the kill.
-    await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=4&simHoldAt=16,32', 8);
-    await waitForFinished(page, 16);
-    const beforeReload = await seenProgress(page);
-    await page.reload();
-    await waitForFinished(page, 32);
-    await killGpuProcess(profile);
-    await waitForCompleted(page, PAIRS);
-    await expect(page.getByTestId('run-log')).toContainText('engine restarted on a new device');
-    const seen = [...beforeReload, ...(await seenProgress(page))];
+      await recordProgress(page);
+      // The batches from pairs 17 and 33 hold the run after a token for the reload and the kill.
+      await scoreDataset(
+        page,
+        pairs,
+        `?engine=simulated&tokenDelayMs=4&sequences=${sequences}&simHoldAt=16,32`,
+        8
+      );
+      await waitForHeld(page, 16);
+      const beforeReload = await seenProgress(page);
+      await page.reload();
+      await waitForHeld(page, 32);
+      await killGpuProcess(profile);
+      await waitForCompleted(page, PAIRS);
+      await expect(page.getByTestId('run-log')).toContainText('engine restarted on a new device');
+      await expect(page.getByTestId('run-log')).not.toContainText('no token for');
+      const seen = [...beforeReload, ...(await seenProgress(page))];
 
-    // Each batch's results land together: the count only ever moves by whole batches.
-    expect(seen.length).toBeGreaterThan(3);
-    for (const value of seen) expect(value % 8, `progress ${value} of ${seen}`).toBe(0);
-    const batched = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
-    expect(batched.text).toBe(alone.text);
-    const ids = (JSON.parse(batched.text) as WeclonePair[]).map((item) => item.id);
-    expect(ids).toEqual(pairs.map((pair) => pair.id));
-    await expect(page.getByTestId('count-done')).toHaveText(String(PAIRS - 1));
-    await context.close();
-  } finally {
-    await removeProfile(profile);
-  }
-});
+      // Each batch's results land together: the count only ever moves by whole batches.
+      expect(seen.length).toBeGreaterThan(3);
+      for (const value of seen) expect(value % 8, `progress ${value} of ${seen}`).toBe(0);
+      const batched = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
+      expect(batched.text).toBe(alone.text);
+      const ids = (JSON.parse(batched.text) as WeclonePair[]).map((item) => item.id);
+      expect(ids).toEqual(pairs.map((pair) => pair.id));
+      await expect(page.getByTestId('count-done')).toHaveText(String(PAIRS - 1));
+      await context.close();
+    } finally {
+      await removeProfile(profile);
+    }
+  });
+}

@@ -48,41 +48,16 @@ export function runLog(page: Page) {
   return page.getByTestId('run-log');
 }
 
-/** The job of the page's URL: one record of its database (store/job-schema.ts KEYS). */
-export function jobRecord<T>(page: Page, key: string | (string | number)[]): Promise<T> {
-  const jobId = page.url().split('/jobs/')[1] ?? '';
-  return page.evaluate(
-    async ({ jobId, key }) => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const open = indexedDB.open(`localbatch-job-${jobId}`);
-        open.onsuccess = () => resolve(open.result);
-        open.onerror = () => reject(open.error);
-      });
-      const value = await new Promise<unknown>((resolve, reject) => {
-        const get = db
-          .transaction('items')
-          .objectStore('items')
-          .get(key as IDBValidKey);
-        get.onsuccess = () => resolve(get.result);
-        get.onerror = () => reject(get.error);
-      });
-      db.close();
-      return value as T;
-    },
-    { jobId, key }
-  );
-}
-
 /**
  * Starts the job and records the size of every GPU buffer the runner worker creates (WebLLM's
- * runtime calls GPUDevice.createBuffer for each tensor it allocates). The page makes its runner
+ * runtime calls GPUDevice.createBuffer for each tensor it allocates), and which it destroys. The page makes its runner
  * worker at Start; the hook is in place within milliseconds, long before the runtime allocates
  * anything (it first reads the library, the config and the weights from the cache).
  */
 export async function startRecordingBuffers(
   page: Page,
   start: () => Promise<void>
-): Promise<{ sizes(): Promise<number[]> }> {
+): Promise<{ sizes(): Promise<number[]>; live(): Promise<number[]> }> {
   const isRunner = (worker: Worker) => /runner/.test(worker.url());
   let worker = page.workers().find(isRunner);
   const existed = worker !== undefined;
@@ -92,21 +67,36 @@ export async function startRecordingBuffers(
     worker = await created;
   }
   await worker.evaluate(() => {
-    const scope = globalThis as unknown as { __bufferSizes?: number[] };
-    if (scope.__bufferSizes) return;
-    const sizes: number[] = (scope.__bufferSizes = []);
+    const scope = globalThis as unknown as {
+      __buffers?: Map<GPUBuffer, number>;
+      __sizes?: number[];
+    };
+    if (scope.__buffers) return;
+    const buffers = (scope.__buffers = new Map<GPUBuffer, number>());
+    const sizes: number[] = (scope.__sizes = []);
     const create = GPUDevice.prototype.createBuffer;
     GPUDevice.prototype.createBuffer = function (descriptor) {
+      const buffer = create.call(this, descriptor);
       sizes.push(descriptor.size);
-      return create.call(this, descriptor);
+      buffers.set(buffer, descriptor.size);
+      return buffer;
+    };
+    const destroy = GPUBuffer.prototype.destroy;
+    GPUBuffer.prototype.destroy = function () {
+      buffers.delete(this);
+      return destroy.call(this);
     };
   });
   if (existed) await start();
   const recorded = worker;
   return {
+    /** Every buffer made, in order. */
     sizes: () =>
+      recorded.evaluate(() => [...((globalThis as { __sizes?: number[] }).__sizes ?? [])]),
+    /** The buffers made and not destroyed. */
+    live: () =>
       recorded.evaluate(() => [
-        ...((globalThis as { __bufferSizes?: number[] }).__bufferSizes ?? [])
+        ...((globalThis as { __buffers?: Map<GPUBuffer, number> }).__buffers?.values() ?? [])
       ])
   };
 }

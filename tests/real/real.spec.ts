@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import {
   createJob,
   exportAs,
+  jobRecord,
   openPlanDetails,
   progressBar,
   waitForCompleted
@@ -36,13 +37,15 @@ import {
 } from './kit-fixture';
 import {
   chatFile,
-  jobRecord,
   outputLines,
   runLog,
   startRecordingBuffers,
   type OutputLine
 } from './real-helpers';
 import { answerOf, recordOrCompare, recorded, type Answer } from './recorded';
+import { serveRuntimePage, type ChatOptions, type RuntimeAnswer } from './runtime-page';
+import { scoreSchema, scoringPrompt } from '../../src/lib/presets/score-pairs';
+import type { GenerateRequest } from '../../src/lib/shared/request';
 
 const KIT_QUERY = `?model=${KIT_MODEL_ID}`;
 /** One sequence at a time: WebLLM's own path (the plan would choose several with 16 GB said). */
@@ -150,18 +153,23 @@ test('@baseline a small job, one at a time, streams real tokens; the counts agre
     `Counted the prompts with the model's tokenizer: the longest needs ${longest} tokens`
   );
 
-  // The plan's KV cache against the buffers the runtime made: one per layer, each a layer's
-  // keys and values for the window and its spare page (24 layers x 2 x 2 KV heads x 64 x 4 B).
+  // The plan's KV cache against the buffers on the device: one per layer, each a layer's keys
+  // and values for the window and its spare page (24 layers x 2 x 2 KV heads x 64 x 4 B). WebLLM's
+  // own cache (made at load for its chat, of one 16-token page and the spare one) is freed at once.
   const plan = (
     await jobRecord<{ plan: { kvBytes: number; contextWindow: number } }>(page, 'progress')
   ).plan;
   const perLayer = (plan.contextWindow + 16) * 2 * 2 * 64 * 4;
   expect(plan.kvBytes).toBe(24 * perLayer);
   const sizes = await buffers.sizes();
+  const live = await buffers.live();
   expect(
-    sizes.filter((size) => size === perLayer),
-    `buffers made: ${JSON.stringify(sizes)}`
+    live.filter((size) => size === perLayer),
+    `buffers on the device: ${JSON.stringify(live)}`
   ).toHaveLength(24);
+  const webllmLayer = (16 + 16) * 2 * 2 * 64 * 4;
+  expect(sizes.filter((size) => size === webllmLayer)).toHaveLength(24);
+  expect(live.filter((size) => size === webllmLayer)).toHaveLength(0);
   // The plan's largest scratch buffer (which must bind, as a weight must) is the largest buffer
   // the runtime made that holds no weight and no KV: a 1,024-token chunk through gate and up.
   const manifest = JSON.parse(
@@ -242,7 +250,10 @@ test('four sequences at once: every answer token for token the recorded one-at-a
   expect(together).toContain('0,1,2,3');
 });
 
-/** The scoring test's pairs: two, one word each way, so a prompt is ~40 tokens. */
+/** The scoring tests' rubric: one line (the full one is ~400 tokens, minutes of prefill here). */
+const SCORING_RUBRIC = 'Score the pair from 1 to 5.';
+
+/** The scoring test's pairs: two, one word each way, so a prompt is 64 tokens. */
 const SCORED_PAIRS: [string, string][] = [
   ['Lunch?', 'Sure'],
   ['Tea?', 'No']
@@ -261,8 +272,7 @@ async function createScoringJob({ page }: KitBrowser, messages: [string, string]
   await page.goto('/' + query);
   await page.getByLabel('Prompt file').setInputFiles(wecloneFile(pairs));
   await page.getByLabel('Preset').selectOption({ label: 'Score chat pairs (WeClone)' });
-  // A one-line rubric: the full one is ~400 tokens, minutes of prefill here.
-  await page.getByLabel('Rubric', { exact: true }).fill('Score the pair from 1 to 5.');
+  await page.getByLabel('Rubric', { exact: true }).fill(SCORING_RUBRIC);
   await page.getByLabel('Max tokens').fill(String(SCORE_TOKENS));
   await page.getByRole('button', { name: 'Create job', exact: true }).click();
   await page.waitForURL(/\/jobs\/[^/]+$/);
@@ -313,6 +323,68 @@ test('@baseline WeClone scoring, one at a time: xgrammar holds each answer to th
     { answers: results.lines.map(answerOf), scores: results.scores },
     kit.served.stamp
   );
+});
+
+test('WebLLM’s own chat.completions gives the recorded answers, token for token: plain, and with the scoring schema', async ({
+  kit
+}) => {
+  const small = recorded('small', kit.served.stamp).answers.slice(0, 2);
+  const scoring = recorded('scoring', kit.served.stamp).answers.slice(0, 1);
+  // The requests as the app makes them: the small job's first two lines, and the first scoring
+  // pair's prompt as the WeClone preset lays it out (its one-line rubric, its schema).
+  const plain = SMALL_PROMPTS.slice(0, 2).map((content, i): GenerateRequest => ({
+    messages: [{ role: 'user', content }],
+    temperature: 0,
+    top_p: 1,
+    max_tokens: SMALL_MAX_TOKENS[i]!,
+    seed: 0
+  }));
+  const [question, answer] = SCORED_PAIRS[0]!;
+  const scored: GenerateRequest = {
+    messages: [
+      {
+        role: 'user',
+        content: scoringPrompt({ rubric: SCORING_RUBRIC, language: 'en' }, [
+          {
+            id: '0',
+            turns: [
+              { role: 'user', content: question },
+              { role: 'assistant', content: answer }
+            ]
+          }
+        ])
+      }
+    ],
+    temperature: 0,
+    top_p: 1,
+    max_tokens: SCORE_TOKENS,
+    seed: 0,
+    schema: scoreSchema(1)
+  };
+  const runtime = await serveRuntimePage();
+  const page = await kit.context.newPage();
+  try {
+    await page.goto(runtime.url);
+    await page.waitForFunction(() => 'chatAnswers' in globalThis);
+    const answers = await page.evaluate(
+      (o) =>
+        (
+          globalThis as unknown as { chatAnswers(o: ChatOptions): Promise<RuntimeAnswer[]> }
+        ).chatAnswers(o),
+      { modelId: KIT_MODEL_ID, mirror: kit.served.mirror.url, requests: [...plain, scored] }
+    );
+    const compared = answers.map(({ text, finish, prompt, completion }) => ({
+      text,
+      finish,
+      prompt,
+      completion
+    }));
+    const withoutId = ({ id: _id, ...rest }: Answer) => rest;
+    expect(compared).toEqual([...small, ...scoring].map(withoutId));
+  } finally {
+    await page.close();
+    await runtime.close();
+  }
 });
 
 /** A job's run log as kinds and messages (the store's `log` record). */

@@ -8,7 +8,8 @@ import { csvFormat, parseCsv } from './csv';
 import { jsonlFormat, parseJsonArray, parseJsonLines } from './jsonl';
 import { extensionOf, readTextFile } from './text-file';
 import { parseTxt, txtFormat } from './txt';
-import type { CsvOptions, ImportPreview, ImportProblem, ParseResult } from './types';
+import type { ImportProblem } from './problems';
+import type { CsvOptions, ImportPreview, ParseResult } from './types';
 
 type Family = 'json' | 'csv' | 'tsv' | 'txt';
 

@@ -11,7 +11,8 @@ import { readObjectItem } from './prompt-object';
 import { countNonBlankLines } from './text-file';
 import { requestFor } from '$lib/presets';
 import { jsonSchemaFormat } from '$lib/shared/answer';
-import type { Exporter, FormatMeta, ParseResult, ProblemUnit } from './types';
+import type { ProblemUnit } from './problems';
+import type { Exporter, FormatMeta, ParseResult } from './types';
 import { exporter } from './writer';
 
 export const jsonlFormat: FormatMeta = {

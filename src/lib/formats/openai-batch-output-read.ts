@@ -20,7 +20,8 @@ import {
 import { exportFileName } from './file-name';
 import { ProblemList } from './problems';
 import { readTextFile } from './text-file';
-import type { ExportInput, ExportItem, ExportResult, Exporter, ImportProblem } from './types';
+import type { ImportProblem } from './problems';
+import type { ExportInput, ExportItem, ExportResult, Exporter } from './types';
 
 /** For the viewer's <input type="file" accept="...">. */
 export const RESULTS_ACCEPT = '.jsonl,.json,.txt';

@@ -1,6 +1,18 @@
 /** The problems found in a file, counted and kept for the user, each with its line or item. */
 import { formatCount, plural } from '$lib/shared/figures';
-import type { ImportProblem, ProblemUnit } from './types';
+
+/** A problem found while reading an input file. `line` is null for file-level problems. */
+export interface ImportProblem {
+  line: number | null;
+  message: string;
+  /**
+   * What `line` counts: 'line' (default when absent) for line-based files, 'item' for a
+   * JSON array, where `line` is the 1-based element number.
+   */
+  unit?: ProblemUnit;
+}
+
+export type ProblemUnit = 'line' | 'item';
 
 /** Problems past this many are counted but not kept. */
 export const MAX_PROBLEMS_KEPT = 1000;

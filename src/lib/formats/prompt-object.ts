@@ -6,7 +6,7 @@
 import type { ChatMessage, ItemParams, ParsedItem, Role } from '$lib/shared/job';
 import { SAMPLING_RULES } from '$lib/shared/sampling';
 import { describeValue, isRecord, shortJson, type Check } from './json';
-import type { ProblemUnit } from './types';
+import type { ProblemUnit } from './problems';
 
 /** The only request an OpenAI batch line may make. */
 const CHAT_COMPLETIONS_URL = '/v1/chat/completions';

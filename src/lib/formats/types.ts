@@ -1,5 +1,5 @@
 import type { InputFormatId, ItemResult, JobMeta, ParsedItem } from '$lib/shared/job';
-import type { ProblemList } from './problems';
+import type { ImportProblem, ProblemList } from './problems';
 
 /** Every file format names itself the same way; export file names come from this. */
 export interface FormatMeta {
@@ -8,19 +8,6 @@ export interface FormatMeta {
   mimeType: string;
   extension: string;
 }
-
-/** A problem found while reading an input file. `line` is null for file-level problems. */
-export interface ImportProblem {
-  line: number | null;
-  message: string;
-  /**
-   * What `line` counts: 'line' (default when absent) for line-based files, 'item' for a
-   * JSON array, where `line` is the 1-based element number.
-   */
-  unit?: ProblemUnit;
-}
-
-export type ProblemUnit = 'line' | 'item';
 
 export interface CsvOptions {
   /** Column whose cell is the prompt. */

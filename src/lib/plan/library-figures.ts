@@ -6,15 +6,16 @@
  * answer. Pure.
  */
 import { formatCount, formatMiB } from '$lib/shared/figures';
-import { largestScratchOf } from './catalog';
-import { kvBytesPerToken, type LibraryMetadata } from './library-metadata';
+import { kvBytesPerToken, largestScratchOf } from './catalog';
+import type { LibraryMetadata } from './library-metadata';
 import type { ModelSpec } from './types';
 
 /**
- * The functions WebLLM 0.2.79 runs for a text model (LLMChatPipeline: getFunction
- * "embed", "prefill", "decode"). The library also carries batch_prefill, batch_decode and
- * batch_verify, whose scratch (batch_verify: 669 MiB for the 0.5B) counts in WebLLM's
- * vram_required_MB but is never allocated by this runtime.
+ * The functions the step loop runs one sequence at a time, as WebLLM 0.2.79 runs them
+ * (LLMChatPipeline: getFunction "embed", "prefill", "decode"); with several it runs
+ * batch_prefill and batch_decode instead (`batchScratchBytes`). The library also carries
+ * batch_verify, whose scratch (669 MiB for the 0.5B) counts in WebLLM's vram_required_MB but is
+ * never allocated here.
  */
 const STEP_FUNCTIONS = ['prefill', 'decode'] as const;
 const EMBED_FUNCTION = 'embed';
@@ -37,7 +38,7 @@ function scratchBytes(meta: LibraryMetadata): { bytes: number; parts: string } {
   };
 }
 
-/** The batched path's scratch: both batch functions' (each keeps its own pooled storage) and embed's. */
+/** The scratch with several sequences at once: both batch functions' (each keeps its own pooled storage) and embed's. */
 function batchScratchBytes(meta: LibraryMetadata): number {
   const use = (fn: string) => meta.memoryUsage[fn] ?? 0;
   return use('batch_prefill') + use('batch_decode') + use(EMBED_FUNCTION);
@@ -105,7 +106,7 @@ export function withLibraryFigures(
     maxContext: meta.contextWindowSize > 0 ? meta.contextWindowSize : spec.maxContext,
     prefillChunk: meta.prefillChunkSize > 0 ? meta.prefillChunkSize : spec.prefillChunk
   };
-  const kvPerToken = kvBytesPerToken(meta, figures.kvBytesPerElement);
+  const kvPerToken = kvBytesPerToken(figures);
   return {
     spec: figures,
     reason:

@@ -7,8 +7,11 @@
  * model from its ~4 MB library before the weights are downloaded.
  *
  * Pure: the page and the worker both use it. scripts/real-kit/metadata.mjs is
- * the test kit's reader of the same object for plain Node (one per language).
+ * the test kit's reader of the same object for plain Node; both find its end with
+ * json-object.js.
  */
+
+import { objectEnd } from './json-object.js';
 
 interface LibraryParam {
   name: string;
@@ -42,30 +45,11 @@ export class LibraryMetadataError extends Error {
 }
 
 const MARKER = new TextEncoder().encode('{"model_type"');
-const [OPEN, CLOSE, QUOTE, BACKSLASH, NUL] = [0x7b, 0x7d, 0x22, 0x5c, 0x00];
+const OPEN = 0x7b;
 
 function startsWithMarker(bytes: Uint8Array, at: number): boolean {
   for (let i = 1; i < MARKER.length; i++) if (bytes[at + i] !== MARKER[i]) return false;
   return true;
-}
-
-/** Index just past the brace closing the object that opens at `start`, or -1. */
-function objectEnd(bytes: Uint8Array, start: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = start; i < bytes.length; i++) {
-    const byte = bytes[i];
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-      else if (byte === NUL) return -1;
-    } else if (byte === QUOTE) inString = true;
-    else if (byte === OPEN) depth++;
-    else if (byte === CLOSE && --depth === 0) return i + 1;
-    // The text is a C string: a NUL before the closing brace means this was not the object.
-    else if (byte === NUL) return -1;
-  }
-  return -1;
 }
 
 /** The first `{"model_type"…}` object in the bytes that parses as JSON. */
@@ -177,10 +161,4 @@ export function readLibraryMetadata(bytes: Uint8Array): LibraryMetadata {
   }
   meta.paramBytes = meta.params.reduce((sum, param) => sum + bytesOf(param), 0);
   return meta;
-}
-
-/** KV-cache bytes one token takes: keys and values, in every layer, for every KV head. */
-export function kvBytesPerToken(meta: LibraryMetadata, kvDtypeBytes: number): number {
-  const { numHiddenLayers, numKeyValueHeads, headDim } = meta.kvCache;
-  return 2 * numHiddenLayers * numKeyValueHeads * headDim * kvDtypeBytes;
 }

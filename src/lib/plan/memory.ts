@@ -5,14 +5,19 @@
  *
  * Figures in sentences are in MiB (1024 x 1024 bytes; WebLLM writes them as MB).
  */
-import { GIB, KIB, MIB, formatCount, formatMiB } from '$lib/shared/figures';
-import { adapterKind, type AdapterKind } from './adapter-kind';
+import { formatCount, formatMiB } from '$lib/shared/figures';
+import {
+  KV_PAGE_TOKENS,
+  WINDOW_STEP,
+  kvTokens,
+  roundDownToWindow,
+  roundUpToWindow
+} from './kv-cache';
 import { kvBytesPerToken } from './catalog';
+import { budgetFor } from './budget';
+import { kvBinding, kvLayerBytes, limitProblem, tensorProblem } from './device-limits';
 import type { JobNeeds } from '$lib/shared/job';
-import type { AdapterFacts, MemoryBudget, ModelSpec, Plan, PlanInput, Quantization } from './types';
-
-/** Context windows are whole multiples of this (also WebLLM's prefill chunk). */
-const WINDOW_STEP = 1024;
+import type { AdapterFacts, ModelSpec, Plan, PlanInput, Quantization } from './types';
 
 /**
  * Fraction of the budget the plan leaves free: 0.15.
@@ -34,171 +39,6 @@ const WINDOW_STEP = 1024;
 export const DEFAULT_SAFETY_MARGIN = 0.15;
 
 /**
- * What WebLLM 0.2.79's `detectGPUDevice` demands (tvmjs in lib/index.js). It asks
- * for `preferred` and, if the adapter offers less, for `accepted`; below that it
- * throws. Note: the device then has exactly what was asked, so an adapter with
- * a 256 MB binding limit gets a 128 MB one.
- */
-export const WEBLLM_MIN_LIMITS = {
-  maxBufferSize: { preferred: GIB, accepted: 256 * MIB },
-  maxStorageBufferBindingSize: { preferred: GIB, accepted: 128 * MIB },
-  maxComputeWorkgroupStorageSize: 32 * KIB,
-  maxStorageBuffersPerShaderStage: 10
-} as const;
-
-function sizeOf(bytes: number): string {
-  if (bytes >= MIB && bytes % MIB === 0) return formatMiB(bytes);
-  if (bytes >= KIB && bytes % KIB === 0)
-    return `${formatCount(bytes)} bytes (${formatCount(bytes / KIB)} KiB)`;
-  return `${formatCount(bytes)} bytes`;
-}
-
-function roundUpToWindow(tokens: number): number {
-  return Math.max(WINDOW_STEP, Math.ceil(tokens / WINDOW_STEP) * WINDOW_STEP);
-}
-
-function roundDownToWindow(tokens: number): number {
-  return Math.floor(tokens / WINDOW_STEP) * WINDOW_STEP;
-}
-
-/** The sentence for the first minimum limit WebLLM would reject, or null. */
-function limitProblem(adapter: AdapterFacts): string | null {
-  const l = adapter.limits;
-  const min = WEBLLM_MIN_LIMITS;
-  const checks: [keyof AdapterFacts['limits'], number][] = [
-    ['maxBufferSize', min.maxBufferSize.accepted],
-    ['maxStorageBufferBindingSize', min.maxStorageBufferBindingSize.accepted],
-    ['maxComputeWorkgroupStorageSize', min.maxComputeWorkgroupStorageSize],
-    ['maxStorageBuffersPerShaderStage', min.maxStorageBuffersPerShaderStage]
-  ];
-  for (const [name, needed] of checks) {
-    const value = l[name];
-    if (value < needed) {
-      const show = name === 'maxStorageBuffersPerShaderStage' ? formatCount : sizeOf;
-      return `This GPU's ${name} is ${show(value)}, but WebLLM needs at least ${show(needed)}, so no model can run on it.`;
-    }
-  }
-  return null;
-}
-
-/** The limits the device WebLLM creates will have (it asks for 1 GB, else the accepted minimum). */
-export function webllmDeviceLimits(adapter: AdapterFacts): {
-  maxBufferSize: number;
-  maxStorageBufferBindingSize: number;
-} {
-  const pick = (offered: number, want: { preferred: number; accepted: number }) =>
-    offered >= want.preferred ? want.preferred : want.accepted;
-  return {
-    maxBufferSize: pick(adapter.limits.maxBufferSize, WEBLLM_MIN_LIMITS.maxBufferSize),
-    maxStorageBufferBindingSize: pick(
-      adapter.limits.maxStorageBufferBindingSize,
-      WEBLLM_MIN_LIMITS.maxStorageBufferBindingSize
-    )
-  };
-}
-
-/**
- * Why a buffer the kernels bind cannot be one buffer on this device, or null: the model's
- * largest weight tensor, or the largest scratch buffer of the functions it runs (with several
- * sequences at once, the batch functions').
- */
-function tensorProblem(model: ModelSpec, adapter: AdapterFacts, sequences = 1): string | null {
-  const device = webllmDeviceLimits(adapter);
-  const scratch = sequences > 1 ? model.largestScratch.batch : model.largestScratch.single;
-  const buffers: [string, number][] = [
-    ['largest weight tensor', model.largestTensorBytes],
-    [
-      sequences > 1
-        ? 'largest scratch buffer with several sequences at once (a prefill chunk through its widest layer, or the batch functions’ logits)'
-        : 'largest scratch buffer (a prefill chunk through its widest layer)',
-      scratch
-    ]
-  ];
-  for (const [what, bytes] of buffers) {
-    for (const name of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
-      const limit = device[name];
-      if (bytes > limit) {
-        const asked =
-          limit < adapter.limits[name]
-            ? ` (WebLLM asks for ${formatMiB(WEBLLM_MIN_LIMITS[name].preferred)} only where the GPU offers it; this one offers ${formatMiB(adapter.limits[name])}, so it gets ${formatMiB(limit)})`
-            : '';
-        return `${model.family}'s ${what} is ${formatMiB(bytes)} (${formatCount(bytes)} bytes), more than the ${formatMiB(limit)} ${name} of this GPU${asked}.`;
-      }
-    }
-  }
-  return null;
-}
-
-/**
- * Share of system memory a GPU that shares it can use. Apple: Metal's
- * recommended working set is about two thirds of unified memory. Others:
- * Windows gives integrated GPUs up to half of RAM as shared GPU memory, and a
- * software GPU (SwiftShader, llvmpipe) competes with the browser and the OS for
- * the same RAM, so half.
- */
-function sharedMemoryFraction(adapter: AdapterFacts, kind: AdapterKind): number {
-  return adapter.vendor.toLowerCase() === 'apple' && kind.kind !== 'software' ? 2 / 3 : 1 / 2;
-}
-
-export interface BudgetEstimate {
-  /** Total GPU memory the plan may count on, before the safety margin; null when unknown. */
-  bytes: number | null;
-  reason: string;
-  source: 'user' | 'shared' | 'unknown';
-}
-
-/** How much memory this GPU has, as far as can be known without measuring. */
-export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEstimate {
-  if (budget.userMB !== null && budget.userMB > 0) {
-    return {
-      bytes: Math.floor(budget.userMB * MIB),
-      reason: `You said this GPU has ${formatCount(budget.userMB)} MiB.`,
-      source: 'user'
-    };
-  }
-  if (budget.unknownReason) {
-    return { bytes: null, reason: budget.unknownReason, source: 'unknown' };
-  }
-  const kind = adapterKind(adapter);
-  if (kind.kind === 'software' || kind.kind === 'integrated') {
-    const what =
-      kind.kind === 'software'
-        ? `This is a software GPU (${kind.name}, running on the CPU): it uses system RAM`
-        : 'This is an integrated GPU: it shares system RAM';
-    const gb = adapter.deviceMemoryGB;
-    if (gb === null || !(gb > 0)) {
-      return {
-        bytes: null,
-        reason: `${what}, but the browser does not say how much RAM there is, so the GPU memory is unknown until you say how much it has or "Check this GPU" shows it.`,
-        source: 'unknown'
-      };
-    }
-    const fraction = sharedMemoryFraction(adapter, kind);
-    const bytes = Math.floor(gb * GIB * fraction);
-    const share =
-      fraction !== 1 / 2
-        ? "about two thirds of it (Metal's recommended working set on unified memory)"
-        : kind.kind === 'software'
-          ? 'about half of it (the browser, the system and other programs need the rest)'
-          : 'about half of it (the share Windows gives integrated GPUs; other programs need the rest)';
-    return {
-      bytes,
-      reason: `${what}. The browser reports ${gb} GB of RAM (Chrome reports at most 8 GB, so there may be more) and the GPU can use ${share}: ${formatMiB(bytes)}. If this machine has more memory, say how much.`,
-      source: 'shared'
-    };
-  }
-  const unknown =
-    kind.kind === 'unnamed'
-      ? 'The browser does not name this GPU (no vendor, architecture or description), so whether it has memory of its own and how much is unknown'
-      : "No web API tells a discrete GPU's memory size: it is unknown";
-  return {
-    bytes: null,
-    reason: `${unknown} until you say how much this GPU has or "Check this GPU" shows it.`,
-    source: 'unknown'
-  };
-}
-
-/**
  * The next smaller context window after an out-of-memory or a lost device:
  * half the current one, rounded down to a multiple of 1024, never below 1024;
  * null when the window is already the smallest. When `neededWindow` (what the
@@ -214,51 +54,9 @@ export function stepDown(currentWindow: number, neededWindow?: number): number |
   return next < currentWindow ? next : null;
 }
 
-/**
- * WebLLM's KV cache is paged (TVM's paged attention cache, 16-token pages, one sequence) and
- * holds one page more than the window: measured on the real runtime, a 1,024-token window of
- * Qwen2.5-0.5B got 65 pages a layer (24 buffers of 1,064,960 bytes), a 4,096-token one 257.
- */
-const KV_PAGE_TOKENS = 16;
-
-/**
- * The KV cache's bytes for a window of `window` tokens, its spare page included. With several
- * sequences at once, the batched path's own cache holds a window for each beside the one
- * WebLLM's pipeline keeps (batch/pipeline.ts), each cache with its spare page.
- */
+/** The KV cache's bytes for `sequences` windows of `window` tokens, its spare page included. */
 function kvCacheBytes(window: number, kvPerToken: number, sequences = 1): number {
-  const batch = sequences > 1 ? sequences * window + KV_PAGE_TOKENS : 0;
-  return (window + KV_PAGE_TOKENS + batch) * kvPerToken;
-}
-
-/**
- * Bytes of one layer's KV array: the runtime's paged cache keeps each layer's keys and values
- * for every page in one buffer ([pages, 2, KV heads, 16, head dim]), with `sequences` windows
- * of pages (batch/pipeline.ts) and the spare page.
- */
-function kvLayerBytes(model: ModelSpec, window: number, sequences: number): number {
-  return (sequences * window + KV_PAGE_TOKENS) * (kvBytesPerToken(model) / model.layers);
-}
-
-/**
- * The largest buffer the kernels bind on the device WebLLM makes (the storage binding limit, or
- * the buffer size limit where that is smaller), and what it leaves a layer's KV array: the
- * largest window for `sequences`, and the most sequences for a window.
- */
-function kvBinding(model: ModelSpec, adapter: AdapterFacts) {
-  const device = webllmDeviceLimits(adapter);
-  const limit: keyof typeof device =
-    device.maxStorageBufferBindingSize <= device.maxBufferSize
-      ? 'maxStorageBufferBindingSize'
-      : 'maxBufferSize';
-  const bytes = device[limit];
-  const tokens = Math.floor(bytes / (kvBytesPerToken(model) / model.layers)) - KV_PAGE_TOKENS;
-  return {
-    limit,
-    bytes,
-    cap: (sequences: number) => roundDownToWindow(tokens / sequences),
-    sequencesAt: (window: number) => Math.floor(tokens / window)
-  };
+  return kvTokens(window, sequences) * kvPerToken;
 }
 
 /** Scratch memory: the single path's functions, or the batch functions for several sequences. */
@@ -412,13 +210,11 @@ export function planMemory(input: PlanInput): Plan {
     );
   }
 
-  // Windows in the caches: one, or one for WebLLM's pipeline and one per sequence; a spare page each.
-  const caches = sequences > 1 ? 2 : 1;
-  const windows = sequences > 1 ? sequences + 1 : 1;
+  // One cache: a window for each sequence, and a spare page.
   const memoryCap =
     usable === null
       ? Infinity
-      : roundDownToWindow(((usable - fixed) / kvPerToken - caches * KV_PAGE_TOKENS) / windows);
+      : roundDownToWindow(((usable - fixed) / kvPerToken - KV_PAGE_TOKENS) / sequences);
   const window = Math.min(neededWindow, modelCap, stepCap, memoryCap, bindCap);
 
   const maxPromptTokens = window - needs.maxAnswerTokens;
@@ -460,7 +256,7 @@ export function planMemory(input: PlanInput): Plan {
   const totalBytes = fixed + kvBytes;
   const kvWhat =
     sequences > 1
-      ? `${formatCount(window)} tokens for WebLLM's pipeline and ${formatCount(sequences)} x ${formatCount(window)} for ${formatCount(sequences)} sequences at once, a spare page of ${KV_PAGE_TOKENS} each`
+      ? `${formatCount(sequences)} x ${formatCount(window)} tokens for ${formatCount(sequences)} sequences at once and a spare page of ${KV_PAGE_TOKENS}`
       : `${formatCount(window)} tokens and a spare page of ${KV_PAGE_TOKENS}`;
   const sum = `weights ${formatMiB(model.weightsBytes)} + ${sequences > 1 ? 'batch ' : ''}activations ${formatMiB(activations)} + KV cache ${formatMiB(kvBytes)} (${kvWhat}, x ${formatCount(kvPerToken)} bytes) = ${formatMiB(totalBytes)}`;
   reasons.push(

@@ -1,13 +1,15 @@
 /**
- * Sequences at once on this GPU: how many prompts the batched path decodes in one pass.
+ * Sequences at once on this GPU: how many prompts the step loop decodes in one pass.
  * The user's number where they gave one (fewer where a layer's KV cache would not bind:
  * memory.ts says so); otherwise the plan's: the most of 8, 4 and 2 whose KV caches fit beside
  * the model, and each layer's in one buffer binding, with the same context window one sequence
- * would get, and
- * one at a time when the GPU's memory is unknown. Never above 8 by default: the library's
- * batch kernels reduce each row the same way for 1 to 8 rows only (above 8 they switch to
- * a matrix-matrix kernel), so up to 8 a batched answer is token for token the answer the
- * same prompt gets alone. Pure.
+ * would get, and one at a time when the GPU's memory is unknown. Pure.
+ *
+ * Never above 8 by default, and this is the one place that says why: the model libraries'
+ * batch kernels (`batch_decode`'s matrix-vector products) reduce each row the same way for 1
+ * to 8 rows and switch to a matrix-matrix kernel above 8, so up to 8 a row's logits, and a
+ * greedy answer, do not depend on what else is in the batch: a batched answer is token for
+ * token the answer the same prompt gets alone (npm run test:real checks it at 2 and 4).
  */
 import { formatCount } from '$lib/shared/figures';
 import type { Plan } from './types';

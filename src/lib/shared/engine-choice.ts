@@ -45,19 +45,22 @@ interface WebLLMChoice {
  * that many (a job that left the number to the plan gets the cap). Other engines as they are.
  */
 /**
- * The sequences at once a job asks for: its number, null for the plan's choice. A job made
- * before the setting existed (none saved) and every other engine: 1.
+ * The sequences at once a job on this GPU asks for: its number, null for the plan's choice.
+ * A job made before the setting existed (none saved): 1, or, for a simulated job, the items it
+ * kept at once (`simConcurrency`, which its sequences at once replaced). A server: 1.
  */
 export function askedSequences(choice: EngineChoice): number | null {
-  if (choice.kind !== 'webllm' || choice.sequences === undefined) return 1;
-  return choice.sequences;
+  if (choice.kind === 'server') return 1;
+  if (choice.sequences !== undefined) return choice.sequences;
+  const legacy = (choice as { simConcurrency?: unknown }).simConcurrency;
+  return typeof legacy === 'number' && Number.isInteger(legacy) && legacy >= 1 ? legacy : 1;
 }
 
 export function withSequencesCap<T extends { engine: EngineChoice }>(
   job: T,
   cap: number | null | undefined
 ): T {
-  if (cap === null || cap === undefined || job.engine.kind !== 'webllm') return job;
+  if (cap === null || cap === undefined || job.engine.kind === 'server') return job;
   const asked = askedSequences(job.engine) ?? cap;
   return { ...job, engine: { ...job.engine, sequences: Math.min(cap, asked) } };
 }
@@ -87,8 +90,11 @@ interface SimulatedChoice {
   simEcho?: boolean;
   /** A JSON answer is cut short the first time the engine answers every Nth item (to test unparsed answers). */
   simBreakEvery?: number | null;
-  /** Items the simulated engine runs at once (to test several in flight); 1 when absent. */
-  simConcurrency?: number;
+  /**
+   * Sequences at once in its step loop, as for WebLLM (1 to 16); null lets the plan choose;
+   * absent (a job made before it existed): 1.
+   */
+  sequences?: number | null;
   /** This item index crashes the GPU whenever it runs (a fault knob for tests). */
   simPoisonItem?: number | null;
   /**
@@ -126,10 +132,10 @@ function numberParam(params: URLSearchParams, name: string): number | null {
 /**
  * The engine a new job will use, from the page's URL: `?engine=simulated`
  * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
- * `simConcurrency`, `simPoisonItem`, `simHoldAt` (indices: `8,24`), `simItemDelayMs`,
- * `simGpuPassPerItem`) picks the simulated engine; anything else the real model
- * (`model=<WebLLM id>` picks one, `sequences=<1..16>` its sequences at once). Read only when a job is created: the choice is then saved
- * with the job.
+ * `simPoisonItem`, `simHoldAt` (indices: `8,24`), `simItemDelayMs`, `simGpuPassPerItem`)
+ * picks the simulated engine; anything else the real model (`model=<WebLLM id>` picks one).
+ * Both take `sequences=<1..16>`, their sequences at once. Read only when a job is created:
+ * the choice is then saved with the job.
  */
 export function engineFromUrl(url: URL): LocalChoice {
   const params = url.searchParams;
@@ -142,7 +148,7 @@ export function engineFromUrl(url: URL): LocalChoice {
       simHangAtItem: numberParam(params, 'simHangAtItem'),
       simEcho: params.get('simEcho') === '1',
       simBreakEvery: numberParam(params, 'simBreakEvery'),
-      simConcurrency: numberParam(params, 'simConcurrency') ?? 1,
+      sequences: parseSequences(params.get('sequences')) ?? 1,
       simPoisonItem: numberParam(params, 'simPoisonItem'),
       simHoldAt: indexListParam(params, 'simHoldAt'),
       simItemDelayMs: numberParam(params, 'simItemDelayMs'),

@@ -194,8 +194,8 @@ export interface JobProgress {
   stopReason: ItemError | null;
   /** Largest context window allowed after step-downs; null until the GPU gave out. */
   windowCap: number | null;
-  /** Most sequences at once allowed after a memory loss; absent or null until then. */
-  sequencesCap?: number | null;
+  /** Most sequences at once allowed after a memory loss; null until then. */
+  sequencesCap: number | null;
   /** The plan of the latest run. */
   plan: PlanRecord | null;
   /**

@@ -88,7 +88,9 @@ export function queueAgain(progress: JobProgress, indices: readonly number[]): J
   for (const index of indices) next = markHandled(next, index);
   const retry = [...next.retry];
   for (const index of indices) if (!retry.includes(index)) retry.push(index);
-  return { ...next, retry };
+  // A suspect queued to run alone is no longer a suspect: it runs alone anyway.
+  const suspects = next.suspects.filter((index) => !indices.includes(index));
+  return { ...next, retry, suspects };
 }
 
 export function progressAfter(

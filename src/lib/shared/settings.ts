@@ -19,9 +19,9 @@ export interface MachineSettings {
   modelMirrorPending: string | null;
   /**
    * Base URLs of OpenAI-compatible servers jobs use: the service worker lets the runner
-   * worker reach them (CSP connect-src). Absent in settings saved before servers existed.
+   * worker reach them (CSP connect-src).
    */
-  servers?: string[];
+  servers: string[];
   /** API keys by server base URL. Kept here only: never in a job, an export or a log. */
-  serverKeys?: Record<string, string>;
+  serverKeys: Record<string, string>;
 }

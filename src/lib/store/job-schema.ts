@@ -66,6 +66,7 @@ const PROGRESS_DEFAULTS = {
   unparsed: 0,
   retry: [],
   windowCap: null,
+  sequencesCap: null,
   plan: null
 } satisfies Partial<JobProgress>;
 
@@ -83,6 +84,7 @@ export function normalizeProgress(stored: StoredProgress): JobProgress {
     unparsed: stored.unparsed ?? PROGRESS_DEFAULTS.unparsed,
     retry: stored.retry ?? PROGRESS_DEFAULTS.retry,
     windowCap: stored.windowCap ?? PROGRESS_DEFAULTS.windowCap,
+    sequencesCap: stored.sequencesCap ?? PROGRESS_DEFAULTS.sequencesCap,
     plan: stored.plan ?? PROGRESS_DEFAULTS.plan
   };
 }

@@ -67,6 +67,7 @@ export function initialProgress(now: number): JobProgress {
     state: 'idle',
     stopReason: null,
     windowCap: null,
+    sequencesCap: null,
     plan: null,
     retry: [],
     ahead: [],

@@ -8,7 +8,7 @@
  */
 import { parseResultsFile, type ResultRow } from '$lib/formats/openai-batch-output-read';
 import { ProblemList } from '$lib/formats/problems';
-import type { ImportProblem } from '$lib/formats/types';
+import type { ImportProblem } from '$lib/formats/problems';
 import { scoreSchema } from '$lib/presets/score-pairs';
 import { answerReader } from '$lib/shared/answer';
 import type { ItemResult, JobMeta } from '$lib/shared/job';

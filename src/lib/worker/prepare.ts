@@ -19,7 +19,7 @@ import type { GenerateRequest } from '$lib/shared/request';
 import { formatCount } from '$lib/shared/figures';
 import { requestFor, sharedPromptFor, skipReason } from '$lib/presets';
 import type { Engine, EngineInfo, LoadPlan } from './engine/types';
-import type { Emit, RunnerDeps } from './runner';
+import type { Emit, RunnerDeps } from './run-types';
 import type { Ready } from './unit';
 
 /** Inputs read at a time when the tokenizer counts a whole job. */

@@ -77,13 +77,17 @@ function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
  * a smaller plan (memory, or the same item lost it twice): first half the sequences
  * at once, then a smaller context window, or a pause when no smaller window is left.
  * `window` is the plan's context and `sequences` its sequences at once (null before
- * any plan); `kept` the "what was kept" sentence for the pause message.
+ * any plan); `alone` says the item ran with nothing beside it: a crash it repeats alone is
+ * its own (a poison item, failed when its attempts run out), not the batch's, so the
+ * sequences stay (a memory loss still halves them: the cache holds a window for each).
+ * `kept` is the "what was kept" sentence for the pause message.
  */
 export function decideLoss(input: {
   loss: Loss;
   index: number;
   window: number | null;
   sequences?: number | null;
+  alone?: boolean;
   losses: Losses;
   stepDown: (window: number) => number | null;
   kept: string;
@@ -98,7 +102,7 @@ export function decideLoss(input: {
   const memory = isMemoryLoss(loss);
   const at = `${what} at item ${index + 1}`;
   const sequences = input.sequences ?? 1;
-  if (sequences > 1 && (memory || losses.count >= 2)) {
+  if (sequences > 1 && (memory || (losses.count >= 2 && input.alone !== true))) {
     // Each sequence holds a window of KV cache: fewer of them free the most, and keep every item's room.
     const fewer = Math.max(1, Math.floor(sequences / 2));
     return {
@@ -143,4 +147,25 @@ export function poisonError(lastError: ItemError | null): ItemError {
     code: last.code,
     message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: ${last.message}`
   };
+}
+
+/**
+ * The unit the first suspect runs again in, with nothing beside it, after a loss: an item that
+ * was queued to run alone (retry) alone; any other in the prompt it ran in, with the suspects
+ * that shared it (they are listed unit by unit, as they ran: at most `size` to a prompt), so a
+ * shared prompt runs again as it ran and its items are committed together.
+ */
+export function suspectUnit(
+  suspects: readonly number[],
+  retry: readonly number[],
+  size: number
+): { indices: number[]; shared: boolean } {
+  const indices: number[] = [];
+  for (const index of suspects) {
+    if (indices.length === size || retry.includes(index)) break;
+    if (indices.length > 0 && index < indices.at(-1)!) break;
+    indices.push(index);
+  }
+  if (indices.length === 0) return { indices: [suspects[0]!], shared: false };
+  return { indices, shared: size > 1 };
 }

@@ -28,9 +28,9 @@ import {
   type PreviousResult
 } from '$lib/shared/progress';
 import { asEngineError, type EngineError } from './engine/errors';
-import { decideFailure, decideLoss, NO_LOSSES, type Losses } from './recovery';
+import { decideFailure, decideLoss, NO_LOSSES, suspectUnit, type Losses } from './recovery';
 import { RunIO } from './run-io';
-import type { RunEvent, RunnerDeps, RunOutcome } from './runner';
+import type { RunEvent, RunnerDeps, RunOutcome } from './run-types';
 import { EngineSlot, planRecord, prepareEngine, type PrepareHost } from './prepare';
 import { AnswerReaders, runUnit, type Ready, type Unit, type UnitEnd, type UnitHost } from './unit';
 
@@ -189,7 +189,7 @@ export class Run {
         const lost = busy.filter((i) => retry.includes(i) || !isHandled(this.#progress, i));
         this.#progress = { ...this.#progress, suspects: unique(lost) };
       }
-      const stop = await this.#recover(end.error, end.indices[0] ?? 0);
+      const stop = await this.#recover(end.error, end.indices[0] ?? 0, together === 1);
       if (stop) return stop;
     }
     await this.#drain();
@@ -241,12 +241,13 @@ export class Run {
   }
 
   /**
-   * The next unit to start, or null. Suspects and queued items run alone in their
-   * prompt; fresh items share one where the job's items do.
+   * The next unit to start, or null: suspects as they ran, with nothing beside them; queued
+   * items alone in their prompt; fresh items several to a prompt where the job's items share one.
    */
   #nextUnit(suspects: readonly number[]): Unit | null {
     if (suspects.length) {
-      return this.#flight.size === 0 ? { indices: [suspects[0]!], shared: false } : null;
+      if (this.#flight.size > 0) return null;
+      return suspectUnit(suspects, this.#progress.retry, this.#units.sharedPrompt?.size ?? 1);
     }
     const busy = this.#busy();
     const queued = this.#progress.retry.find((index) => !busy.has(index));
@@ -401,7 +402,7 @@ export class Run {
    * smaller plan when the loss looks like memory (recovery.ts decides).
    * Returns the outcome when the run must stop.
    */
-  async #recover(error: EngineError, index: number): Promise<RunOutcome | null> {
+  async #recover(error: EngineError, index: number, alone = true): Promise<RunOutcome | null> {
     await this.#slot.drop();
     this.#ready = null;
     this.#lostThisRun = true;
@@ -410,6 +411,7 @@ export class Run {
       index,
       window: this.#plan?.contextWindow ?? null,
       sequences: this.#plan?.sequences ?? null,
+      alone,
       losses: this.#losses,
       stepDown: (window) => this.#deps.stepDown(window),
       kept: this.#kept

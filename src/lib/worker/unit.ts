@@ -18,7 +18,7 @@ import { asEngineError, type EngineError } from './engine/errors';
 import type { Engine, GenerateResult } from './engine/types';
 import { decideFailure, MAX_ATTEMPTS, poisonError } from './recovery';
 import type { RunIO } from './run-io';
-import type { RunEvent } from './runner';
+import type { RunEvent } from './run-types';
 
 /** How a unit ended: the run's loop decides what follows. */
 export type UnitEnd =

@@ -6,7 +6,6 @@ import { describeProblem } from '$lib/formats/problems';
 import type { ExportInput } from '$lib/formats/types';
 import { answerReader, checkSchema } from '$lib/shared/answer';
 import type { JobSettings } from '$lib/shared/job';
-import { webllmRequest } from '$lib/worker/engine/webllm';
 import { wecloneDataset } from '../../fixtures/weclone';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -240,30 +239,5 @@ describe('answers', () => {
   it('a schema must be an object the validator accepts', () => {
     expect(checkSchema([])).toContain('must be a JSON object');
     expect(checkSchema({ type: 'object' })).toBeNull();
-  });
-
-  it('WebLLM gets the schema as a string in response_format, as its 0.2.86 types say', () => {
-    const schema = { type: 'object', properties: { score: { type: 'integer' } } };
-    const request = webllmRequest({
-      messages: [{ role: 'user', content: 'Score it.' }],
-      temperature: 0,
-      top_p: 1,
-      max_tokens: 200,
-      seed: 0,
-      schema
-    });
-    expect(request.response_format).toEqual({
-      type: 'json_object',
-      schema: JSON.stringify(schema)
-    });
-    expect(request.stream).toBe(true);
-    const free = webllmRequest({
-      messages: [{ role: 'user', content: 'Hi.' }],
-      temperature: 0,
-      top_p: 1,
-      max_tokens: 20,
-      seed: 0
-    });
-    expect('response_format' in free).toBe(false);
   });
 });

@@ -127,7 +127,9 @@ describe('planJob with the model library', () => {
     safetyMargin: 0.15,
     autoResume: false,
     modelMirror: null,
-    modelMirrorPending: null
+    modelMirrorPending: null,
+    servers: [],
+    serverKeys: {}
   };
   const library = { modelId: MODEL_ID, libFile: LIB_FILE, meta: metadata() };
 

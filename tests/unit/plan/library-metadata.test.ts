@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  LibraryMetadataError,
-  kvBytesPerToken,
-  readLibraryMetadata
-} from '$lib/plan/library-metadata';
+import { LibraryMetadataError, readLibraryMetadata } from '$lib/plan/library-metadata';
 
 /** The shape of Qwen2-0.5B-Instruct-q4f32_1's metadata (v0_2_48), with two layers. */
 function qwenMetadata(): Record<string, unknown> {
@@ -176,19 +172,5 @@ describe('readLibraryMetadata', () => {
     expect(() => readLibraryMetadata(libraryWith(raw))).toThrow(
       /model\.layers\.0\.self_attn\.c_attn\.q_weight has a data type this app does not know: float4/
     );
-  });
-});
-
-describe('kvBytesPerToken', () => {
-  it('is 2 x layers x KV heads x head dim x bytes', () => {
-    const meta = readLibraryMetadata(libraryWith(qwenMetadata(), 10, 10));
-    expect(kvBytesPerToken(meta, 4)).toBe(24_576);
-    expect(kvBytesPerToken(meta, 2)).toBe(12_288);
-    // Qwen2.5-7B: 28 layers, 4 KV heads, head_dim 128, f16 KV.
-    const seven = {
-      ...meta,
-      kvCache: { ...meta.kvCache, numHiddenLayers: 28, numKeyValueHeads: 4, headDim: 128 }
-    };
-    expect(kvBytesPerToken(seven, 2)).toBe(57_344);
   });
 });

@@ -10,14 +10,9 @@ import {
   q4Bytes,
   q4WeightBytes
 } from '$lib/plan/catalog';
-import {
-  DEFAULT_SAFETY_MARGIN,
-  WEBLLM_MIN_LIMITS,
-  budgetFor,
-  planMemory,
-  stepDown,
-  webllmDeviceLimits
-} from '$lib/plan/memory';
+import { DEFAULT_SAFETY_MARGIN, planMemory, stepDown } from '$lib/plan/memory';
+import { budgetFor } from '$lib/plan/budget';
+import { WEBLLM_MIN_LIMITS, webllmDeviceLimits } from '$lib/plan/device-limits';
 import { chooseSequences } from '$lib/plan/sequences';
 import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, Plan } from '$lib/plan/types';

@@ -23,7 +23,8 @@ const SIMULATED: LocalChoice = {
   modelId: null,
   tokenDelayMs: 0,
   simMemoryMB: null,
-  simHangAtItem: null
+  simHangAtItem: null,
+  sequences: 4
 };
 
 let address = $state<EnginePage>({ fromUrl: SIMULATED, firstTokenMs: 1500, https: false });
@@ -50,6 +51,11 @@ describe('EngineDraft', () => {
     const engine = draft();
     expect(engine.kind).toBe('simulated');
     expect(engine.choice).toEqual(SIMULATED);
+    // The simulated engine's sequences at once are on the form, as WebLLM's.
+    expect(engine.sequences).toBe(4);
+    engine.sequences = 2;
+    expect(engine.choice).toEqual({ ...SIMULATED, sequences: 2 });
+    engine.sequences = null;
     engine.kind = 'webllm';
     // Sequences at once left empty: the plan chooses.
     expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: null });

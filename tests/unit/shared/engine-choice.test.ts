@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { engineFromUrl, parseSequences, withSequencesCap } from '$lib/shared/engine-choice';
+import {
+  askedSequences,
+  engineFromUrl,
+  parseSequences,
+  withSequencesCap
+} from '$lib/shared/engine-choice';
 
 describe('engineFromUrl', () => {
   it('picks the simulated engine and its delay from the query', () => {
@@ -13,7 +18,7 @@ describe('engineFromUrl', () => {
       simHangAtItem: null,
       simEcho: false,
       simBreakEvery: null,
-      simConcurrency: 1,
+      sequences: 1,
       simPoisonItem: null,
       simItemDelayMs: null,
       simGpuPassPerItem: false
@@ -21,6 +26,9 @@ describe('engineFromUrl', () => {
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simBreakEvery=7'))
     ).toMatchObject({ simBreakEvery: 7 });
+    expect(engineFromUrl(new URL('http://localhost/?engine=simulated&sequences=4'))).toMatchObject({
+      sequences: 4
+    });
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simItemDelayMs=20'))
     ).toMatchObject({ simItemDelayMs: 20 });
@@ -67,5 +75,31 @@ describe('sequences at once', () => {
     expect(withSequencesCap(job(null), 4).engine).toMatchObject({ sequences: 4 });
     expect(withSequencesCap(job(), 4).engine).toMatchObject({ sequences: 1 });
     expect(withSequencesCap(job(8), null)).toEqual(job(8));
+  });
+
+  it('a simulated job asks for its sequences as a WebLLM one does; one made before them, for the items it kept at once', () => {
+    const simulated = {
+      kind: 'simulated' as const,
+      modelId: null,
+      tokenDelayMs: 0,
+      simMemoryMB: null,
+      simHangAtItem: null
+    };
+    expect(askedSequences({ ...simulated, sequences: 4 })).toBe(4);
+    expect(askedSequences({ ...simulated, sequences: null })).toBeNull();
+    expect(askedSequences(simulated)).toBe(1);
+    expect(askedSequences({ ...simulated, simConcurrency: 4 } as typeof simulated)).toBe(4);
+    expect(withSequencesCap({ engine: { ...simulated, sequences: 8 } }, 2).engine).toMatchObject({
+      sequences: 2
+    });
+    const server = {
+      kind: 'server' as const,
+      baseUrl: 'http://localhost:8000/v1',
+      model: 'm',
+      concurrency: 8,
+      firstTokenMs: 1000
+    };
+    expect(askedSequences(server)).toBe(1);
+    expect(withSequencesCap({ engine: server }, 2).engine).toEqual(server);
   });
 });

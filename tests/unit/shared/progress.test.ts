@@ -67,6 +67,11 @@ describe('progress: a cursor and the ranges handled above it', () => {
     expect(allHandled({ ...p, retry: [], suspects: [2] }, 3)).toBe(false);
   });
 
+  it('a suspect queued to run alone (left out of its shared answer) leaves the suspects', () => {
+    const p = queueAgain({ ...handled([0]), suspects: [1, 2, 3, 4] }, [2, 4]);
+    expect(p).toMatchObject({ suspects: [1, 3], retry: [2, 4] });
+  });
+
   it('1,000 scattered items finished above the cursor stay 1,000 small ranges', () => {
     let p = start;
     for (let i = 0; i < 1000; i++) p = markHandled(p, 10 + i * 97);

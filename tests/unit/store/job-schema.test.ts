@@ -69,6 +69,7 @@ const DEFAULTS = {
   unparsed: 0,
   retry: [],
   windowCap: null,
+  sequencesCap: null,
   plan: null
 };
 
@@ -236,6 +237,7 @@ describe('normalizeProgress', () => {
       unparsed: 2,
       retry: [1],
       windowCap: 2048,
+      sequencesCap: 4,
       plan: null
     };
     expect(normalizeProgress(full)).toEqual(full);

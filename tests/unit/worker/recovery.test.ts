@@ -7,6 +7,7 @@ import {
   decideFailure,
   decideLoss,
   poisonError,
+  suspectUnit,
   type Loss,
   type Losses
 } from '$lib/worker/recovery';
@@ -140,12 +141,13 @@ describe('poisonError', () => {
 });
 
 describe('decideLoss with several sequences at once', () => {
-  const withSequences = (l: Loss, sequences: number, losses: Losses = NO_LOSSES) =>
+  const withSequences = (l: Loss, sequences: number, losses: Losses = NO_LOSSES, alone = false) =>
     decideLoss({
       loss: l,
       index: 2,
       window: 4096,
       sequences,
+      alone,
       losses,
       stepDown: (w) => stepDown(w),
       kept: KEPT
@@ -175,5 +177,49 @@ describe('decideLoss with several sequences at once', () => {
       action: 'fewer-sequences',
       sequences: 2
     });
+  });
+
+  it('a crash the same item repeats alone is its own: the sequences stay, as at one sequence', () => {
+    // Lost twice at item 3, the second time with nothing beside it: a poison item, not the batch.
+    expect(withSequences(crash, 4, { index: 2, count: 1 }, true)).toMatchObject({
+      action: 'step-down',
+      window: 2048,
+      log: 'device lost (unknown) at item 3; context 4096 → 2048'
+    });
+    expect(withSequences(crash, 4, NO_LOSSES, true)).toMatchObject({ action: 'restart' });
+    // A memory loss halves them all the same: the cache holds a window for each sequence.
+    expect(withSequences(destroyed, 4, NO_LOSSES, true)).toMatchObject({
+      action: 'fewer-sequences',
+      sequences: 2
+    });
+  });
+});
+
+describe('suspectUnit: what runs after a loss, alone', () => {
+  it('one item to a prompt: the first suspect alone', () => {
+    expect(suspectUnit([5, 6, 7], [], 1)).toEqual({ indices: [5], shared: false });
+  });
+
+  it('a shared prompt runs again as it ran: its suspects together, the next prompt after it', () => {
+    // Two prompts of 4 pairs were in flight (0-3 and 8-11), listed unit by unit.
+    const suspects = [0, 1, 2, 3, 8, 9, 10, 11];
+    expect(suspectUnit(suspects, [], 4)).toEqual({ indices: [0, 1, 2, 3], shared: true });
+    expect(suspectUnit(suspects.slice(4), [], 4)).toEqual({
+      indices: [8, 9, 10, 11],
+      shared: true
+    });
+  });
+
+  it('a prompt that skipped handled items, and the last short one, stay as they ran', () => {
+    expect(suspectUnit([0, 2, 3, 5, 6, 7, 8], [], 4)).toEqual({
+      indices: [0, 2, 3, 5],
+      shared: true
+    });
+    expect(suspectUnit([12, 13, 4, 5, 6, 7], [], 4)).toEqual({ indices: [12, 13], shared: true });
+  });
+
+  it('an item queued to run alone runs alone, and ends the prompt before it', () => {
+    expect(suspectUnit([9, 0, 1], [9], 4)).toEqual({ indices: [9], shared: false });
+    expect(suspectUnit([0, 1, 9, 2], [9], 4)).toEqual({ indices: [0, 1], shared: true });
   });
 });

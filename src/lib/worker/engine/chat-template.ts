@@ -1,5 +1,5 @@
 /**
- * Exact prompt token counts with a loaded model's tokenizer: the chat request
+ * A chat request's prompt as the tokens WebLLM prefills, and so counts: the request
  * is laid out the way WebLLM 0.2.79 lays it out for prefill
  * (`getConversationFromChatCompletionRequest`, then `Conversation.getPromptArray`
  * with the reply header, then `tokenizer.encode` of each piece; see
@@ -23,21 +23,6 @@ export interface ChatTemplate {
   add_role_after_system_message?: boolean;
   /** Not in WebLLM 0.2.79's templates (0.2.80 added it): absent, an empty system message renders. */
   render_empty_system_message?: boolean;
-}
-
-/**
- * A loaded WebLLM pipeline's chat template (its `config.conv_template`, overridden by
- * `conv_config`), or null when the pipeline does not keep one where 0.2.79 does.
- */
-export function pipelineChatTemplate(pipeline: unknown): ChatTemplate | null {
-  const config = (
-    pipeline as {
-      config?: { conv_template?: ChatTemplate; conv_config?: Partial<ChatTemplate> };
-    } | null
-  )?.config;
-  const base = config?.conv_template;
-  if (!base || !Array.isArray(base.seps)) return null;
-  return { ...base, ...config?.conv_config };
 }
 
 export interface TemplateMessage {
@@ -97,17 +82,6 @@ export function promptPieces(
   const assistant = template.roles['assistant'] ?? 'assistant';
   pieces.push(assistant + sep(template.role_empty_sep));
   return pieces;
-}
-
-/** Prompt tokens of a chat request as the engine will prefill them. */
-export function countChatTokens(
-  encode: (text: string) => ArrayLike<number>,
-  template: ChatTemplate,
-  messages: readonly TemplateMessage[]
-): number {
-  let count = template.system_prefix_token_ids?.length ?? 0;
-  for (const piece of promptPieces(template, messages)) count += encode(piece).length;
-  return count;
 }
 
 /** The token ids WebLLM prefills for a chat request (its `getInputData`, text only). */

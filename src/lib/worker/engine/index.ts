@@ -18,7 +18,6 @@ export function createEngine(choice: EngineChoice, settings: EngineSettings = {}
         hangAtItem: choice.simHangAtItem,
         echo: choice.simEcho === true,
         breakEvery: choice.simBreakEvery ?? null,
-        concurrency: choice.simConcurrency ?? 1,
         poisonItem: choice.simPoisonItem ?? null,
         holdAt: choice.simHoldAt ?? [],
         itemDelayMs: choice.simItemDelayMs ?? 0,

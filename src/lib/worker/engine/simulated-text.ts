@@ -35,24 +35,26 @@ function generator(seed: number): () => number {
 }
 
 /**
- * The simulated model's tokenizer: one token per word and per punctuation
- * mark, plus a few per message for the chat template. Its counts differ from
- * the estimates made before load (as a real tokenizer's do), so the switch to
- * exact counts is exercised.
+ * The simulated model's tokenizer: one token per word and per punctuation mark, plus four per
+ * message and two for the reply header. Its counts differ from the estimates made before load
+ * (as a real tokenizer's do), so the switch to exact counts is exercised; its ids are a hash of
+ * the word, so a prompt's ids depend on its text only.
  */
-export function countPromptTokens(request: GenerateRequest): number {
-  let count = 0;
+export function simulatedPromptIds(request: GenerateRequest): number[] {
+  const ids: number[] = [];
   for (const message of request.messages) {
-    count += 4 + (message.content.match(/\w+|[^\w\s]/g)?.length ?? 0);
+    ids.push(1, 2, 3, 4);
+    for (const word of message.content.match(/\w+|[^\w\s]/g) ?? [])
+      ids.push(5 + (hashString(word) % 50_000));
   }
-  return count + 2;
+  ids.push(1, 2);
+  return ids;
 }
 
 export interface SimulatedCompletion {
   /** Pieces streamed one per token; joined they make the text. */
   tokens: string[];
   finishReason: FinishReason;
-  promptTokens: number;
 }
 
 export function simulatedCompletion(request: GenerateRequest, echo = false): SimulatedCompletion {
@@ -73,11 +75,7 @@ export function simulatedCompletion(request: GenerateRequest, echo = false): Sim
   }
   if (length === wanted) tokens[tokens.length - 1] += '.';
   if (echo) tokens.unshift(`You said: ${request.messages.at(-1)?.content ?? ''}\n`);
-  return {
-    tokens,
-    finishReason: length < wanted ? 'length' : 'stop',
-    promptTokens: countPromptTokens(request)
-  };
+  return { tokens, finishReason: length < wanted ? 'length' : 'stop' };
 }
 
 /** The pairs of a scoring prompt (presets/score-pairs.ts lays each out in these tags). */
@@ -156,7 +154,7 @@ export function brokenJson(json: string): string {
 }
 
 /** The answer streamed in pieces of a few characters, as tokens. */
-export function jsonCompletion(request: GenerateRequest, json: string): SimulatedCompletion {
+export function jsonCompletion(json: string): SimulatedCompletion {
   const tokens = json.match(/[\s\S]{1,4}/g) ?? [json];
-  return { tokens, finishReason: 'stop', promptTokens: countPromptTokens(request) };
+  return { tokens, finishReason: 'stop' };
 }

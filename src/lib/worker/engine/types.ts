@@ -1,7 +1,8 @@
 /**
- * The engine port: what the runner needs from a model, whatever runs it.
- * Implementations: WebLLM (the real model on WebGPU) and the simulated engine
- * (a real WebGPU device, placeholder text). Both throw EngineError only.
+ * The engine port: what the runner needs from a model, whatever runs it. Three
+ * implementations: WebLLM (webllm.ts: the real model on this GPU) and the simulated engine
+ * (simulated.ts: a real WebGPU device, placeholder text), both through the step loop
+ * (loop/), and an OpenAI-compatible server (server.ts). All throw EngineError only.
  */
 import type { FinishReason, Usage } from '$lib/shared/job';
 import type { GenerateRequest } from '$lib/shared/request';
@@ -48,12 +49,12 @@ export interface LoadPlan {
   activationBytes: number;
   kvBytes: number;
   totalBytes: number;
-  /** Sequences at once (WebLLM's batched path above 1). */
+  /** Sequences at once: the step loop's KV slots. */
   sequences: number;
 }
 
 export interface Engine {
-  /** How many items it runs at once (WebLLM: its sequences at once; a server: requests in flight). */
+  /** How many items it runs at once (on this GPU: the loop's sequences at once; a server: requests in flight). */
   readonly concurrency: number;
   /** Loads the model; `plan` is the memory plan on this machine (null for a server). */
   load(plan: LoadPlan | null, onProgress: (progress: LoadProgress) => void): Promise<EngineInfo>;

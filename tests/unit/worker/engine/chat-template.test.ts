@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  countChatTokens,
-  promptPieces,
-  promptTokenIds,
-  type ChatTemplate
-} from '$lib/worker/engine/chat-template';
-import { pipelineTokenCounter } from '$lib/worker/engine/webllm';
+import { promptPieces, promptTokenIds, type ChatTemplate } from '$lib/worker/engine/chat-template';
 
 /** mlc-llm's `qwen2` conversation template (python/mlc_llm/conversation_template/qwen2.py). */
 const QWEN2: ChatTemplate = {
@@ -78,13 +72,13 @@ describe('promptPieces (as WebLLM 0.2.86 prefills a chat request)', () => {
     );
   });
 
-  it('counts every piece with the tokenizer, plus the system prefix tokens', () => {
+  it('the tokens of every piece, plus the system prefix tokens: the prompt as counted', () => {
     const messages = [{ role: 'user', content: 'Hi' }];
     const pieces = promptPieces(QWEN2, messages).join('');
-    expect(countChatTokens(chars, QWEN2, messages)).toBe(pieces.length);
-    expect(countChatTokens(chars, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages)).toBe(
-      pieces.length + 2
-    );
+    expect(promptTokenIds(chars, QWEN2, messages)).toHaveLength(pieces.length);
+    expect(
+      promptTokenIds(chars, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages)
+    ).toHaveLength(pieces.length + 2);
   });
 
   it('lays out the token ids WebLLM prefills: the system prefix, then each piece in order', () => {
@@ -93,39 +87,5 @@ describe('promptPieces (as WebLLM 0.2.86 prefills a chat request)', () => {
     const text = promptPieces(QWEN2, messages).join('');
     const ids = promptTokenIds(codes, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages);
     expect(ids).toEqual([1, 2, ...codes(text)]);
-    expect(ids).toHaveLength(
-      countChatTokens(codes, { ...QWEN2, system_prefix_token_ids: [1, 2] }, messages)
-    );
-  });
-});
-
-describe("pipelineTokenCounter (WebLLM's loaded tokenizer)", () => {
-  const request = {
-    messages: [{ role: 'user' as const, content: 'Hi' }],
-    temperature: 0,
-    top_p: 1,
-    max_tokens: 8,
-    seed: 1
-  };
-
-  it('counts with the pipeline of the loaded model, its conv_config over its template', () => {
-    const pipeline = {
-      tokenizer: { encode: (text: string) => Int32Array.from(chars(text)) },
-      config: { conv_template: QWEN2, conv_config: { system_message: 'S' } }
-    };
-    const engine = { loadedModelIdToPipeline: new Map([['m', pipeline]]) };
-    const count = pipelineTokenCounter(engine, 'm');
-    expect(count?.(request)).toBe(
-      promptPieces({ ...QWEN2, system_message: 'S' }, request.messages).join('').length
-    );
-  });
-
-  it('gives no counter (estimates stay) when the internals are not there', () => {
-    expect(pipelineTokenCounter({}, 'm')).toBeNull();
-    expect(pipelineTokenCounter({ loadedModelIdToPipeline: new Map() }, 'm')).toBeNull();
-    const noTemplate = { tokenizer: { encode: chars }, config: {} };
-    expect(
-      pipelineTokenCounter({ loadedModelIdToPipeline: new Map([['m', noTemplate]]) }, 'm')
-    ).toBeNull();
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  countPromptTokens,
   hashString,
-  simulatedCompletion
+  simulatedCompletion,
+  simulatedPromptIds
 } from '$lib/worker/engine/simulated-text';
 
 const request = {
@@ -21,7 +21,6 @@ describe('simulated text', () => {
     expect(simulatedCompletion({ ...request, temperature: 0.5 }).tokens).not.toEqual(a.tokens);
     expect(a.tokens.join('').startsWith('[simulated] ')).toBe(true);
     expect(a.finishReason).toBe('stop');
-    expect(a.promptTokens).toBe(countPromptTokens(request));
   });
 
   it('stops at max_tokens with finish reason "length"', () => {
@@ -35,8 +34,13 @@ describe('simulated text', () => {
     expect(hashString('a')).toBe(0xe40c292c);
   });
 
-  it('counts prompt tokens deterministically', () => {
-    expect(countPromptTokens(request)).toBe(4 + 6 + 2);
+  it('lays a prompt out as tokens deterministically: a word or mark each, 4 a message, 2 for the reply', () => {
+    const ids = simulatedPromptIds(request);
+    expect(ids).toHaveLength(4 + 6 + 2);
+    expect(simulatedPromptIds({ ...request })).toEqual(ids);
+    expect(
+      simulatedPromptIds({ ...request, messages: [{ role: 'user', content: 'Rate it.' }] })
+    ).not.toEqual(ids);
   });
 });
 

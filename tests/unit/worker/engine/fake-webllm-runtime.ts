@@ -1,16 +1,10 @@
 /**
- * A stand-in for WebLLM's loaded pipeline (batch/runtime.ts) with a toy model: each
- * sequence's next token is a function of the tokens its own KV slot holds, so an answer
- * depends on its own prompt only, as a real model's greedy answer does. It records every
- * forward call, so tests can see how the batch was scheduled.
+ * A stand-in for the engine WebLLM 0.2.79 loads (loop/webllm-model.ts reads its pipeline)
+ * with a toy model: each sequence's next token is a function of the tokens its own KV slot
+ * holds. It records every forward call (which function, which slots, how many tokens), the
+ * KV caches made and freed, so tests can see what the model ran.
  */
-import type {
-  ChatPipeline,
-  PipelineRuntime,
-  Tvm,
-  TvmArray,
-  Xgrammar
-} from '$lib/worker/engine/batch/runtime';
+import type { ChatPipeline, Tvm, TvmArray, Xgrammar } from '$lib/worker/engine/loop/webllm-model';
 import type { LostInfo } from '$lib/worker/engine/errors';
 
 const VOCAB = 20;
@@ -54,10 +48,23 @@ function oneHot(token: number): number[] {
 interface Kv {
   slots: Map<number, number[]>;
   pending: { slots: number[]; lengths: number[] } | null;
+  /** What it was made with: max sequences, capacity, prefill chunk, page. */
+  made: number[];
+  disposed: boolean;
+  dispose(): void;
 }
 
-export interface FakeRuntime extends PipelineRuntime {
-  calls: { fn: 'prefill' | 'decode'; slots: number[]; lengths: number[] }[];
+type Fn = 'prefill' | 'decoding' | 'batch_prefill' | 'batch_decode';
+
+export interface FakeRuntime {
+  /** The engine object, as MLCEngine keeps its pipeline for the model 'm'. */
+  engine: { loadedModelIdToPipeline: Map<string, unknown> };
+  pipeline: ChatPipeline;
+  /** WebLLM's own cache, made at reload. */
+  webllmKv: Kv;
+  /** The caches made after reload. */
+  caches: Kv[];
+  calls: { fn: Fn; slots: number[]; lengths: number[] }[];
   removed: number[];
   /** Makes the next forward call throw this. */
   failNext: unknown;
@@ -86,7 +93,7 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
   const calls: FakeRuntime['calls'] = [];
   const removed: number[] = [];
   const landing: (() => void)[] = [];
-  const forward = (kind: 'prefill' | 'decode', kv: Kv, tokens: number[], runtime: FakeRuntime) => {
+  const forward = (kind: Fn, kv: Kv, tokens: number[], runtime: FakeRuntime) => {
     const pending = kv.pending;
     if (!pending) throw new Error('begin_forward was not called');
     if (runtime.failNext !== null) {
@@ -133,28 +140,51 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     rng: new Rng()
   } as unknown as Tvm;
   let loseDevice: (info: LostInfo) => void = () => undefined;
+  const lost = new Promise<LostInfo>((resolve) => (loseDevice = resolve));
+  const makeKv = (made: number[]): Kv => ({
+    slots: new Map(),
+    pending: null,
+    made,
+    disposed: false,
+    dispose() {
+      this.disposed = true;
+    }
+  });
+  const webllmKv = makeKv([1, 16, prefillChunk, 16]);
+  webllmKv.slots.set(0, []);
   const runtime: FakeRuntime = {
+    engine: { loadedModelIdToPipeline: new Map() },
+    pipeline: {} as ChatPipeline,
+    webllmKv,
+    caches: [],
     calls,
     removed,
     failNext: null,
     loseDuringSync: null,
-    loseDevice: (info) => loseDevice(info),
-    lost: new Promise<LostInfo>((resolve) => (loseDevice = resolve)),
-    lock: { acquire: () => Promise.resolve(), release: () => undefined },
-    pipeline: {} as ChatPipeline
+    loseDevice: (info) => loseDevice(info)
   };
   const pipeline = {
-    tvm,
+    tvm: Object.assign(tvm, {
+      lib: {
+        webGPUContext: {
+          device: { lost: lost.then((info) => ({ ...info, reason: info.reason })) }
+        }
+      }
+    }),
     vm: {
       getFunction: (name: string) => {
         if (name === 'create_tir_paged_kv_cache')
-          return fn((): Kv => ({ slots: new Map(), pending: null }));
+          return fn((...shapes: number[][]) => {
+            const kv = makeKv(shapes.slice(0, 4).map((shape) => shape[0] ?? 0));
+            runtime.caches.push(kv);
+            return kv;
+          });
         if (name === 'batch_prefill')
           return fn((emb: FakeArray, _pos: unknown, kv: Kv) =>
-            forward('prefill', kv, emb.data, runtime)
+            forward('batch_prefill', kv, emb.data, runtime)
           );
         if (name === 'batch_decode')
-          return fn((emb: FakeArray, kv: Kv) => forward('decode', kv, emb.data, runtime));
+          return fn((emb: FakeArray, kv: Kv) => forward('batch_decode', kv, emb.data, runtime));
         throw new Error(`no function ${name}`);
       }
     },
@@ -168,7 +198,7 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
         const { lostAfterMs = 0, ...info } = lose;
         if (lostAfterMs === 0) {
           runtime.loseDevice(info);
-          await runtime.lost;
+          await lost;
         } else {
           setTimeout(() => runtime.loseDevice(info), lostAfterMs);
         }
@@ -176,6 +206,9 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     },
     // Hidden size 1: a token's embedding is the token.
     embed: fn((input: FakeArray) => new FakeArray([input.data.length, 1], [...input.data])),
+    prefill: fn((emb: FakeArray, kv: Kv) => forward('prefill', kv, emb.data, runtime)),
+    decoding: fn((emb: FakeArray, kv: Kv) => forward('decoding', kv, emb.data, runtime)),
+    kvCache: webllmKv,
     fKVCacheAddSequence: fn((kv: Kv, slot: number) => {
       if (kv.slots.has(slot)) throw new Error(`slot ${slot} is taken`);
       kv.slots.set(slot, []);
@@ -192,20 +225,33 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     }),
     prefillChunkSize: prefillChunk,
     fullVocabSize: VOCAB,
-    bitmaskSize: 1,
     stopTokens: [STOP],
     stopStr: [],
     token_postproc_method: 'byte_level',
     prepend_space_in_encode: false,
     tokenizer: {
-      encode: () => new Int32Array(),
+      // One token a character: 'a' is 0.
+      encode: (text: string) => Int32Array.from(text, (c) => c.charCodeAt(0) - 97),
       decode: (ids: Int32Array) => Array.from(ids, (id) => String.fromCharCode(97 + id)).join(''),
       getVocabSize: () => VOCAB,
       idToToken: (id: number) => String(id)
     },
-    config: { temperature: 0, top_p: 1, repetition_penalty: 1 }
+    config: {
+      temperature: 0,
+      top_p: 1,
+      repetition_penalty: 1,
+      conv_template: {
+        system_template: '{system_message}',
+        system_message: '',
+        roles: { user: '', assistant: '' },
+        seps: [''],
+        role_content_sep: '',
+        role_empty_sep: ''
+      }
+    }
   };
   runtime.pipeline = pipeline as unknown as ChatPipeline;
+  runtime.engine.loadedModelIdToPipeline.set('m', pipeline);
   return runtime;
 }
 

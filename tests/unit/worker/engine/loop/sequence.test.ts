@@ -1,26 +1,43 @@
 import { describe, expect, it } from 'vitest';
-import { SequenceState, type SequenceRules } from '$lib/worker/engine/batch/sequence';
-import { applyMask, penaltyOf } from '$lib/worker/engine/batch/sampling';
+import { Sequence, type AnswerRules } from '$lib/worker/engine/loop/sequence';
+import { applyMask, penaltyOf } from '$lib/worker/engine/loop/sampling';
 
 /** A tokenizer of one character a token: id 0 is 'a', 1 'b', …; 900 is half of a broken character. */
 const decode = (ids: Int32Array) =>
   Array.from(ids, (id) => (id === 900 ? '\uFFFD' : String.fromCharCode(97 + (id % 26)))).join('');
 
-function sequence(rules: Partial<SequenceRules> = {}) {
-  return new SequenceState(
-    {
-      stopTokens: [999],
-      stopStrings: ['<end>'],
-      maxTokens: 5,
-      promptTokens: 10,
-      window: 100,
-      ...rules
-    },
-    decode
-  );
+interface Rules extends AnswerRules {
+  maxTokens: number;
+  promptTokens: number;
 }
 
-describe('SequenceState (WebLLM 0.2.79’s processNextToken and streaming)', () => {
+/** A sequence with these rules; `accept` takes a token under them. */
+function sequence(over: Partial<Rules> = {}) {
+  const rules: Rules = {
+    stopTokens: [999],
+    stopStrings: ['<end>'],
+    maxTokens: 5,
+    promptTokens: 10,
+    window: 100,
+    detokenize: decode,
+    ...over
+  };
+  const s = new Sequence(
+    {
+      request: { messages: [], temperature: 0, top_p: 1, max_tokens: rules.maxTokens, seed: 1 },
+      promptIds: Array.from({ length: rules.promptTokens }, () => 0),
+      maxTokens: rules.maxTokens,
+      seed: 1,
+      onText: () => undefined
+    },
+    { resolve: () => undefined, reject: () => undefined }
+  );
+  return Object.assign(s, {
+    accept: (token: number) => Sequence.prototype.accept.call(s, token, rules)
+  });
+}
+
+describe('Sequence: its answer as WebLLM 0.2.79’s processNextToken and streaming make it', () => {
   it('streams each token’s text and stops at max_tokens, counting every sampled token', () => {
     const s = sequence({ maxTokens: 3 });
     expect([s.accept(0), s.accept(1)]).toEqual(['a', 'b']);

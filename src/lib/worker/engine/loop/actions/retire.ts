@@ -1,0 +1,17 @@
+/**
+ * Retire: sequences that finished, failed or were cancelled leave their slots (and KV pages)
+ * at once for the next, and settle with their answer or their error.
+ */
+import type { LoopState } from '../state';
+
+export function retire(state: LoopState): void {
+  for (let i = state.live.length - 1; i >= 0; i--) {
+    const sequence = state.live[i];
+    if (!sequence?.over) continue;
+    state.live.splice(i, 1);
+    state.model.removeSequence(sequence.slot);
+    state.freeSlots.push(sequence.slot);
+    state.freeSlots.sort((a, b) => a - b);
+    sequence.end();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What an engine on the user's GPU (WebLLM, simulated) makes of the step loop: a request in,
+ * its prompt laid out as the model lays it out, its answer and usage out. Usage counts every
+ * token sampled, a stop token included (as OpenAI and vLLM count it); speeds are measured
+ * over the loop's steps.
+ */
+import { EngineError, translateEngineError } from '../errors';
+import type { GenerateResult, ItemContext } from '../types';
+import type { GenerateRequest } from '$lib/shared/request';
+import { StepLoop, type StepReport } from './loop';
+import type { StepModel } from './model';
+
+export class LoopGenerator {
+  readonly #loop: StepLoop;
+  readonly #model: StepModel;
+  /** Recent steps, for the speeds a result reports. */
+  #prefill = { tokens: 0, ms: 0 };
+  #decode = { tokens: 0, ms: 0 };
+
+  constructor(model: StepModel, window: number) {
+    this.#model = model;
+    this.#loop = new StepLoop(model, { window, onStep: (step) => this.#measure(step) });
+  }
+
+  /** Sequences at once. */
+  get sequences(): number {
+    return this.#model.slots;
+  }
+
+  #measure(step: StepReport): void {
+    // A step that prefills and decodes is counted as prefill: its time is mostly the prompt's.
+    if (step.prefilledTokens > 0) {
+      this.#prefill = {
+        tokens: this.#prefill.tokens + step.prefilledTokens,
+        ms: this.#prefill.ms + step.ms
+      };
+    } else if (step.decodedRows > 0) {
+      this.#decode = {
+        tokens: this.#decode.tokens + step.decodedRows,
+        ms: this.#decode.ms + step.ms
+      };
+    }
+  }
+
+  /** Prompt tokens of a request, chat template included. */
+  countTokens(request: GenerateRequest): number {
+    return this.#model.promptIds(request).length;
+  }
+
+  async generate(
+    request: GenerateRequest,
+    onText: (delta: string) => void,
+    signal: AbortSignal,
+    item?: ItemContext
+  ): Promise<GenerateResult> {
+    let text = '';
+    try {
+      const promptIds = this.#model.promptIds(request);
+      const answer = await this.#loop.generate(
+        {
+          request,
+          ...(item ? { item } : {}),
+          promptIds,
+          signal,
+          maxTokens: request.max_tokens,
+          seed: request.seed,
+          temperature: request.temperature,
+          topP: request.top_p,
+          ...(request.schema ? { schema: JSON.stringify(request.schema) } : {}),
+          onText: (delta) => {
+            text += delta;
+            onText(delta);
+          }
+        },
+        signal
+      );
+      const perSecond = (figure: { tokens: number; ms: number }) =>
+        figure.ms > 0 ? (figure.tokens * 1000) / figure.ms : undefined;
+      return {
+        text,
+        finishReason: answer.finishReason,
+        model: this.#model.name,
+        usage: {
+          prompt_tokens: answer.promptTokens,
+          completion_tokens: answer.completionTokens,
+          total_tokens: answer.promptTokens + answer.completionTokens,
+          prefill_tokens_per_s: perSecond(this.#prefill),
+          decode_tokens_per_s: perSecond(this.#decode)
+        }
+      };
+    } catch (error) {
+      if (signal.aborted) throw new EngineError('cancelled', 'Stopped.');
+      throw translateEngineError(error, { phase: 'generate', model: this.#model.name });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#loop.close();
+  }
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { GenerateRequest } from '$lib/shared/request';
+import type { RunEvent } from '$lib/worker/runner';
+import { EchoEngine, MemoryStore, inputs, job, runner } from './runner-fakes';
+
+describe('prepareEngine: exact counts', () => {
+  /** A tokenizer for the tests: 'prompt N' counts as `sizes[N]` tokens, else 10 (system message included). */
+  function tokenizer(sizes: Record<number, number>) {
+    const calls: string[] = [];
+    const count = (request: GenerateRequest) => {
+      const content = request.messages.at(-1)?.content ?? '';
+      calls.push(content);
+      return sizes[Number(content.split(' ')[1])] ?? 10;
+    };
+    return { count, calls };
+  }
+
+  it("counts every prompt once with the model's tokenizer, saves the exact needs and fails too-long items with the exact count", async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    const { count, calls } = tokenizer({ 2: 5000, 3: 40 });
+    engine.counter = count;
+    const events: RunEvent[] = [];
+    const outcome = await runner(store, engine, { window: 1024 }).run('job-1', (event) =>
+      events.push(event)
+    );
+    expect(outcome.state).toBe('completed');
+    expect(store.exact).toEqual({
+      needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true },
+      promptTokens: [10, 5000, 40]
+    });
+    expect(events.filter((e) => e.type === 'needs')).toEqual([
+      { type: 'needs', needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true } }
+    ]);
+    expect(store.log.map((e) => [e.kind, e.message])).toEqual([
+      [
+        'tokens',
+        "Counted the prompts with the model's tokenizer: the longest needs 5,000 tokens (estimated 20)"
+      ]
+    ]);
+    // The whole job once (for the needs), then each item before it is sent.
+    expect(calls).toEqual(['prompt 1', 'prompt 2', 'prompt 3', 'prompt 1', 'prompt 2', 'prompt 3']);
+    expect(engine.requests.map((r) => r.messages.at(-1)?.content)).toEqual([
+      'prompt 1',
+      'prompt 3'
+    ]);
+    expect(store.results.get(1)?.error).toEqual({
+      code: 'context-exceeded',
+      message:
+        "The prompt needs 5000 tokens, but the plan's context of 1024 tokens leaves 960 for the prompt after the answer."
+    });
+  });
+
+  it('grows the window and reloads the engine when the exact counts need more than the estimate', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    engine.counter = tokenizer({ 2: 1500 }).count;
+    const r = runner(store, engine, { fromNeeds: true });
+    const outcome = await r.run('job-1', () => undefined);
+    expect(outcome.state).toBe('completed');
+    expect(engine.loads).toBe(2);
+    expect(store.log.at(-1)?.message).toBe(
+      "Counted the prompts with the model's tokenizer: the longest needs 1,500 tokens (estimated 20); context 1024 → 2048"
+    );
+    expect(store.progress.plan?.contextWindow).toBe(2048);
+    expect(store.progress).toMatchObject({ done: 3, failed: 0 });
+  });
+
+  it('keeps a window larger than the exact counts need (no reload) and reads the inputs in chunks', async () => {
+    const meta = {
+      ...job(2500),
+      needs: { longestPromptTokens: 3500, maxAnswerTokens: 64, exact: false }
+    };
+    const store = new MemoryStore(meta, inputs(2500));
+    const engine = new EchoEngine();
+    engine.counter = tokenizer({}).count;
+    const r = runner(store, engine, { fromNeeds: true });
+    store.progress = { ...store.progress, cursor: 2499, done: 2499 };
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    expect(engine.loads).toBe(1);
+    expect(store.inputReads).toBe(2);
+    expect(store.exact?.promptTokens).toHaveLength(2500);
+    expect(store.progress.plan?.contextWindow).toBe(4096);
+    expect(store.log.at(-1)?.message).toBe(
+      "Counted the prompts with the model's tokenizer: the longest needs 10 tokens (estimated 3,500)"
+    );
+  });
+
+  it('does not count the job again once its needs are exact', async () => {
+    const meta = {
+      ...job(2),
+      needs: { longestPromptTokens: 10, maxAnswerTokens: 64, exact: true }
+    };
+    const store = new MemoryStore(meta, inputs(2));
+    const engine = new EchoEngine();
+    const { count, calls } = tokenizer({});
+    engine.counter = count;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.exact).toBeNull();
+    expect(store.inputReads).toBe(0);
+    expect(calls).toEqual(['prompt 1', 'prompt 2']);
+  });
+});
