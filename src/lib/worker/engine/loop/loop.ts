@@ -2,8 +2,9 @@
  * The step loop: every job on the user's GPU goes through it, one sequence at a time
  * included (a batch of one), on WebLLM's runtime or the simulated model (model.ts). As
  * mlc-llm's serve engine, it runs actions over one record per sequence, step after step
- * (continuous batching): retire what was cancelled, admit waiting requests to free slots,
- * prefill one chunk of the oldest sequence still reading its prompt, decode one token for
+ * (continuous batching): retire what was cancelled, admit waiting requests to free slots
+ * (forked from a kept prefix where their prompts begin with it: actions/prefix.ts), prefill
+ * one chunk of the prefix or of the oldest sequence still reading its prompt, decode one token for
  * every sequence that has one to feed back, sample each row, retire what finished. A
  * sequence that stops frees its slot at once for the next request.
  *
@@ -30,6 +31,8 @@ export interface StepReport {
 export interface StepLoopOptions {
   /** The most tokens one sequence holds, prompt and answer (the job's window). */
   window: number;
+  /** Tokens many prompts begin with: read once and shared, where the model can (actions/prefix.ts). */
+  prefix?: readonly number[];
   onStep?: (report: StepReport) => void;
 }
 
@@ -46,7 +49,7 @@ export class StepLoop {
   #driven: Promise<void> = Promise.resolve();
 
   constructor(model: StepModel, options: StepLoopOptions) {
-    this.#state = loopState(model, options.window);
+    this.#state = loopState(model, options.window, options.prefix);
     this.#options = options;
   }
 

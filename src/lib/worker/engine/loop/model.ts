@@ -65,6 +65,17 @@ export interface SequenceSource {
   signal?: AbortSignal;
 }
 
+/**
+ * A kept prefix: prompt tokens many sequences begin with, read once into a KV sequence of its
+ * own (a slot after the sequences' slots), which each such sequence forks from.
+ */
+interface PrefixSharing {
+  /** Opens `slot` for a kept prefix: it has no answer of its own. */
+  addPrefix(slot: number): void;
+  /** Opens `child` holding what the prefix in `parent` holds: its KV pages shared, not copied. */
+  fork(parent: number, child: number, source: SequenceSource): void;
+}
+
 export interface StepModel {
   /** The model's name, as results report it. */
   readonly name: string;
@@ -87,6 +98,8 @@ export interface StepModel {
   detokenize(ids: Int32Array): string;
   /** Opens `slot` for a sequence. */
   addSequence(slot: number, source: SequenceSource): void;
+  /** Sharing a kept prefix's KV pages; a model without it reads every prompt whole. */
+  readonly sharing?: PrefixSharing;
   /** Frees `slot` and its KV pages. */
   removeSequence(slot: number): void;
   /**

@@ -27,6 +27,8 @@ export interface LoopAnswer {
   promptTokens: number;
   /** Every token sampled, a stop token included. */
   completionTokens: number;
+  /** Prompt tokens not read for it: a kept prefix's, shared (0 where none was). */
+  cachedTokens: number;
 }
 
 /** What the answer's rules need of the model. */
@@ -51,8 +53,14 @@ export class Sequence {
   status: 'waiting' | 'live' | 'settled' = 'waiting';
   /** Its KV slot while live. */
   slot = -1;
-  /** Prompt tokens read into the slot so far. */
+  /** Its slot holds a KV sequence (opened, or forked from the kept prefix). */
+  opened = false;
+  /** It forks from the kept prefix once the prefix is read (actions/prefix.ts). */
+  awaitingPrefix = false;
+  /** Prompt tokens its slot holds so far, read or shared. */
   cursor = 0;
+  /** Prompt tokens shared from the kept prefix, not read. */
+  cachedTokens = 0;
   rng: Rng | null = null;
   matcher: GrammarMatcher | null = null;
   cancelled = false;
@@ -79,9 +87,9 @@ export class Sequence {
     return this.request.promptIds.length;
   }
 
-  /** Still reading its prompt. */
+  /** Still reading its prompt (not while it waits for the kept prefix). */
   get reading(): boolean {
-    return this.cursor < this.promptTokens;
+    return !this.awaitingPrefix && this.cursor < this.promptTokens;
   }
 
   /** Has a token to feed back in the next decode. */
@@ -148,7 +156,8 @@ export class Sequence {
       this.settle.resolve({
         finishReason: this.finish,
         promptTokens: this.promptTokens,
-        completionTokens: this.sampled
+        completionTokens: this.sampled,
+        cachedTokens: this.cachedTokens
       });
     else this.settle.reject(new DOMException('The request was cancelled.', 'AbortError'));
   }

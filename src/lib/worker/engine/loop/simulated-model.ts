@@ -98,6 +98,8 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
   const pieces: string[] = [''];
   const ids = new Map<string, number>([['', 0]]);
   const slots = new Map<number, Slot>();
+  /** Slots holding a kept prefix. */
+  const prefixes = new Set<number>();
   /** Items whose answer `breakEvery` has broken once already. */
   const broken = new Set<number>();
   let crash: (info: LostInfo) => void = () => undefined;
@@ -137,6 +139,22 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
     if (item.attempt > listed || heldAttempts.has(key)) return false;
     heldAttempts.add(key);
     return true;
+  };
+
+  /** Opens a slot for a sequence: its answer's script, and the knobs that act on it. */
+  const openSlot = (slot: number, source: SequenceSource): void => {
+    const answer = completion(source);
+    const script = answer.tokens.map(idOf);
+    if (answer.finishReason === 'stop') script.push(0);
+    const { item } = source;
+    slots.set(slot, {
+      script,
+      given: 0,
+      hold: holds(source),
+      hang: item !== undefined && item.index === options.hangAtItem && item.attempt === 1,
+      poison: item !== undefined && item.index === options.poisonItem ? item.index : null,
+      signal: source.signal
+    });
   };
 
   /** Each row's logits: its script's next token far above every other. */
@@ -189,21 +207,23 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
     promptIds: simulatedPromptIds,
     detokenize: (tokens) => Array.from(tokens, (id) => pieces[id] ?? '').join(''),
     addSequence(slot, source) {
-      const answer = completion(source);
-      const script = answer.tokens.map(idOf);
-      if (answer.finishReason === 'stop') script.push(0);
-      const { item } = source;
-      slots.set(slot, {
-        script,
-        given: 0,
-        hold: holds(source),
-        hang: item !== undefined && item.index === options.hangAtItem && item.attempt === 1,
-        poison: item !== undefined && item.index === options.poisonItem ? item.index : null,
-        signal: source.signal
-      });
+      openSlot(slot, source);
     },
     removeSequence(slot) {
       slots.delete(slot);
+      prefixes.delete(slot);
+    },
+    // Its answers are scripts, so a fork needs only the slot: the GPU pass of the prefix's read
+    // is what the sharing saves.
+    sharing: {
+      addPrefix(slot) {
+        prefixes.add(slot);
+      },
+      fork(parent, child, source) {
+        if (!prefixes.has(parent))
+          throw new Error(`The simulated model has no prefix in slot ${parent}.`);
+        openSlot(child, source);
+      }
     },
     async prefill(slotIndex, promptIds, wantLogits) {
       const slot = slots.get(slotIndex);
@@ -236,6 +256,7 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
     },
     dispose() {
       slots.clear();
+      prefixes.clear();
     }
   };
 }

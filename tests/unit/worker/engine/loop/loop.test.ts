@@ -48,10 +48,20 @@ describe('StepLoop (on a toy model)', () => {
     const steps = loop(toyModel(4));
     const run = request([4], 5);
     const answer = await steps.generate(run.req);
-    expect(answer).toEqual({ finishReason: 'stop', promptTokens: 1, completionTokens: 1 });
+    expect(answer).toEqual({
+      finishReason: 'stop',
+      promptTokens: 1,
+      completionTokens: 1,
+      cachedTokens: 0
+    });
     expect(run.streamed.join('')).toBe('');
     const long = await steps.generate(request([1, 2], 3).req);
-    expect(long).toEqual({ finishReason: 'length', promptTokens: 2, completionTokens: 3 });
+    expect(long).toEqual({
+      finishReason: 'length',
+      promptTokens: 2,
+      completionTokens: 3,
+      cachedTokens: 0
+    });
   });
 
   it('prefills a long prompt in chunks of the model’s size, one sequence a call', async () => {
@@ -244,5 +254,60 @@ describe('StepLoop (on a toy model)', () => {
       schemas.map((schema, i) => steps.generate(request([i + 1], 2, { schema }).req))
     );
     expect(compiled).toEqual(schemas);
+  });
+
+  it('a kept prefix is read once into a slot of its own; prompts that begin with it fork from it and read only the rest, with the answers they get alone', async () => {
+    const model = toyModel(2, 4);
+    const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
+    const steps = new StepLoop(model, { window: 64, prefix });
+    const prompts = [
+      [...prefix, 9],
+      [...prefix, 10, 11],
+      [2, 3],
+      prefix,
+      [...prefix, 12, 13, 14, 15, 16]
+    ];
+    const runs = prompts.map((prompt) => request(prompt, 3));
+    const answers = await Promise.all(runs.map((run) => steps.generate(run.req)));
+    runs.forEach((run, i) => expect(run.streamed.join('')).toBe(aloneAnswer(prompts[i]!, 3)));
+    expect(answers.map((answer) => answer.cachedTokens)).toEqual([8, 8, 0, 0, 8]);
+    expect(answers.map((answer) => answer.promptTokens)).toEqual([9, 10, 2, 8, 13]);
+    // The prefix, in slot 2 (after the sequences' 0 and 1), read once in chunks of 4.
+    const prefills = model.calls.filter((call) => call.fn === 'prefill');
+    const ofPrefix = prefills.filter((call) => call.slots[0] === 2);
+    expect(ofPrefix.map((call) => call.lengths[0])).toEqual([4, 4]);
+    const read = prefills.reduce((sum, call) => sum + call.lengths[0]!, 0);
+    expect(read).toBe(8 + 1 + 2 + 2 + 8 + 5);
+    expect(model.forked).toHaveLength(3);
+    // A prompt that is only the prefix leaves it nothing to read: it reads itself whole.
+    expect(model.added).toHaveLength(2);
+    await steps.close();
+    expect(model.disposed).toBe(true);
+  });
+
+  it('a model that cannot share reads every prompt whole', async () => {
+    const model: ToyModel = Object.assign(toyModel(2, 4), { sharing: undefined });
+    const prefix = [1, 2, 3, 4];
+    const steps = new StepLoop(model, { window: 64, prefix });
+    const answer = await steps.generate(request([...prefix, 5], 2).req);
+    expect(answer.cachedTokens).toBe(0);
+    expect(model.calls.filter((call) => call.fn === 'prefill').map((c) => c.lengths[0])).toEqual([
+      4, 1
+    ]);
+  });
+
+  it('a sequence cancelled while it waits for the prefix leaves no slot behind', async () => {
+    const model = toyModel(1, 4);
+    const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
+    const steps = new StepLoop(model, { window: 64, prefix });
+    const controller = new AbortController();
+    const cancelled = steps.generate(request([...prefix, 9], 3).req, controller.signal);
+    controller.abort();
+    await expect(cancelled).rejects.toThrow('cancelled');
+    const next = request([...prefix, 10], 2);
+    const answer = await steps.generate(next.req);
+    expect(next.streamed.join('')).toBe(aloneAnswer([...prefix, 10], 2));
+    expect(answer.cachedTokens).toBe(8);
+    expect(model.removed).toEqual([0]);
   });
 });

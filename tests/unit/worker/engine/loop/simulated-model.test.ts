@@ -12,6 +12,7 @@ import { checkDevice, failAll, stepFailure } from '$lib/worker/engine/loop/actio
 import { retire } from '$lib/worker/engine/loop/actions/retire';
 import { sample } from '$lib/worker/engine/loop/actions/sample';
 import { LoopGenerator } from '$lib/worker/engine/loop/generator';
+import { StepLoop } from '$lib/worker/engine/loop/loop';
 import type { StepModel } from '$lib/worker/engine/loop/model';
 import { Sequence, type LoopAnswer } from '$lib/worker/engine/loop/sequence';
 import { simulatedModel, type SimulatedKnobs } from '$lib/worker/engine/loop/simulated-model';
@@ -188,6 +189,47 @@ describe('the simulated model under the step loop', () => {
     expect(await counted({})).toBe(4);
     expect(await counted({ gpuPassPerItem: true })).toBe(1);
   });
+
+  it('prefix: a kept system prompt is read once, in a slot of its own; the answers are those read whole', async () => {
+    const system = { role: 'system' as const, content: 'Rate the answer from 1 to 5, as JSON.' };
+    const requests = ['one', 'two words', 'three words here'].map((content) => ({
+      ...ask(content, { max_tokens: 6 }),
+      messages: [system, { role: 'user' as const, content }]
+    }));
+    const prefix = simulatedPromptIds({ ...requests[0]!, messages: [system] }).slice(0, -2);
+    const answers = async (shared: readonly number[]) => {
+      const { sim } = model(2);
+      const passes: number[] = [];
+      const prefill = sim.prefill.bind(sim);
+      sim.prefill = (slot, ids, logits) => (passes.push(ids.length), prefill(slot, ids, logits));
+      const loop = new StepLoop(sim, { window: 4096, prefix: shared });
+      const out = await Promise.all(
+        requests.map((request) => {
+          const text: string[] = [];
+          const promptIds = simulatedPromptIds(request);
+          const req = {
+            request,
+            promptIds,
+            maxTokens: 6,
+            seed: 3,
+            onText: (d: string) => text.push(d)
+          };
+          return loop.generate(req).then((answer) => ({ ...answer, text: text.join('') }));
+        })
+      );
+      return { out, read: passes.reduce((a, b) => a + b, 0) };
+    };
+    const whole = await answers([]);
+    const shared = await answers(prefix);
+    expect(shared.out.map((a) => a.text)).toEqual(whole.out.map((a) => a.text));
+    expect(shared.out.map((a) => a.cachedTokens)).toEqual([
+      prefix.length,
+      prefix.length,
+      prefix.length
+    ]);
+    expect(whole.out.map((a) => a.cachedTokens)).toEqual([0, 0, 0]);
+    expect(whole.read - shared.read).toBe(2 * prefix.length);
+  });
 });
 
 /** A sequence for `model`'s state, its promise's end recorded. */
@@ -289,7 +331,8 @@ describe('the step loop’s actions, one at a time (on the simulated model)', ()
     expect(a.ended.answer).toEqual({
       finishReason: 'length',
       promptTokens: a.sequence.promptTokens,
-      completionTokens: 1
+      completionTokens: 1,
+      cachedTokens: 0
     });
   });
 

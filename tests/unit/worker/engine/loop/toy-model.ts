@@ -26,6 +26,8 @@ export interface ToyModel extends StepModel {
   calls: { fn: 'prefill' | 'decode'; slots: number[]; lengths: number[] }[];
   added: number[];
   removed: number[];
+  /** Slots forked from a kept prefix, in order. */
+  forked: number[];
   /** Makes the next forward call throw this. */
   failNext: unknown;
   /** Loses the device: `lost` settles with this. */
@@ -116,6 +118,19 @@ export function toyModel(slots: number, prefillChunk = 4, grammars = toyGrammars
       held.delete(slot);
       model.removed.push(slot);
     },
+    sharing: {
+      addPrefix(slot) {
+        if (held.has(slot)) throw new Error(`slot ${slot} is taken`);
+        held.set(slot, []);
+      },
+      fork(parent, child) {
+        const tokens = held.get(parent);
+        if (!tokens) throw new Error(`slot ${parent} has no prefix`);
+        if (held.has(child)) throw new Error(`slot ${child} is taken`);
+        held.set(child, [...tokens]);
+        model.forked.push(child);
+      }
+    },
     async prefill(slot, ids, logits) {
       const out = await forward('prefill', [{ slot, ids: [...ids] }]);
       return logits ? out : null;
@@ -131,6 +146,7 @@ export function toyModel(slots: number, prefillChunk = 4, grammars = toyGrammars
     calls: [],
     added: [],
     removed: [],
+    forked: [],
     failNext: null,
     loseDevice: (info) => loseDevice(info),
     loseDuringRead: null,

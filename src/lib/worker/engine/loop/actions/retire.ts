@@ -9,7 +9,7 @@ export function retire(state: LoopState): void {
     const sequence = state.live[i];
     if (!sequence?.over) continue;
     state.live.splice(i, 1);
-    state.model.removeSequence(sequence.slot);
+    if (sequence.opened) state.model.removeSequence(sequence.slot);
     state.freeSlots.push(sequence.slot);
     state.freeSlots.sort((a, b) => a - b);
     sequence.end();
