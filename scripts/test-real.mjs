@@ -87,7 +87,9 @@ const ok = run(
     'test',
     '-c',
     'playwright.real.config.ts',
-    ...(recording ? ['--grep', '@baseline'] : [])
+    ...(recording ? ['--grep', '@baseline'] : []),
+    // Anything else is Playwright's: `npm run test:real -- tests/real/prefix.spec.ts`.
+    ...process.argv.slice(2).filter((arg) => arg !== '--record')
   ],
   {
     PW_JSON_REPORT: report,

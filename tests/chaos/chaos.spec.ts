@@ -142,6 +142,22 @@ for (const sequences of [1, 4]) {
         });
       }
 
+      // Chrome may block the GPU only after the engine ran again on it (seen at 1 sequence at
+      // once: commits, then the block, the page's 3 reloads, and its request for a user Reload).
+      const stoppedForReload = page
+        .getByRole('alert')
+        .filter({ hasText: "Press the browser's Reload button" });
+      const completed = page.getByRole('status').filter({ hasText: /^Completed$/ });
+      while (
+        (await Promise.race([
+          completed.waitFor({ timeout: 300_000 }).then(() => 'completed' as const),
+          stoppedForReload.waitFor({ timeout: 300_000 }).then(() => 'asks-for-reload' as const)
+        ])) === 'asks-for-reload' &&
+        userReloads < 2
+      ) {
+        userReloads++;
+        await page.reload();
+      }
       await waitForCompleted(page, TOTAL, 300_000);
       const logText = (await page.getByTestId('run-log').textContent()) ?? '';
       const hangRecovered = /no token for \d+ s at item (\d+)/.exec(logText);
@@ -183,6 +199,8 @@ Chaos run (seed ${SEED})
 `);
       expect(lost).toBe(0);
       expect(duplicated).toBe(0);
+      // One Reload a user starts is the accepted cost of Chrome's block; never more.
+      expect(userReloads).toBeLessThanOrEqual(1);
       expect(identical).toBe(true);
       expect(count('hang')).toBe(1);
       await context.close();

@@ -44,7 +44,7 @@ import {
 } from './real-helpers';
 import { answerOf, recordOrCompare, recorded, type Answer } from './recorded';
 import { serveRuntimePage, type ChatOptions, type RuntimeAnswer } from './runtime-page';
-import { scoreSchema, scoringPrompt } from '../../src/lib/presets/score-pairs';
+import { SCORED_PAIRS, SCORE_TOKENS, SCORING_RUBRIC, scoringRequest } from './scoring';
 import type { GenerateRequest } from '../../src/lib/shared/request';
 
 const KIT_QUERY = `?model=${KIT_MODEL_ID}`;
@@ -65,8 +65,6 @@ const smallFile = (count = SMALL_PROMPTS.length, name = 'real-small.jsonl') =>
   );
 /** A job's run on lavapipe (longer on SwiftShader): load, a prompt of ~15 tokens, a few tokens out. */
 const RUN_MS = 300_000 * SLOWDOWN;
-/** Enough for {"score": n} and the stop token (7 tokens) when xgrammar adds no whitespace. */
-const SCORE_TOKENS = 8;
 
 test('the Models page downloads the kit model from the mirror into WebLLM’s own cache', async ({
   kitMirror
@@ -250,15 +248,6 @@ test('four sequences at once: every answer token for token the recorded one-at-a
   expect(together).toContain('0,1,2,3');
 });
 
-/** The scoring tests' rubric: one line (the full one is ~400 tokens, minutes of prefill here). */
-const SCORING_RUBRIC = 'Score the pair from 1 to 5.';
-
-/** The scoring test's pairs: two, one word each way, so a prompt is 64 tokens. */
-const SCORED_PAIRS: [string, string][] = [
-  ['Lunch?', 'Sure'],
-  ['Tea?', 'No']
-];
-
 /** A job of the WeClone preset over `messages` (a pair each), with a one-line rubric. */
 async function createScoringJob({ page }: KitBrowser, messages: [string, string][], query: string) {
   const pairs = wecloneDataset(messages.length, []);
@@ -339,28 +328,7 @@ test('WebLLM’s own chat.completions gives the recorded answers, token for toke
     max_tokens: SMALL_MAX_TOKENS[i]!,
     seed: 0
   }));
-  const [question, answer] = SCORED_PAIRS[0]!;
-  const scored: GenerateRequest = {
-    messages: [
-      {
-        role: 'user',
-        content: scoringPrompt({ rubric: SCORING_RUBRIC, language: 'en' }, [
-          {
-            id: '0',
-            turns: [
-              { role: 'user', content: question },
-              { role: 'assistant', content: answer }
-            ]
-          }
-        ])
-      }
-    ],
-    temperature: 0,
-    top_p: 1,
-    max_tokens: SCORE_TOKENS,
-    seed: 0,
-    schema: scoreSchema(1)
-  };
+  const scored = scoringRequest(SCORED_PAIRS[0]!);
   const runtime = await serveRuntimePage();
   const page = await kit.context.newPage();
   try {

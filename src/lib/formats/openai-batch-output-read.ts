@@ -111,10 +111,14 @@ function readUsage(value: unknown): Usage | null {
   // vLLM may write completion_tokens: null.
   const completion = count(value.completion_tokens) ?? 0;
   if (prompt === null) return null;
+  const details = isRecord(value.prompt_tokens_details) ? value.prompt_tokens_details : {};
+  const cached = count(details.cached_tokens);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
-    total_tokens: count(value.total_tokens) ?? prompt + completion
+    total_tokens: count(value.total_tokens) ?? prompt + completion,
+    // None shared is as none reported (OpenAI writes 0; LocalBatch writes only what it shared).
+    ...(cached ? { prompt_tokens_details: { cached_tokens: cached } } : {})
   };
 }
 

@@ -49,7 +49,14 @@ function line(jobId: string, input: ExportItem, result: ExportResult): string {
             : {
                 prompt_tokens: usage.prompt_tokens,
                 completion_tokens: usage.completion_tokens,
-                total_tokens: usage.total_tokens
+                total_tokens: usage.total_tokens,
+                ...(usage.prompt_tokens_details
+                  ? {
+                      prompt_tokens_details: {
+                        cached_tokens: usage.prompt_tokens_details.cached_tokens
+                      }
+                    }
+                  : {})
               }
       }
     },

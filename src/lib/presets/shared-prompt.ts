@@ -37,10 +37,12 @@ export interface SharedPrompt {
 /** A unit's usage shared out over its `n` results (the remainder to the first), so totals add up. */
 export function shareUsage(usage: Usage, n: number): Usage[] {
   const part = (total: number, i: number) => Math.floor(total / n) + (i === 0 ? total % n : 0);
+  const cached = usage.prompt_tokens_details?.cached_tokens;
   return Array.from({ length: n }, (_, i) => ({
     ...usage,
     prompt_tokens: part(usage.prompt_tokens, i),
     completion_tokens: part(usage.completion_tokens, i),
-    total_tokens: part(usage.prompt_tokens, i) + part(usage.completion_tokens, i)
+    total_tokens: part(usage.prompt_tokens, i) + part(usage.completion_tokens, i),
+    ...(cached === undefined ? {} : { prompt_tokens_details: { cached_tokens: part(cached, i) } })
   }));
 }

@@ -56,6 +56,11 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /**
+   * Prompt tokens not read for this result but shared from a prefix read once (as OpenAI and
+   * vLLM report them); absent where nothing was shared.
+   */
+  prompt_tokens_details?: { cached_tokens: number };
   /** Speeds are measurements, not results: shown on the page, never exported. */
   prefill_tokens_per_s?: number;
   decode_tokens_per_s?: number;

@@ -210,7 +210,13 @@ describe('parseResultsFile: the three producers', () => {
         status: 'done',
         text: '{"score": 4}',
         finishReason: 'stop',
-        usage: { prompt_tokens: 61, completion_tokens: 7, total_tokens: 68 },
+        // 48 of its 61 prompt tokens were a prefix read once and shared.
+        usage: {
+          prompt_tokens: 61,
+          completion_tokens: 7,
+          total_tokens: 68,
+          prompt_tokens_details: { cached_tokens: 48 }
+        },
         model,
         created: 1751000000,
         error: null

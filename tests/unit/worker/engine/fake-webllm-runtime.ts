@@ -4,7 +4,7 @@
  * holds. It records every forward call (which function, which slots, how many tokens), the
  * KV caches made and freed, so tests can see what the model ran.
  */
-import type { ChatPipeline, Tvm, TvmArray, Xgrammar } from '$lib/worker/engine/loop/webllm-model';
+import type { ChatPipeline, Tvm, TvmArray, Xgrammar } from '$lib/worker/engine/loop/webllm-runtime';
 import type { LostInfo } from '$lib/worker/engine/errors';
 
 const VOCAB = 20;
@@ -66,6 +66,10 @@ export interface FakeRuntime {
   caches: Kv[];
   calls: { fn: Fn; slots: number[]; lengths: number[] }[];
   removed: number[];
+  /** The library has the KV fork (`vm.builtin.kv_state_fork_sequence`). */
+  hasFork: boolean;
+  /** Slots forked, in order. */
+  forked: number[];
   /** Makes the next forward call throw this. */
   failNext: unknown;
   /** Loses the device: `lost` settles with this. */
@@ -129,6 +133,20 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     cpu: () => 'cpu',
     makeShapeTuple: (shape: number[]) => shape,
     scalar: (value: number) => value,
+    // The library's functions WebLLM does not bind: the KV cache's fork (a child holding all
+    // its parent holds, at -1), where the test library has it.
+    getGlobalFunc: (name: string) => {
+      if (name !== 'vm.builtin.kv_state_fork_sequence' || !runtime.hasFork)
+        throw new Error(`Cannot find global function ${name}`);
+      return fn((kv: Kv, parent: number, child: number, at: number) => {
+        const held = kv.slots.get(parent);
+        if (!held) throw new Error(`slot ${parent} has no sequence`);
+        if (kv.slots.has(child)) throw new Error(`slot ${child} is taken`);
+        if (at !== -1) throw new Error('the fake forks at -1 only');
+        kv.slots.set(child, [...held]);
+        runtime.forked.push(child);
+      });
+    },
     applyRepetitionPenalty() {},
     applyPresenceAndFrequencyPenalty() {},
     ctx: {
@@ -159,6 +177,8 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     caches: [],
     calls,
     removed,
+    hasFork: true,
+    forked: [],
     failNext: null,
     loseDuringSync: null,
     loseDevice: (info) => loseDevice(info)

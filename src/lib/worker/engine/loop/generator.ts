@@ -17,9 +17,14 @@ export class LoopGenerator {
   #prefill = { tokens: 0, ms: 0 };
   #decode = { tokens: 0, ms: 0 };
 
-  constructor(model: StepModel, window: number) {
+  /** `prefixTokens`: tokens every prompt of the job begins with, read once and shared. */
+  constructor(model: StepModel, window: number, prefixTokens = 0) {
     this.#model = model;
-    this.#loop = new StepLoop(model, { window, onStep: (step) => this.#measure(step) });
+    this.#loop = new StepLoop(model, {
+      window,
+      prefixTokens,
+      onStep: (step) => this.#measure(step)
+    });
   }
 
   /** Sequences at once. */
@@ -84,6 +89,9 @@ export class LoopGenerator {
           prompt_tokens: answer.promptTokens,
           completion_tokens: answer.completionTokens,
           total_tokens: answer.promptTokens + answer.completionTokens,
+          ...(answer.cachedTokens > 0
+            ? { prompt_tokens_details: { cached_tokens: answer.cachedTokens } }
+            : {}),
           prefill_tokens_per_s: perSecond(this.#prefill),
           decode_tokens_per_s: perSecond(this.#decode)
         }

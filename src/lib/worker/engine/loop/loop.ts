@@ -31,8 +31,11 @@ export interface StepReport {
 export interface StepLoopOptions {
   /** The most tokens one sequence holds, prompt and answer (the job's window). */
   window: number;
-  /** Tokens many prompts begin with: read once and shared, where the model can (actions/prefix.ts). */
-  prefix?: readonly number[];
+  /**
+   * Tokens every prompt begins with (the job's shared prefix): read once and shared where the
+   * model can (actions/prefix.ts).
+   */
+  prefixTokens?: number;
   onStep?: (report: StepReport) => void;
 }
 
@@ -49,7 +52,7 @@ export class StepLoop {
   #driven: Promise<void> = Promise.resolve();
 
   constructor(model: StepModel, options: StepLoopOptions) {
-    this.#state = loopState(model, options.window, options.prefix);
+    this.#state = loopState(model, options.window, options.prefixTokens);
     this.#options = options;
   }
 

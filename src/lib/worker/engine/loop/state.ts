@@ -17,8 +17,10 @@ export interface LoopState {
   readonly freeSlots: number[];
   /** The device's loss, once `model.lost` says so. */
   lost: { reason: string; message: string } | null;
-  /** The kept prefix, where the loop shares one (actions/prefix.ts). */
-  readonly prefix: KeptPrefix | null;
+  /** Tokens every prompt of the job begins with, to keep and share (0: none). */
+  readonly prefixTokens: number;
+  /** The kept prefix, once taken from the first prompt longer than it (actions/prefix.ts). */
+  prefix: KeptPrefix | null;
 }
 
 /** A kept prefix: its tokens, its own KV slot, and how much of it is read. */
@@ -29,15 +31,8 @@ interface KeptPrefix {
   cursor: number;
 }
 
-/**
- * `prefix`: tokens many of the loop's prompts begin with, read once and shared (where the model
- * can share; whole pages of the KV cache, so a shorter tail than a page is read again by each).
- */
-export function loopState(
-  model: StepModel,
-  window: number,
-  prefix: readonly number[] = []
-): LoopState {
+/** `prefixTokens`: tokens every prompt begins with, read once and shared where the model can. */
+export function loopState(model: StepModel, window: number, prefixTokens = 0): LoopState {
   const state: LoopState = {
     model,
     rules: {
@@ -50,8 +45,8 @@ export function loopState(
     live: [],
     freeSlots: Array.from({ length: model.slots }, (_, i) => i),
     lost: null,
-    prefix:
-      model.sharing && prefix.length > 0 ? { ids: prefix, slot: model.slots, cursor: 0 } : null
+    prefixTokens: model.sharing ? prefixTokens : 0,
+    prefix: null
   };
   // eslint-disable-next-line @typescript-eslint/no-floating-promises -- device.lost never rejects
   void model.lost.then((info) => (state.lost = info));

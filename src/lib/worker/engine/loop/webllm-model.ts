@@ -19,113 +19,20 @@ import { KV_PAGE_TOKENS, kvCapacity } from '$lib/plan/kv-cache';
 import { promptTokenIds, type ChatTemplate } from '../chat-template';
 import type { LostInfo } from '../errors';
 import type { GenerateRequest } from '$lib/shared/request';
-import type {
-  GrammarMatcher,
-  Grammars,
-  Rng,
-  RowInput,
-  Sampler,
-  SamplingDefaults,
-  StepModel
-} from './model';
+import type { Grammars, RowInput, Sampler, StepModel } from './model';
 import { penaltyOf } from './sampling';
+import type {
+  ChatPipeline,
+  Grammar,
+  PackedFunc,
+  Tvm,
+  TvmArray,
+  TvmObject,
+  TvmTuple,
+  Xgrammar
+} from './webllm-runtime';
 
-/** A tvmjs NDArray (lib/index.js `NDArray`). */
-export interface TvmArray {
-  readonly shape: number[];
-  copyFrom(data: ArrayLike<number> | TvmArray): TvmArray;
-  toArray(): Float32Array | Int32Array;
-  view(shape: number[]): TvmArray;
-  dispose(): void;
-}
-
-/** What a compiled model function returns: `(logits, kv)`. */
-interface TvmTuple {
-  get(index: number): TvmArray;
-}
-
-type TvmObject = object;
-type PackedFunc = ((...args: unknown[]) => unknown) & { dispose(): void };
-
-export interface Tvm {
-  beginScope(): void;
-  endScope(): void;
-  detachFromCurrentScope<T>(value: T): T;
-  empty(shape: number[], dtype: 'int32' | 'float32', device: unknown): TvmArray;
-  cpu(): unknown;
-  makeShapeTuple(shape: number[]): TvmObject;
-  scalar(value: number, dtype: 'int64' | 'int32'): TvmObject;
-  applyRepetitionPenalty(logits: TvmArray, tokens: TvmArray, penalty: number): void;
-  applyPresenceAndFrequencyPenalty(
-    logits: TvmArray,
-    tokens: TvmArray,
-    freqs: TvmArray,
-    presence: number,
-    frequency: number
-  ): void;
-  ctx: {
-    sampleTopPFromLogits(logits: TvmArray, temperature: number, topP: number, u: number): number;
-  };
-  rng: { constructor: new () => Rng };
-}
-
-/** The fields of `LLMChatPipeline` the loop reads. */
-export interface ChatPipeline {
-  tvm: Tvm;
-  vm: { getFunction(name: string): PackedFunc };
-  params: TvmObject;
-  device: { sync(): Promise<void> };
-  embed: PackedFunc;
-  prefill: PackedFunc;
-  decoding: PackedFunc;
-  kvCache: { dispose(): void };
-  fKVCacheAddSequence: PackedFunc;
-  fKVCacheRemoveSequence: PackedFunc;
-  fKVCacheBeginForward: PackedFunc;
-  fKVCacheEndForward: PackedFunc;
-  prefillChunkSize: number;
-  fullVocabSize: number;
-  stopTokens: number[];
-  stopStr: string[];
-  token_postproc_method: string;
-  prepend_space_in_encode: boolean;
-  tokenizer: {
-    encode(text: string): Int32Array;
-    decode(ids: Int32Array): string;
-    getVocabSize(): number;
-    idToToken(id: number): string;
-  };
-  config: SamplingDefaults & {
-    conv_template?: ChatTemplate;
-    conv_config?: Partial<ChatTemplate>;
-  };
-  /** Made by WebLLM on its first request with a schema; made here and kept on the pipeline. */
-  xgTokenizerInfo?: TvmObject;
-  grammarCompiler?: GrammarCompiler;
-}
-
-interface Grammar {
-  dispose(): void;
-}
-interface GrammarCompiler {
-  compileJSONSchema(schema: string): Promise<Grammar>;
-  dispose(): void;
-}
-
-/** The xgrammar module WebLLM 0.2.79 bundles (its `lib$1.exports`; the patch exports it). */
-export interface Xgrammar {
-  TokenizerInfo: {
-    createTokenizerInfo(
-      table: string[],
-      postproc: string,
-      prependSpace: boolean,
-      vocabSize: number,
-      stopTokens: number[]
-    ): Promise<TvmObject>;
-  };
-  GrammarCompiler: { createGrammarCompiler(info: TvmObject): Promise<GrammarCompiler> };
-  GrammarMatcher: { createGrammarMatcher(grammar: Grammar): Promise<GrammarMatcher> };
-}
+export type { Xgrammar } from './webllm-runtime';
 
 const NEEDED: (keyof ChatPipeline)[] = [
   'tvm',
@@ -271,6 +178,18 @@ export interface WebLLMModelOptions {
   /** The most tokens one sequence holds (the plan's window). */
   window: number;
   xgrammar: Xgrammar;
+  /** Tokens of a kept prefix the cache also holds, shared by forks (0 or absent: none). */
+  prefixTokens?: number;
+}
+
+/** The library's KV fork (TVM's paged cache: a child sharing its parent's pages), or null. */
+function kvFork(tvm: Tvm): PackedFunc | null {
+  try {
+    return tvm.detachFromCurrentScope(tvm.getGlobalFunc('vm.builtin.kv_state_fork_sequence'));
+  } catch {
+    // A library without it: every prompt is read whole.
+    return null;
+  }
 }
 
 /** The step loop's model on the pipeline WebLLM loaded for `model`. */
@@ -293,13 +212,17 @@ export function webllmModel(
   p.kvCache.dispose();
   const shape = (n: number) => tvm.makeShapeTuple([n]);
   const single = sequences === 1;
-  // Every slot can hold a whole window: pages never run out while a slot is free.
-  const capacity = kvCapacity(window, sequences);
+  // Every slot can hold a whole window, and a kept prefix its pages: pages never run out while
+  // a slot is free.
+  const prefixTokens = options.prefixTokens ?? 0;
+  const capacity = kvCapacity(window, sequences, prefixTokens);
   let batchPrefill: PackedFunc | null = null;
   let batchDecode: PackedFunc | null = null;
+  let fork: PackedFunc | null = null;
   let kv: TvmObject & { dispose?: () => void };
   tvm.beginScope();
   try {
+    if (prefixTokens > 0) fork = kvFork(tvm);
     if (!single) {
       batchPrefill = tvm.detachFromCurrentScope(p.vm.getFunction('batch_prefill'));
       batchDecode = tvm.detachFromCurrentScope(p.vm.getFunction('batch_decode'));
@@ -359,6 +282,21 @@ export function webllmModel(
     detokenize: (ids) => p.tokenizer.decode(ids),
     addSequence: (slot) => p.fKVCacheAddSequence(kv, tvm.scalar(slot, 'int64')),
     removeSequence: (slot) => p.fKVCacheRemoveSequence(kv, tvm.scalar(slot, 'int64')),
+    // The prefix is a sequence of its own (slot `sequences`); a fork at -1 takes all of it.
+    ...(fork
+      ? {
+          sharing: {
+            addPrefix: (slot: number) => p.fKVCacheAddSequence(kv, tvm.scalar(slot, 'int64')),
+            fork: (parent: number, child: number) =>
+              (fork as PackedFunc)(
+                kv,
+                tvm.scalar(parent, 'int64'),
+                tvm.scalar(child, 'int64'),
+                tvm.scalar(-1, 'int64')
+              )
+          }
+        }
+      : {}),
     async prefill(slot, ids, logits) {
       const n = ids.length;
       tvm.beginScope();
@@ -408,7 +346,7 @@ export function webllmModel(
       }
     },
     dispose() {
-      for (const one of [cpuLogits, sampler, grammars, batchPrefill, batchDecode, kv]) {
+      for (const one of [cpuLogits, sampler, grammars, batchPrefill, batchDecode, fork, kv]) {
         try {
           one?.dispose?.();
         } catch {

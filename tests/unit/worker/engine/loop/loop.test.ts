@@ -259,7 +259,7 @@ describe('StepLoop (on a toy model)', () => {
   it('a kept prefix is read once into a slot of its own; prompts that begin with it fork from it and read only the rest, with the answers they get alone', async () => {
     const model = toyModel(2, 4);
     const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
-    const steps = new StepLoop(model, { window: 64, prefix });
+    const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const prompts = [
       [...prefix, 9],
       [...prefix, 10, 11],
@@ -288,7 +288,7 @@ describe('StepLoop (on a toy model)', () => {
   it('a model that cannot share reads every prompt whole', async () => {
     const model: ToyModel = Object.assign(toyModel(2, 4), { sharing: undefined });
     const prefix = [1, 2, 3, 4];
-    const steps = new StepLoop(model, { window: 64, prefix });
+    const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const answer = await steps.generate(request([...prefix, 5], 2).req);
     expect(answer.cachedTokens).toBe(0);
     expect(model.calls.filter((call) => call.fn === 'prefill').map((c) => c.lengths[0])).toEqual([
@@ -299,7 +299,7 @@ describe('StepLoop (on a toy model)', () => {
   it('a sequence cancelled while it waits for the prefix leaves no slot behind', async () => {
     const model = toyModel(1, 4);
     const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
-    const steps = new StepLoop(model, { window: 64, prefix });
+    const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const controller = new AbortController();
     const cancelled = steps.generate(request([...prefix, 9], 3).req, controller.signal);
     controller.abort();

@@ -197,12 +197,12 @@ describe('the simulated model under the step loop', () => {
       messages: [system, { role: 'user' as const, content }]
     }));
     const prefix = simulatedPromptIds({ ...requests[0]!, messages: [system] }).slice(0, -2);
-    const answers = async (shared: readonly number[]) => {
+    const answers = async (prefixTokens: number) => {
       const { sim } = model(2);
       const passes: number[] = [];
       const prefill = sim.prefill.bind(sim);
       sim.prefill = (slot, ids, logits) => (passes.push(ids.length), prefill(slot, ids, logits));
-      const loop = new StepLoop(sim, { window: 4096, prefix: shared });
+      const loop = new StepLoop(sim, { window: 4096, prefixTokens });
       const out = await Promise.all(
         requests.map((request) => {
           const text: string[] = [];
@@ -219,8 +219,8 @@ describe('the simulated model under the step loop', () => {
       );
       return { out, read: passes.reduce((a, b) => a + b, 0) };
     };
-    const whole = await answers([]);
-    const shared = await answers(prefix);
+    const whole = await answers(0);
+    const shared = await answers(prefix.length);
     expect(shared.out.map((a) => a.text)).toEqual(whole.out.map((a) => a.text));
     expect(shared.out.map((a) => a.cachedTokens)).toEqual([
       prefix.length,

@@ -48,6 +48,47 @@ describe('webllmModel (WebLLM 0.2.79’s runtime, faked)', () => {
     expect(Math.max(...runtime.calls.map((call) => call.slots.length))).toBe(2);
   });
 
+  it('a kept prefix: its pages in the cache, read once into slot `sequences`, forked at its end by the library’s own fork', async () => {
+    for (const sequences of [1, 2]) {
+      const runtime = fakeRuntime(4);
+      const prefix = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+      const model = webllmModel(runtime.engine, 'm', {
+        sequences,
+        window: 64,
+        xgrammar: fakeXgrammar,
+        prefixTokens: 16
+      });
+      expect(runtime.caches[0]!.made[1]).toBe(kvCapacity(64, sequences, 16));
+      const steps = new StepLoop(model, { window: 64, prefixTokens: 16 });
+      const runs = [request([...prefix, 17], 3), request([...prefix, 18, 19], 3)];
+      const answers = await Promise.all(runs.map((run) => steps.generate(run.req)));
+      expect(runs.map((run) => run.streamed.join(''))).toEqual([
+        aloneAnswer([...prefix, 17], 3),
+        aloneAnswer([...prefix, 18, 19], 3)
+      ]);
+      expect(answers.map((answer) => answer.cachedTokens)).toEqual([16, 16]);
+      expect(runtime.forked).toHaveLength(2);
+      const ofPrefix = runtime.calls.filter((call) => call.slots.includes(sequences));
+      expect(ofPrefix.map((call) => call.lengths[0])).toEqual([4, 4, 4, 4]);
+    }
+  });
+
+  it('a library without the fork reads every prompt whole', async () => {
+    const runtime = fakeRuntime(4);
+    runtime.hasFork = false;
+    const model = webllmModel(runtime.engine, 'm', {
+      sequences: 1,
+      window: 64,
+      xgrammar: fakeXgrammar,
+      prefixTokens: 16
+    });
+    expect(model.sharing).toBeUndefined();
+    const answer = await new StepLoop(model, { window: 64, prefixTokens: 16 }).generate(
+      request([...Array.from({ length: 16 }, (_, i) => i), 17], 2).req
+    );
+    expect(answer.cachedTokens).toBe(0);
+  });
+
   it('frees WebLLM’s own KV cache before it makes the loop’s: a window for each slot', () => {
     const runtime = fakeRuntime(4);
     webllmModel(runtime.engine, 'm', { sequences: 3, window: 1000, xgrammar: fakeXgrammar });

@@ -1,6 +1,7 @@
 /**
- * Prefix: a sequence whose prompt begins with the kept prefix forks from it instead of reading
- * it, as mlc-llm's prefix cache and vLLM's automatic prefix caching do. The prefix is read once,
+ * Prefix: a sequence whose prompt begins with the kept prefix (the tokens every prompt of the
+ * job begins with, taken from the first prompt) forks from it instead of reading it, as mlc-llm's
+ * prefix cache and vLLM's automatic prefix caching do. The prefix is read once,
  * a chunk a step, into a KV sequence of its own when the first such sequence is admitted, and
  * stays until the model is disposed (the job's end, a cancel, a lost device: the next load reads
  * it again). A sequence still reads at least its prompt's last token, whose logits it samples.
@@ -28,8 +29,16 @@ function fork(state: LoopState, sequence: Sequence): void {
   sequence.cachedTokens = prefix.ids.length;
 }
 
-/** Opens an admitted sequence's slot: from the kept prefix where it begins with it, else empty. */
+/**
+ * Opens an admitted sequence's slot: from the kept prefix where it begins with it, else empty.
+ * The prefix is taken from the first prompt longer than it.
+ */
 export function openSlot(state: LoopState, sequence: Sequence): void {
+  const { promptIds } = sequence.request;
+  if (!state.prefix && state.prefixTokens > 0 && promptIds.length > state.prefixTokens) {
+    const ids = promptIds.slice(0, state.prefixTokens);
+    state.prefix = { ids, slot: state.model.slots, cursor: 0 };
+  }
   const { prefix } = state;
   if (!prefix || !sharesPrefix(state, sequence)) {
     state.model.addSequence(sequence.slot, sequence.request);
