@@ -73,7 +73,9 @@ for (const sequences of [1, 4]) {
       const clean = await exportAs(page, 'OpenAI batch output (.jsonl)');
 
       // The schedule: finished counts at which each fault strikes, seeded.
-      const hangAt = 40 + Math.floor(random() * 200);
+      // The hang strikes an item's first attempt: between the browser kill and the last kills,
+      // where no other fault ends that attempt first.
+      const hangAt = 206 + Math.floor(random() * 8);
       const phase1: { fault: Fault; at: number }[] = [
         ...Array.from({ length: 10 }, () => ({
           fault: 'gpu-kill' as const,
