@@ -47,9 +47,24 @@ export class LoopGenerator {
     }
   }
 
+  /**
+   * Each request's prompt ids, laid out once: the runner counts a request's tokens before it
+   * sends it (unit.ts), and generate reads the same ids.
+   */
+  readonly #promptIds = new WeakMap<GenerateRequest, number[]>();
+
+  #idsOf(request: GenerateRequest): number[] {
+    let ids = this.#promptIds.get(request);
+    if (!ids) {
+      ids = this.#model.promptIds(request);
+      this.#promptIds.set(request, ids);
+    }
+    return ids;
+  }
+
   /** Prompt tokens of a request, chat template included. */
   countTokens(request: GenerateRequest): number {
-    return this.#model.promptIds(request).length;
+    return this.#idsOf(request).length;
   }
 
   async generate(
@@ -60,7 +75,7 @@ export class LoopGenerator {
   ): Promise<GenerateResult> {
     let text = '';
     try {
-      const promptIds = this.#model.promptIds(request);
+      const promptIds = this.#idsOf(request);
       const answer = await this.#loop.generate(
         {
           request,

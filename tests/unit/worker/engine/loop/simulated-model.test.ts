@@ -190,6 +190,19 @@ describe('the simulated model under the step loop', () => {
     expect(await counted({ gpuPassPerItem: true })).toBe(1);
   });
 
+  it('a request counted and then run is laid out once', async () => {
+    const { sim } = model(1);
+    let layouts = 0;
+    const promptIds = sim.promptIds.bind(sim);
+    sim.promptIds = (request) => (layouts++, promptIds(request));
+    const generator = new LoopGenerator(sim, 4096);
+    const request = ask('one', { max_tokens: 2 });
+    expect(generator.countTokens(request)).toBe(simulatedPromptIds(request).length);
+    const result = await generator.generate(request, () => undefined, new AbortController().signal);
+    expect(result.usage.prompt_tokens).toBe(simulatedPromptIds(request).length);
+    expect(layouts).toBe(1);
+  });
+
   it('prefix: a kept system prompt is read once, in a slot of its own; the answers are those read whole', async () => {
     const system = { role: 'system' as const, content: 'Rate the answer from 1 to 5, as JSON.' };
     const requests = ['one', 'two words', 'three words here'].map((content) => ({
