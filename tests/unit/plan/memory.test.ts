@@ -11,97 +11,26 @@ import {
   q4WeightBytes
 } from '$lib/plan/catalog';
 import { DEFAULT_SAFETY_MARGIN, planMemory, stepDown } from '$lib/plan/memory';
-import { budgetFor } from '$lib/plan/budget';
-import { WEBLLM_MIN_LIMITS, webllmDeviceLimits } from '$lib/plan/device-limits';
 import { chooseSequences } from '$lib/plan/sequences';
 import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, Plan } from '$lib/plan/types';
-
-const KiB = 1024;
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-
-function adapter(
-  facts: Partial<Omit<AdapterFacts, 'limits'>>,
-  limits: Partial<AdapterFacts['limits']> = {}
-): AdapterFacts {
-  return {
-    vendor: 'nvidia',
-    architecture: 'ampere',
-    description: '',
-    isFallbackAdapter: false,
-    features: ['shader-f16', 'subgroups'],
-    deviceMemoryGB: 8,
-    ...facts,
-    limits: {
-      maxBufferSize: 2 * GiB,
-      maxStorageBufferBindingSize: 2 * GiB,
-      maxComputeWorkgroupStorageSize: 32 * KiB,
-      maxComputeInvocationsPerWorkgroup: 1024,
-      maxComputeWorkgroupSizeX: 1024,
-      maxStorageBuffersPerShaderStage: 10,
-      ...limits
-    }
-  };
-}
-
-const SWIFTSHADER = adapter(
-  {
-    vendor: 'google',
-    architecture: 'swiftshader',
-    description: 'SwiftShader Device (Subzero)',
-    isFallbackAdapter: true,
-    features: []
-  },
-  { maxBufferSize: GiB, maxStorageBufferBindingSize: GiB }
-);
-const NVIDIA = adapter({ vendor: 'nvidia', architecture: 'ampere', deviceMemoryGB: 8 });
-const NVIDIA_NO_F16 = adapter({ vendor: 'nvidia', architecture: 'pascal', features: [] });
-const AMD = adapter({ vendor: 'amd', architecture: 'rdna-3' });
-const APPLE = adapter({ vendor: 'apple', architecture: 'metal-3', deviceMemoryGB: 8 });
-const INTEL = adapter({ vendor: 'intel', architecture: 'gen-12lp', deviceMemoryGB: 8 });
-const INTEL_ARC = adapter({ vendor: 'intel', architecture: 'xe-hpg', deviceMemoryGB: 8 });
-const MOBILE_256 = adapter(
-  { vendor: 'qualcomm', architecture: 'adreno-7xx', deviceMemoryGB: 8 },
-  { maxBufferSize: 256 * MiB, maxStorageBufferBindingSize: 256 * MiB }
-);
-const MOBILE_BUFFER_512 = adapter(
-  { vendor: 'arm', architecture: 'valhall', deviceMemoryGB: 8 },
-  { maxBufferSize: 512 * MiB, maxStorageBufferBindingSize: GiB }
-);
-/**
- * Mesa's lavapipe as Chromium 156 offers it (measured: ANGLE on Vulkan, Dawn's OpenGL ES
- * backend, compatibility mode): no vendor or architecture, not a fallback, 128 MiB bindings.
- * Chromium shows the description only with --enable-webgpu-developer-features.
- */
-const LAVAPIPE_LIMITS = {
-  maxBufferSize: 2 * GiB,
-  maxStorageBufferBindingSize: 128 * MiB,
-  maxStorageBuffersPerShaderStage: 16
-};
-const LAVAPIPE_FEATURES = [
-  'dual-source-blending',
-  'float32-blendable',
-  'texture-component-swizzle',
-  'texture-compression-bc',
-  'texture-compression-etc2'
-];
-const LAVAPIPE = adapter(
-  {
-    vendor: '',
-    architecture: '',
-    description:
-      'ANGLE (Mesa, Vulkan 1.3.230 (llvmpipe (LLVM 15.0.6 256 bits) (0x00000000)), llvmpipe-0.0.1)',
-    features: LAVAPIPE_FEATURES
-  },
-  LAVAPIPE_LIMITS
-);
-const LAVAPIPE_UNNAMED = adapter(
-  { vendor: '', architecture: '', description: '', features: LAVAPIPE_FEATURES },
-  LAVAPIPE_LIMITS
-);
-const SMALL_WORKGROUP = adapter({}, { maxComputeWorkgroupStorageSize: 16 * KiB });
-const FEW_BUFFERS = adapter({}, { maxStorageBuffersPerShaderStage: 8 });
+import {
+  MiB,
+  adapter,
+  SWIFTSHADER,
+  NVIDIA,
+  NVIDIA_NO_F16,
+  AMD,
+  APPLE,
+  INTEL,
+  INTEL_ARC,
+  MOBILE_256,
+  MOBILE_BUFFER_512,
+  LAVAPIPE,
+  LAVAPIPE_UNNAMED,
+  SMALL_WORKGROUP,
+  FEW_BUFFERS
+} from './adapters';
 
 const TYPICAL: JobNeeds = { longestPromptTokens: 3000, maxAnswerTokens: 512, exact: false };
 const LONG: JobNeeds = { longestPromptTokens: 12000, maxAnswerTokens: 512, exact: false };
@@ -680,50 +609,6 @@ describe("planMemory: one layer's KV cache is one buffer the kernels bind", () =
     if (!result.ok) throw new Error(result.refusal);
     expect(result.contextWindow).toBe(8192);
     expect(result.sequences).toBe(4);
-  });
-});
-
-describe('budgetFor', () => {
-  it('the user figure wins', () => {
-    expect(budgetFor(APPLE, { userMB: 12000 })).toMatchObject({
-      bytes: 12000 * MiB,
-      source: 'user'
-    });
-  });
-  it('integrated GPUs share system memory: half, two thirds on Apple', () => {
-    expect(budgetFor(INTEL, { userMB: null }).bytes).toBe(4 * GiB);
-    expect(budgetFor(SWIFTSHADER, { userMB: null }).bytes).toBe(4 * GiB);
-    expect(budgetFor(APPLE, { userMB: null }).bytes).toBe(Math.floor((8 * GiB * 2) / 3));
-    expect(budgetFor(adapter({ vendor: 'intel', deviceMemoryGB: 4 }), { userMB: null }).bytes).toBe(
-      2 * GiB
-    );
-  });
-  it('integrated without deviceMemory, and discrete GPUs: unknown', () => {
-    expect(
-      budgetFor(adapter({ vendor: 'apple', deviceMemoryGB: null }), { userMB: null })
-    ).toMatchObject({ bytes: null, source: 'unknown' });
-    expect(budgetFor(NVIDIA, { userMB: null })).toMatchObject({ bytes: null, source: 'unknown' });
-    expect(budgetFor(AMD, { userMB: null }).reason).toContain('Check this GPU');
-    expect(budgetFor(INTEL_ARC, { userMB: null }).bytes).toBeNull();
-  });
-  it('a description saying integrated counts as integrated', () => {
-    const apu = adapter({ vendor: 'amd', description: 'AMD Radeon(TM) Graphics (integrated)' });
-    expect(budgetFor(apu, { userMB: null }).source).toBe('shared');
-  });
-});
-
-describe('WebLLM device limits', () => {
-  it('asks 1 GiB where offered, else 256 MiB buffers and 128 MiB bindings', () => {
-    expect(webllmDeviceLimits(NVIDIA)).toEqual({
-      maxBufferSize: GiB,
-      maxStorageBufferBindingSize: GiB
-    });
-    expect(webllmDeviceLimits(MOBILE_256)).toEqual({
-      maxBufferSize: 256 * MiB,
-      maxStorageBufferBindingSize: 128 * MiB
-    });
-    expect(WEBLLM_MIN_LIMITS.maxComputeWorkgroupStorageSize).toBe(32768);
-    expect(WEBLLM_MIN_LIMITS.maxStorageBuffersPerShaderStage).toBe(10);
   });
 });
 
