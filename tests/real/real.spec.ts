@@ -444,7 +444,8 @@ test('WeClone scoring, two sequences at once, through a GPU-process kill mid-bat
   test.setTimeout(40 * 60_000 * SLOWDOWN);
   const { page } = kit;
   // The scoring pairs twice over: the first two are in flight together when the GPU goes, so
-  // each runs again alone (the in-flight rule); the last two then run together to the end.
+  // they run again together with nothing beside them (suspects: recovery.ts); the last two
+  // then run together to the end.
   const pairs = [...SCORED_PAIRS, ...SCORED_PAIRS];
   await createScoringJob(kit, pairs, `${KIT_QUERY}&sequences=2`);
   await page.getByRole('button', { name: 'Start', exact: true }).click();

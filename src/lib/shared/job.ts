@@ -164,7 +164,8 @@ export interface RunLogEntry {
     | 'paused'
     | 'stopped'
     | 'tokens'
-    | 'split';
+    | 'split'
+    | 'suspects';
   message: string;
 }
 
@@ -180,10 +181,16 @@ export interface JobProgress {
   /** Items above the cursor that have a result (or are queued), as ranges [from, to). */
   ahead: [number, number][];
   /**
-   * Items that were running together when the device was lost: each runs alone before
-   * anything runs together again, so only an item that fails alone is failed as poison.
+   * Items that were running together when the device was lost: they run again with nothing
+   * beside them (as `suspectRun` says) before anything else runs, so only an item that fails
+   * alone is failed as poison.
    */
   suspects: number[];
+  /**
+   * How the suspects run next: all together once (a loss that was no item's fault costs one
+   * batch), then by halves (worker/recovery.ts).
+   */
+  suspectRun: 'together' | 'half';
   done: number;
   failed: number;
   /** Results not sent on purpose (status 'skipped'). */

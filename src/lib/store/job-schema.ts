@@ -62,6 +62,7 @@ export const KEYS = {
 const PROGRESS_DEFAULTS = {
   ahead: [],
   suspects: [],
+  suspectRun: 'together',
   skipped: 0,
   unparsed: 0,
   retry: [],
@@ -80,6 +81,7 @@ export function normalizeProgress(stored: StoredProgress): JobProgress {
     ...stored,
     ahead: stored.ahead ?? PROGRESS_DEFAULTS.ahead,
     suspects: stored.suspects ?? PROGRESS_DEFAULTS.suspects,
+    suspectRun: stored.suspectRun ?? PROGRESS_DEFAULTS.suspectRun,
     skipped: stored.skipped ?? PROGRESS_DEFAULTS.skipped,
     unparsed: stored.unparsed ?? PROGRESS_DEFAULTS.unparsed,
     retry: stored.retry ?? PROGRESS_DEFAULTS.retry,

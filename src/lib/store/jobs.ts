@@ -72,6 +72,7 @@ export function initialProgress(now: number): JobProgress {
     retry: [],
     ahead: [],
     suspects: [],
+    suspectRun: 'together',
     skipped: 0,
     unparsed: 0,
     updatedAt: now

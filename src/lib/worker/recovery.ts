@@ -4,6 +4,7 @@
  * means for the plan (same plan, a smaller window, or pause at the smallest),
  * and when an item is poison. The runner does the I/O; these say what to do.
  */
+import type { JobProgress } from '$lib/shared/job';
 import type { EngineErrorCode, ItemError } from '$lib/shared/stop';
 import { isDeviceLoss, isItemError } from '$lib/shared/stop';
 
@@ -72,6 +73,11 @@ function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
   return loss.code === 'out-of-memory' || loss.lostReason === 'destroyed';
 }
 
+/** A crash repeated at one item by a batch (not alone, not among suspects): the batch's size. */
+function repeatedTogether(losses: Losses, input: { alone?: boolean; suspected?: boolean }) {
+  return losses.count >= 2 && input.alone !== true && input.suspected !== true;
+}
+
 /**
  * After a lost device at item `index`: the same plan on a new device (a crash),
  * a smaller plan (memory, or the same item lost it twice): first half the sequences
@@ -79,7 +85,9 @@ function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
  * `window` is the plan's context and `sequences` its sequences at once (null before
  * any plan); `alone` says the item ran with nothing beside it: a crash it repeats alone is
  * its own (a poison item, failed when its attempts run out), not the batch's, so the
- * sequences stay (a memory loss still halves them: the cache holds a window for each).
+ * sequences stay (a memory loss still halves them: the cache holds a window for each);
+ * `suspected`: suspects were running, and a crash they repeat changes no plan (the search
+ * among them finds its cause).
  * `kept` is the "what was kept" sentence for the pause message.
  */
 export function decideLoss(input: {
@@ -88,6 +96,8 @@ export function decideLoss(input: {
   window: number | null;
   sequences?: number | null;
   alone?: boolean;
+  /** Suspects were running (suspectsAfterLoss): a crash repeated there is theirs to explain. */
+  suspected?: boolean;
   losses: Losses;
   stepDown: (window: number) => number | null;
   kept: string;
@@ -102,7 +112,7 @@ export function decideLoss(input: {
   const memory = isMemoryLoss(loss);
   const at = `${what} at item ${index + 1}`;
   const sequences = input.sequences ?? 1;
-  if (sequences > 1 && (memory || (losses.count >= 2 && input.alone !== true))) {
+  if (sequences > 1 && (memory || repeatedTogether(losses, input))) {
     // Each sequence holds a window of KV cache: fewer of them free the most, and keep every item's room.
     const fewer = Math.max(1, Math.floor(sequences / 2));
     return {
@@ -112,7 +122,8 @@ export function decideLoss(input: {
       log: `${at}; sequences at once ${sequences} → ${fewer}`
     };
   }
-  const smaller = window !== null && (memory || losses.count >= 2) ? stepDown(window) : null;
+  const repeated = losses.count >= 2 && input.suspected !== true;
+  const smaller = window !== null && (memory || repeated) ? stepDown(window) : null;
   if (smaller === null && !memory) {
     // A crash (not a memory error): same plan on a new device; the item's attempts are counted.
     return { action: 'restart', losses, log: `${at}; engine restarted on a new device` };
@@ -138,14 +149,14 @@ export function decideLoss(input: {
 }
 
 /** The error a poison item is failed with: its attempts ran out, and how the last one ended. */
-export function poisonError(lastError: ItemError | null): ItemError {
+export function poisonError(lastError: ItemError | null, attempts = MAX_ATTEMPTS): ItemError {
   const last = lastError ?? {
     code: 'interrupted',
     message: 'The page or the engine stopped while this item was being generated.'
   };
   return {
     code: last.code,
-    message: `${MAX_ATTEMPTS} attempts did not finish this item; the last one ended with: ${last.message}`
+    message: `${attempts} attempts did not finish this item; the last one ended with: ${last.message}`
   };
 }
 
@@ -168,4 +179,107 @@ export function suspectUnit(
   }
   if (indices.length === 0) return { indices: [suspects[0]!], shared: false };
   return { indices, shared: size > 1 };
+}
+
+/** The suspects as the units they ran in, in order (suspectUnit, one after the other). */
+function suspectUnits(
+  suspects: readonly number[],
+  retry: readonly number[],
+  size: number
+): { indices: number[]; shared: boolean }[] {
+  const units: { indices: number[]; shared: boolean }[] = [];
+  let rest = [...suspects];
+  while (rest.length) {
+    const unit = suspectUnit(rest, retry, size);
+    units.push(unit);
+    rest = rest.filter((index) => !unit.indices.includes(index));
+  }
+  return units;
+}
+
+/**
+ * How the suspects of a loss run next, with nothing beside them: all of them together once (a
+ * loss that was no item's fault, such as a crash or a sleep, costs one batch), then, once they
+ * have failed together, by halves: the half that fails again is halved again and the rest go
+ * back to the batch; a half that finishes clears itself and the other half is halved in turn.
+ * A poison item among N costs about log2(N) runs.
+ */
+export type SuspectRun = JobProgress['suspectRun'];
+
+/**
+ * The suspect units to start now, when nothing runs: all of them (`together`) or the first half,
+ * rounded up (`half`), at most `limit` (the sequences the engine runs at once) and at least one.
+ */
+export function suspectGroup(
+  suspects: readonly number[],
+  run: SuspectRun,
+  retry: readonly number[],
+  size: number,
+  limit: number
+): { indices: number[]; shared: boolean }[] {
+  const units = suspectUnits(suspects, retry, size);
+  const wanted = run === 'together' ? units.length : Math.ceil(units.length / 2);
+  return units.slice(0, Math.max(1, Math.min(wanted, limit)));
+}
+
+/**
+ * Who is suspected after a device loss, and how they run next. `lost`: the items that were in
+ * flight and are not finished, as they ran. `suspectsBefore`: the suspects when it struck (none:
+ * the batch was running). `isolated`: the batch was one sequence at a time, where an item
+ * repeats its loss alone and is failed by its attempts (unit.ts), so nobody is a suspect.
+ * `attempts(index)`: an item's attempts in all, together and alone.
+ *
+ * - The batch lost: every item of it is a suspect, and they run again together.
+ * - Suspects lost: the culprit is among those in flight; the others go back to the batch, and
+ *   the lost ones are halved.
+ * - A lone item lost while suspected (it failed with nothing beside it) is `poison` once its
+ *   attempts reach MAX_ATTEMPTS: it failed in every run it was in, the last alone. Until then
+ *   it runs alone again.
+ */
+export function suspectsAfterLoss(input: {
+  lost: readonly number[];
+  suspectsBefore: readonly number[];
+  isolated: boolean;
+  retry: readonly number[];
+  size: number;
+  attempts: (index: number) => number;
+}): { suspects: number[]; run: SuspectRun; poison: number | null } {
+  const { lost, suspectsBefore, isolated } = input;
+  if (lost.length === 0 || (isolated && suspectsBefore.length === 0)) {
+    return { suspects: [], run: 'together', poison: null };
+  }
+  if (suspectsBefore.length === 0) return { suspects: [...lost], run: 'together', poison: null };
+  const units = suspectUnits(lost, input.retry, input.size);
+  const lone = units.length === 1 && units[0]!.indices.length === 1 ? lost[0]! : null;
+  const poison = lone !== null && input.attempts(lone) >= MAX_ATTEMPTS ? lone : null;
+  return { suspects: [...lost], run: 'half', poison };
+}
+
+/** The run-log line of a suspect group's start: which items, and why nothing runs beside them. */
+export function suspectGroupLog(
+  group: readonly { indices: number[] }[],
+  suspects: number,
+  run: SuspectRun
+): string {
+  const items = group.flatMap((unit) => unit.indices);
+  const one = items.length === 1;
+  const names = `${one ? 'item' : 'items'} ${itemList(items)}`;
+  if (run === 'together') {
+    return `${names} ${one ? 'runs' : 'run'} again with nothing beside ${one ? 'it' : 'them'}: the device was lost while ${one ? 'it' : 'they'} ran`;
+  }
+  return `${names} (${items.length} of ${suspects} suspects) ${one ? 'runs alone' : 'run with nothing beside them'}, to find the item that loses the device`;
+}
+
+/** 1-based item numbers, runs as ranges: "1–4, 9 and 12". */
+export function itemList(items: readonly number[]): string {
+  const parts: string[] = [];
+  const sorted = [...items].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(j > i + 1 ? `${sorted[i]! + 1}–${sorted[j]! + 1}` : String(sorted[i]! + 1));
+    if (j === i + 1) parts.push(String(sorted[j]! + 1));
+    i = j + 1;
+  }
+  return parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)!}`;
 }

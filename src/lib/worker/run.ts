@@ -1,8 +1,8 @@
 /**
  * One run of one job: the loop and the units in flight. Until the job is done or
  * the run stops, it prepares the engine (prepare.ts), keeps the engine's number of
- * units running (unit.ts: an item, or items sharing a prompt; suspects after a
- * loss one at a time, alone), and acts on how each ends: a lost device recovers
+ * units running (unit.ts: an item, or items sharing a prompt; after a loss, its
+ * suspects with nothing beside them: recovery.ts), and acts on how each ends: a lost device recovers
  * (recovery.ts decides: the same plan on a new device, or a smaller window), a
  * server that does not answer pauses the run, anything else stops it with what
  * was kept. Results and progress are written by run-io.ts in grouped transactions;
@@ -28,18 +28,12 @@ import {
   type PreviousResult
 } from '$lib/shared/progress';
 import { asEngineError, type EngineError } from './engine/errors';
-import { decideFailure, decideLoss, NO_LOSSES, suspectUnit, type Losses } from './recovery';
+import { decideFailure, decideLoss, NO_LOSSES, suspectsAfterLoss, type Losses } from './recovery';
+import { Flights } from './flight';
 import { RunIO } from './run-io';
 import type { RunEvent, RunnerDeps, RunOutcome } from './run-types';
 import { EngineSlot, planRecord, prepareEngine, type PrepareHost } from './prepare';
-import { AnswerReaders, runUnit, type Ready, type Unit, type UnitEnd, type UnitHost } from './unit';
-
-/** A unit in flight: its items, its own stop, and how it ends. */
-interface Flight {
-  indices: number[];
-  controller: AbortController;
-  end: Promise<{ id: number; end: UnitEnd }>;
-}
+import { AnswerReaders, attemptsInAll, failPoison, type Ready, type UnitHost } from './unit';
 
 function unique(indices: readonly number[]): number[] {
   return [...new Set(indices)].sort((a, b) => a - b);
@@ -59,9 +53,8 @@ export class Run {
   #losses: Losses = NO_LOSSES;
   #lostThisRun = false;
   #answers = new AnswerReaders();
-  /** Units running now, by a number of their own. */
-  #flight = new Map<number, Flight>();
-  #unitIds = 0;
+  /** Units running now. */
+  #flight: Flights;
   /** Reads ahead, and writes commits, tries and run-log lines in groups, in order. */
   #io: RunIO;
   /** The progress as last written (the run's own runs ahead of it while writes are under way). */
@@ -121,6 +114,7 @@ export class Run {
       },
       log: (entry) => this.#log(entry)
     };
+    this.#flight = new Flights(this.#units, pause, () => this.#io.drained());
   }
 
   get #kept(): string {
@@ -146,7 +140,7 @@ export class Run {
       return await this.#loop();
     } catch (error) {
       // The one way a full disk ends a run, wherever the write was refused.
-      await this.#drain();
+      await this.#flight.drain();
       const refused = this.#writeError?.error ?? error;
       if (!isQuotaError(refused)) throw refused;
       await this.#slot.drop();
@@ -161,7 +155,7 @@ export class Run {
     while (!allHandled(this.#progress, this.#job.total)) {
       if (this.#writeError) throw this.#writeError.error;
       if (this.#pause.aborted) {
-        await this.#drain();
+        await this.#flight.drain();
         return await this.#finish('paused', null);
       }
       if (!this.#ready) {
@@ -169,30 +163,22 @@ export class Run {
         if (stop) return stop;
         continue;
       }
-      this.#fill(this.#ready);
+      await this.#flight.fill(this.#ready, this.#progress, this.#job.total, (index, message) =>
+        this.#log({ index, kind: 'suspects', message })
+      );
       if (this.#flight.size === 0) break;
-      // Units leave the flight here, in the loop, so a loss sees every unit that ran with it.
-      const { id, end } = await Promise.race([...this.#flight.values()].map((unit) => unit.end));
-      const together = this.#flight.size;
-      const busy = [...this.#busy()];
-      this.#flight.delete(id);
+      const { end, alone, busy } = await this.#flight.next();
       if (end.kind === 'ok' || end.kind === 'paused') continue;
-      await this.#drain();
+      await this.#flight.drain();
       if (end.kind === 'stop') {
         await this.#slot.drop();
         return await this.#finish('stopped', end.error);
       }
       if (end.kind === 'wait') return await this.#waitForServer(end.error);
-      // A lost device: everything that ran with it runs again; together, each then alone.
-      if (together > 1) {
-        const { retry } = this.#progress;
-        const lost = busy.filter((i) => retry.includes(i) || !isHandled(this.#progress, i));
-        this.#progress = { ...this.#progress, suspects: unique(lost) };
-      }
-      const stop = await this.#recover(end.error, end.indices[0] ?? 0, together === 1);
+      const stop = await this.#afterLoss(end.error, end.indices[0] ?? 0, busy, alone);
       if (stop) return stop;
     }
-    await this.#drain();
+    await this.#flight.drain();
     if (this.#writeError) throw this.#writeError.error;
     if (!allHandled(this.#progress, this.#job.total)) {
       throw new Error('The runner found nothing to start although the job is not finished.');
@@ -209,69 +195,6 @@ export class Run {
       nextUnhandled(this.#progress, this.#job.total, 0, new Set()) ??
       this.#progress.cursor
     );
-  }
-
-  /** Items running now (alone, or sharing a prompt). */
-  #busy(): Set<number> {
-    const busy = new Set<number>();
-    for (const unit of this.#flight.values()) for (const index of unit.indices) busy.add(index);
-    return busy;
-  }
-
-  /**
-   * Starts units until the engine's limit: suspects one at a time with nothing beside
-   * them, then queued items, then fresh ones from the cursor on (several to a prompt
-   * where the job's items share one).
-   */
-  #fill(ready: Ready): void {
-    const suspects = this.#progress.suspects;
-    const limit = suspects.length ? 1 : Math.max(1, ready.engine.concurrency);
-    while (this.#flight.size < limit) {
-      const unit = this.#nextUnit(suspects);
-      if (!unit) return;
-      const controller = new AbortController();
-      const signal = AbortSignal.any([this.#pause, controller.signal]);
-      const id = this.#unitIds++;
-      const end = runUnit(this.#units, unit, ready, signal, limit === 1).then((unitEnd) => ({
-        id,
-        end: unitEnd
-      }));
-      this.#flight.set(id, { indices: unit.indices, controller, end });
-    }
-  }
-
-  /**
-   * The next unit to start, or null: suspects as they ran, with nothing beside them; queued
-   * items alone in their prompt; fresh items several to a prompt where the job's items share one.
-   */
-  #nextUnit(suspects: readonly number[]): Unit | null {
-    if (suspects.length) {
-      if (this.#flight.size > 0) return null;
-      return suspectUnit(suspects, this.#progress.retry, this.#units.sharedPrompt?.size ?? 1);
-    }
-    const busy = this.#busy();
-    const queued = this.#progress.retry.find((index) => !busy.has(index));
-    if (queued !== undefined) return { indices: [queued], shared: false };
-    const size = this.#units.sharedPrompt?.size ?? 1;
-    const indices: number[] = [];
-    let from = this.#progress.cursor;
-    while (indices.length < size) {
-      const index = nextUnhandled(this.#progress, this.#job.total, from, busy);
-      if (index === null) break;
-      indices.push(index);
-      busy.add(index);
-      from = index + 1;
-    }
-    return indices.length ? { indices, shared: size > 1 } : null;
-  }
-
-  /** Stops every unit in flight (their partial text is not kept) and waits for them and the writes. */
-  async #drain(): Promise<void> {
-    const running = [...this.#flight.values()];
-    for (const unit of running) unit.controller.abort();
-    await Promise.allSettled(running.map((unit) => unit.end));
-    this.#flight.clear();
-    await this.#io.drained();
   }
 
   /** Prepares the engine (plan, load, exact counts). A stop, or null. */
@@ -291,7 +214,7 @@ export class Run {
       const engineError = asEngineError(error, 'load-failed');
       switch (decideFailure(engineError.code, 'load', this.#lostThisRun)) {
         case 'recover':
-          return this.#recover(engineError, index);
+          return this.#recover(engineError, index, true);
         case 'wait':
           return this.#waitForServer(engineError);
         case 'gpu-blocked':
@@ -391,10 +314,39 @@ export class Run {
       if (!this.#writeError) {
         this.#writeError = { error };
         this.#progress = this.#written;
-        for (const unit of this.#flight.values()) unit.controller.abort();
+        this.#flight.abortAll();
       }
       throw error;
     }
+  }
+
+  /**
+   * A lost device while `busy` ran (`alone`: the unit that lost it had nothing beside it):
+   * who is suspected now and how they run (recovery.ts), the engine restarted, and a suspect
+   * that lost it alone with its attempts spent failed as poison.
+   */
+  async #afterLoss(
+    error: EngineError,
+    index: number,
+    busy: readonly number[],
+    alone: boolean
+  ): Promise<RunOutcome | null> {
+    const { retry, suspects: before } = this.#progress;
+    const lost = unique(busy.filter((i) => retry.includes(i) || !isHandled(this.#progress, i)));
+    const { tries } = lost.length === 1 ? await this.#io.items(lost) : { tries: null };
+    const next = suspectsAfterLoss({
+      lost,
+      suspectsBefore: before,
+      isolated: alone && before.length === 0,
+      retry,
+      size: this.#units.sharedPrompt?.size ?? 1,
+      attempts: (i) => (tries ? attemptsInAll(tries, i) : 0)
+    });
+    this.#progress = { ...this.#progress, suspects: next.suspects, suspectRun: next.run };
+    const stop = await this.#recover(error, index, alone, before.length > 0);
+    if (stop || next.poison === null) return stop;
+    await failPoison(this.#units, next.poison, this.#units.modelId(this.#plan));
+    return null;
   }
 
   /**
@@ -402,7 +354,12 @@ export class Run {
    * smaller plan when the loss looks like memory (recovery.ts decides).
    * Returns the outcome when the run must stop.
    */
-  async #recover(error: EngineError, index: number, alone = true): Promise<RunOutcome | null> {
+  async #recover(
+    error: EngineError,
+    index: number,
+    alone: boolean,
+    suspected = false
+  ): Promise<RunOutcome | null> {
     await this.#slot.drop();
     this.#ready = null;
     this.#lostThisRun = true;
@@ -412,6 +369,7 @@ export class Run {
       window: this.#plan?.contextWindow ?? null,
       sequences: this.#plan?.sequences ?? null,
       alone,
+      suspected,
       losses: this.#losses,
       stepDown: (window) => this.#deps.stepDown(window),
       kept: this.#kept

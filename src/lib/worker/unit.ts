@@ -246,6 +246,36 @@ export async function runUnit(
   return OK;
 }
 
+/** An item's attempts in all: alone, and beside others. */
+export function attemptsInAll(
+  tries: (index: number, scope: AttemptScope) => ItemTries,
+  index: number
+): number {
+  return tries(index, 'item').count + tries(index, 'shared').count;
+}
+
+/**
+ * Fails a suspect that lost the device alone with its attempts spent (recovery.ts
+ * suspectsAfterLoss): committed as failed, with how its last attempt ended.
+ */
+export async function failPoison(host: UnitHost, index: number, model: string): Promise<void> {
+  const { inputs, tries } = await host.io.items([index]);
+  const attempts = attemptsInAll(tries, index);
+  const error = poisonError(
+    tries(index, 'item').lastError ?? tries(index, 'shared').lastError,
+    attempts
+  );
+  await host.commit(
+    [bareResult(host, inputs[0]!, { status: 'failed', error, model, attempts })],
+    host.now()
+  );
+  await host.log({
+    index,
+    kind: 'poison',
+    message: `item ${index + 1} failed after ${attempts} attempts, the last alone (${error.code}); moving on`
+  });
+}
+
 /**
  * What a failed generation means for its unit (its attempts counted at `key`): how
  * the unit ends, or the error that is the unit's own fault.

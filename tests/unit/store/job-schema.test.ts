@@ -65,6 +65,7 @@ const PREVIOUS_INITIAL_PROGRESS = {
 const DEFAULTS = {
   ahead: [],
   suspects: [],
+  suspectRun: 'together',
   skipped: 0,
   unparsed: 0,
   retry: [],
@@ -233,6 +234,7 @@ describe('normalizeProgress', () => {
       ...PREVIOUS_INITIAL_PROGRESS,
       ahead: [[4, 6]],
       suspects: [3],
+      suspectRun: 'half',
       skipped: 1,
       unparsed: 2,
       retry: [1],

@@ -6,7 +6,11 @@ import {
   NO_LOSSES,
   decideFailure,
   decideLoss,
+  itemList,
   poisonError,
+  suspectGroup,
+  suspectGroupLog,
+  suspectsAfterLoss,
   suspectUnit,
   type Loss,
   type Losses
@@ -192,6 +196,96 @@ describe('decideLoss with several sequences at once', () => {
       action: 'fewer-sequences',
       sequences: 2
     });
+  });
+});
+
+describe('decideLoss while suspects run', () => {
+  it('a crash they repeat changes neither the sequences nor the window; memory still does', () => {
+    const suspected = (l: Loss) =>
+      decideLoss({
+        loss: l,
+        index: 2,
+        window: 4096,
+        sequences: 8,
+        suspected: true,
+        losses: { index: 2, count: 2 },
+        stepDown: (w) => stepDown(w),
+        kept: KEPT
+      });
+    expect(suspected(crash)).toMatchObject({
+      action: 'restart',
+      losses: { index: 2, count: 3 },
+      log: 'device lost (unknown) at item 3; engine restarted on a new device'
+    });
+    expect(suspected(destroyed)).toMatchObject({ action: 'fewer-sequences', sequences: 4 });
+  });
+});
+
+describe('suspects: together once, then by halves', () => {
+  const units = (group: { indices: number[] }[]) => group.map((unit) => unit.indices);
+  const EIGHT = [0, 1, 2, 3, 4, 5, 6, 7];
+
+  it('together: every suspect unit at once, up to the sequences the engine runs', () => {
+    expect(units(suspectGroup(EIGHT, 'together', [], 1, 8))).toEqual(EIGHT.map((i) => [i]));
+    expect(units(suspectGroup(EIGHT, 'together', [], 1, 4))).toEqual([[0], [1], [2], [3]]);
+  });
+
+  it('half: the first half of the units, rounded up, at least one', () => {
+    expect(units(suspectGroup(EIGHT, 'half', [], 1, 8))).toEqual([[0], [1], [2], [3]]);
+    expect(units(suspectGroup([4, 5, 6], 'half', [], 1, 8))).toEqual([[4], [5]]);
+    expect(units(suspectGroup([6], 'half', [], 1, 8))).toEqual([[6]]);
+    // Units sharing a prompt are halved whole: two prompts of 4 pairs, the first one.
+    expect(suspectGroup([0, 1, 2, 3, 8, 9, 10, 11], 'half', [], 4, 8)).toEqual([
+      { indices: [0, 1, 2, 3], shared: true }
+    ]);
+  });
+
+  const after = (lost: number[], suspectsBefore: number[], attempts = 1, isolated = false) =>
+    suspectsAfterLoss({
+      lost,
+      suspectsBefore,
+      isolated,
+      retry: [],
+      size: 1,
+      attempts: () => attempts
+    });
+
+  it('the batch lost: all of it suspected, to run again together', () => {
+    expect(after(EIGHT, [])).toEqual({ suspects: EIGHT, run: 'together', poison: null });
+    // One item alone at 4 sequences at once is suspected too: it runs alone next.
+    expect(after([9], [])).toEqual({ suspects: [9], run: 'together', poison: null });
+  });
+
+  it('one sequence at a time: nobody is a suspect (the lone item is failed by its attempts)', () => {
+    expect(after([9], [], 1, true)).toEqual({ suspects: [], run: 'together', poison: null });
+  });
+
+  it('suspects lost: those in flight stay suspected, by halves; the rest go back to the batch', () => {
+    expect(after([0, 1, 2, 3], EIGHT)).toEqual({
+      suspects: [0, 1, 2, 3],
+      run: 'half',
+      poison: null
+    });
+  });
+
+  it('a suspect lost alone is poison once its attempts in all reach MAX_ATTEMPTS', () => {
+    expect(after([3], [3, 4], MAX_ATTEMPTS - 1).poison).toBeNull();
+    expect(after([3], [3, 4], MAX_ATTEMPTS)).toEqual({ suspects: [3], run: 'half', poison: 3 });
+    // Two lost: not yet alone, whatever their attempts.
+    expect(after([3, 4], [3, 4, 5], 9).poison).toBeNull();
+  });
+
+  it('says which items run and why nothing runs beside them, items numbered from 1', () => {
+    expect(suspectGroupLog([{ indices: [0] }, { indices: [1] }], 2, 'together')).toBe(
+      'items 1 and 2 run again with nothing beside them: the device was lost while they ran'
+    );
+    expect(suspectGroupLog([{ indices: [4] }], 3, 'half')).toBe(
+      'item 5 (1 of 3 suspects) runs alone, to find the item that loses the device'
+    );
+    expect(suspectGroupLog([{ indices: [0, 1, 2, 3] }], 8, 'half')).toBe(
+      'items 1–4 (4 of 8 suspects) run with nothing beside them, to find the item that loses the device'
+    );
+    expect(itemList([11, 0, 1, 2, 8, 5, 6])).toBe('1–3, 6, 7, 9 and 12');
   });
 });
 

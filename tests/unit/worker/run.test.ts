@@ -293,25 +293,140 @@ describe('Run: several items in flight', () => {
     expect(store.progress).toMatchObject({ cursor: 40, ahead: [], done: 40, retry: [] });
   });
 
-  it('a lost device with 4 in flight runs all 4 again, each alone; the poison one alone is failed, the others complete', async () => {
-    const store = new MemoryStore(job(12), inputs(12));
-    const engine = new ConcurrentEngine(4);
-    engine.poison.add(5);
-    const log: string[] = [];
+  /** Runs `total` items 8 at once, each 20 ms, on `engine`; the run log's messages by kind. */
+  async function runEight(engine: ConcurrentEngine, total: number) {
+    const store = new MemoryStore(job(total), inputs(total));
+    const log: { kind: string; message: string }[] = [];
     const outcome = await runner(store, engine).run('job-1', (event) => {
-      if (event.type === 'log') log.push(event.entry.message);
+      if (event.type === 'log') log.push({ kind: event.entry.kind, message: event.entry.message });
     });
+    const groups = log.filter((line) => line.kind === 'suspects').map((line) => line.message);
+    return { store, outcome, log, groups };
+  }
+
+  const eightEngine = () => {
+    const engine = new ConcurrentEngine(8);
+    engine.itemMs = () => 20;
+    return engine;
+  };
+
+  /**
+   * The groups a poison item among items 1–8 is found by, after the 8 ran together again: the
+   * half with it fails and is halved; a half that finishes clears itself, and the other half is
+   * halved in turn. The device is lost by each group that holds it.
+   */
+  const SEARCHES: { poison: number; groups: string[] }[] = [
+    { poison: 0, groups: ['items 1–4 (4 of 8', 'items 1 and 2 (2 of 4', 'item 1 (1 of 2'] },
+    {
+      poison: 3,
+      groups: ['items 1–4 (4 of 8', 'items 1 and 2 (2 of 4', 'item 3 (1 of 2', 'item 4 (1 of 1']
+    },
+    { poison: 4, groups: ['items 1–4 (4 of 8', 'items 5 and 6 (2 of 4', 'item 5 (1 of 2'] },
+    {
+      poison: 7,
+      groups: ['items 1–4 (4 of 8', 'items 5 and 6 (2 of 4', 'item 7 (1 of 2', 'item 8 (1 of 1']
+    }
+  ];
+
+  /** Whether a group line ("items 1–4 (", "items 5 and 6 (", "item 3 (") holds item `n`. */
+  function groupHolds(group: string, n: number): boolean {
+    const items = group.slice(0, group.indexOf(' (')).replace(/^items? /, '');
+    const range = /^(\d+)–(\d+)$/.exec(items);
+    if (range) return n >= Number(range[1]) && n <= Number(range[2]);
+    return items
+      .split(/, | and /)
+      .map(Number)
+      .includes(n);
+  }
+
+  for (const { poison, groups: expected } of SEARCHES) {
+    it(`a poison item among 8 in flight (item ${poison + 1}) is found by halving: at most 4 lone or halved runs, its 7 neighbours complete, the plan stays`, async () => {
+      const engine = eightEngine();
+      engine.poison.add(poison);
+      const { store, outcome, log, groups } = await runEight(engine, 24);
+      expect(outcome.state).toBe('completed');
+      expect(store.results.get(poison)).toMatchObject({
+        status: 'failed',
+        error: { code: 'device-lost', message: expect.stringContaining('attempts did not finish') }
+      });
+      for (let i = 0; i < 24; i++)
+        if (i !== poison) expect(store.results.get(i)?.status).toBe('done');
+      expect(groups[0]).toBe(
+        'items 1–8 run again with nothing beside them: the device was lost while they ran'
+      );
+      const halved = groups.slice(1);
+      expect(halved.map((line) => line.slice(0, line.indexOf(' suspects)')))).toEqual(expected);
+      expect(halved.length).toBeLessThanOrEqual(4);
+      const holding = expected.filter((group) => groupHolds(group, poison + 1));
+      expect(engine.losses).toBe(2 + holding.length);
+      expect(log.filter((line) => line.kind === 'poison').map((line) => line.message)).toEqual([
+        `item ${poison + 1} failed after ${2 + holding.length} attempts, the last alone (device-lost); moving on`
+      ]);
+      // None of the losses lowered the job's plan: 8 at once after the search, as before it.
+      expect(log.some((line) => line.kind === 'step-down')).toBe(false);
+      expect(store.progress).toMatchObject({
+        done: 23,
+        failed: 1,
+        suspects: [],
+        cursor: 24,
+        sequencesCap: null,
+        windowCap: null
+      });
+      expect(engine.maxRunning).toBe(8);
+    });
+  }
+
+  it("a loss that was nobody's (a crash, once) costs one batch: the 8 run again together and the job goes on", async () => {
+    const engine = eightEngine();
+    engine.loseOnce.add(2);
+    const { store, outcome, log, groups } = await runEight(engine, 24);
     expect(outcome.state).toBe('completed');
-    expect(store.results.get(5)).toMatchObject({
-      status: 'failed',
-      error: { code: 'device-lost', message: expect.stringContaining('3 attempts did not finish') }
+    expect(groups).toEqual([
+      'items 1–8 run again with nothing beside them: the device was lost while they ran'
+    ]);
+    expect(engine.losses).toBe(1);
+    expect(log.filter((line) => line.kind === 'restart')).toHaveLength(1);
+    expect(store.progress).toMatchObject({ done: 24, failed: 0, suspects: [], cursor: 24 });
+    // No item ran more than twice: once in the lost batch, once again.
+    for (let i = 0; i < 8; i++) expect(store.results.get(i)?.attempts).toBeLessThanOrEqual(2);
+  });
+
+  it('the suspects and how they run are saved with the progress: a run stopped mid-search resumes it', async () => {
+    const engine = eightEngine();
+    engine.poison.add(5);
+    const store = new MemoryStore(job(16), inputs(16));
+    const r = runner(store, engine);
+    let losses = 0;
+    const first = await r.run('job-1', (event) => {
+      if (event.type === 'log' && event.entry.kind === 'restart' && ++losses === 2)
+        r.pause('job-1');
     });
-    for (let i = 0; i < 12; i++) if (i !== 5) expect(store.results.get(i)?.status).toBe('done');
-    // Once together (blaming no one), then 3 times alone.
-    expect(engine.losses).toBe(4);
-    expect(store.attempts.get(5)).toBe(3);
-    expect(store.progress).toMatchObject({ done: 11, failed: 1, suspects: [], cursor: 12 });
-    expect(log).toContain('item 6 failed after 3 attempts (device-lost); moving on');
+    expect(first.state).toBe('paused');
+    // Lost together twice: the 8 are halved next.
+    expect(store.progress).toMatchObject({
+      suspects: [0, 1, 2, 3, 4, 5, 6, 7],
+      suspectRun: 'half'
+    });
+    const log: string[] = [];
+    const second = await r.run('job-1', (event) => {
+      if (event.type === 'log' && event.entry.kind === 'suspects') log.push(event.entry.message);
+    });
+    expect(second.state).toBe('completed');
+    expect(log[0]).toMatch(/^items 1–4 \(4 of 8 suspects\)/);
+    expect(store.results.get(5)?.status).toBe('failed');
+    expect(store.progress).toMatchObject({ done: 15, failed: 1 });
+  });
+
+  it('a lone item lost at 4 sequences at once runs alone until its attempts run out, then fails: no endless restarts', async () => {
+    const engine = new ConcurrentEngine(4);
+    engine.poison.add(0);
+    const { store, outcome, log } = await runEight(engine, 1);
+    expect(outcome.state).toBe('completed');
+    expect(store.results.get(0)).toMatchObject({ status: 'failed' });
+    expect(engine.losses).toBe(3);
+    expect(log.filter((line) => line.kind === 'poison').map((line) => line.message)).toEqual([
+      'item 1 failed after 3 attempts, the last alone (device-lost); moving on'
+    ]);
   });
 
   it('Pause stops every item in flight and keeps none of them', async () => {

@@ -321,7 +321,11 @@ export class ConcurrentEngine extends EchoEngine {
   running = 0;
   maxRunning = 0;
   poison = new Set<number>();
+  /** Items that lose the device on their first attempt only (a crash that was nobody's). */
+  loseOnce = new Set<number>();
   losses = 0;
+  /** How long an item runs, in ms (a poison item loses the device after 5). */
+  itemMs = (index: number) => 2 + (index % 3);
   #lost: (() => void)[] = [];
   constructor(readonly width: number) {
     super();
@@ -343,7 +347,8 @@ export class ConcurrentEngine extends EchoEngine {
             new EngineError('device-lost', 'The GPU device was lost (unknown).', [], 'unknown')
           );
         this.#lost.push(lose);
-        if (this.poison.has(index)) {
+        const once = this.loseOnce.delete(index);
+        if (this.poison.has(index) || once) {
           this.losses++;
           // The whole device goes: every item running with it is lost too.
           setTimeout(() => this.#lost.splice(0).forEach((fail) => fail()), 5);
@@ -354,7 +359,7 @@ export class ConcurrentEngine extends EchoEngine {
             this.#lost = this.#lost.filter((fail) => fail !== lose);
             resolve();
           },
-          2 + (index % 3)
+          this.itemMs(index)
         );
         signal.addEventListener('abort', () => {
           clearTimeout(timer);
