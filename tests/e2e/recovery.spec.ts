@@ -9,6 +9,7 @@ import {
   createJob,
   exportAs,
   finishedCount,
+  jobRecord,
   progressBar,
   waitForCompleted,
   waitForFinished,
@@ -335,23 +336,38 @@ for (const sequences of [1, 4]) {
   });
 }
 
-test('a frozen page goes on when it is active again, with nothing lost', async ({ page }) => {
-  await createJob(page, batchFile(60, 'frozen.jsonl'), '?engine=simulated&tokenDelayMs=5');
+test('a page frozen mid-run, items in flight, goes on when it is active again: each item committed once, nothing lost', async ({
+  page
+}) => {
+  const TOTAL = 60;
+  // Slow enough that the job cannot end while the page is frozen (about 10 s in all).
+  await createJob(
+    page,
+    batchFile(TOTAL, 'frozen.jsonl'),
+    '?engine=simulated&tokenDelayMs=20&sequences=4'
+  );
   const cdp = await page.context().newCDPSession(page);
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForFinished(page, 10);
+  const inFlight = await page.getByTestId('sequences-line').getAttribute('data-in-flight');
+  const before = await finishedCount(page);
   await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await cdp.send('Page.setWebLifecycleState', { state: 'active' });
-  await waitForCompleted(page, 60);
-  await expect(progressBar(page)).toHaveAttribute('aria-valuenow', '60');
-  const jsonl = await exportAs(page, 'OpenAI batch output (.jsonl)');
-  expect(
-    new Set(
-      jsonl.text
-        .trimEnd()
-        .split('\n')
-        .map((l) => JSON.parse(l).custom_id)
-    ).size
-  ).toBe(60);
+  // Frozen mid-run: items were in flight, and most of the job was still to do.
+  expect(inFlight?.split(',').filter(Boolean).length ?? 0).toBeGreaterThan(0);
+  expect(before).toBeLessThan(TOTAL / 2);
+  await waitForCompleted(page, TOTAL);
+  await expect(progressBar(page)).toHaveAttribute('aria-valuenow', String(TOTAL));
+  const ids = (await exportAs(page, 'OpenAI batch output (.jsonl)')).text
+    .trimEnd()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { custom_id: string }).custom_id);
+  expect(ids).toEqual(Array.from({ length: TOTAL }, (_, i) => `q-${i + 1}`));
+  // None ran twice: the freeze cost no attempt, and the run log has no recovery in it.
+  for (let index = 0; index < TOTAL; index++) {
+    expect((await jobRecord<{ attempts: number }>(page, ['out', index])).attempts).toBe(1);
+  }
+  await expect(runLog(page)).not.toContainText('restarted');
+  await expect(runLog(page)).not.toContainText('no token for');
 });

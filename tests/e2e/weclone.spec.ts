@@ -184,6 +184,13 @@ function seenProgress(page: Page): Promise<number[]> {
   return page.evaluate(() => (window as unknown as { __seen?: number[] }).__seen ?? []);
 }
 
+/**
+ * Pairs of the batched tests: 12 prompts of 8. After the kill the prompts in flight run again
+ * together and commit at about the same time; the prompts after them give the progress more
+ * steps to watch.
+ */
+const BATCHED_PAIRS = 96;
+
 for (const sequences of [1, 4]) {
   test(`8 pairs per prompt at ${sequences} sequence${sequences === 1 ? '' : 's'} at once: the same scores as 1, committed 8 at a time, through a reload and a GPU-process kill`, async () => {
     test.setTimeout(240_000);
@@ -191,10 +198,10 @@ for (const sequences of [1, 4]) {
     try {
       const context = await launch(profile, NO_GPU_CRASH_LIMIT);
       const page = context.pages()[0] ?? (await context.newPage());
-      const pairs = wecloneDataset(PAIRS);
+      const pairs = wecloneDataset(BATCHED_PAIRS);
 
       await scoreDataset(page, pairs, '?engine=simulated&tokenDelayMs=0');
-      await waitForCompleted(page, PAIRS);
+      await waitForCompleted(page, BATCHED_PAIRS);
       const alone = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
 
       await recordProgress(page);
@@ -210,19 +217,19 @@ for (const sequences of [1, 4]) {
       await page.reload();
       await waitForHeld(page, 32);
       await killGpuProcess(profile);
-      await waitForCompleted(page, PAIRS);
+      await waitForCompleted(page, BATCHED_PAIRS);
       await expect(page.getByTestId('run-log')).toContainText('engine restarted on a new device');
       await expect(page.getByTestId('run-log')).not.toContainText('no token for');
       const seen = [...beforeReload, ...(await seenProgress(page))];
 
       // Each batch's results land together: the count only ever moves by whole batches.
-      expect(seen.length).toBeGreaterThan(3);
+      expect(seen.length, `progress seen: ${seen.join(', ')}`).toBeGreaterThan(3);
       for (const value of seen) expect(value % 8, `progress ${value} of ${seen}`).toBe(0);
       const batched = await exportAs(page, 'WeClone scored dataset (sft-my.json)');
       expect(batched.text).toBe(alone.text);
       const ids = (JSON.parse(batched.text) as WeclonePair[]).map((item) => item.id);
       expect(ids).toEqual(pairs.map((pair) => pair.id));
-      await expect(page.getByTestId('count-done')).toHaveText(String(PAIRS - 1));
+      await expect(page.getByTestId('count-done')).toHaveText(String(BATCHED_PAIRS - 1));
       await context.close();
     } finally {
       await removeProfile(profile);

@@ -10,6 +10,7 @@
  *   ['ins', k]       ItemInput[] of items k * 256 to k * 256 + 255, written once at import
  *   ['out', i]       ItemResult, written with 'progress' in one transaction
  *   ['try', i]       attempts made at item i, written as each generation starts
+ *   'pause'          when Pause was pressed, until Start or Resume (absent: not paused by the user)
  *
  * Version 1 also allowed ['in', i], one ItemInput each (jobs stored before chunks);
  * version 2 has chunks only. A field added to JobProgress later needs no version:
@@ -48,6 +49,8 @@ export const KEYS = {
   progress: 'progress',
   ids: 'ids',
   log: 'log',
+  /** When Pause was pressed (ms): the job stays paused, whatever its run did, until Start or Resume. */
+  pause: 'pause',
   /** Prompt tokens of every item, in order: estimates, then exact once the tokenizer counted (`needs.exact`). */
   promptTokens: 'prompt-tokens',
   inputs: (chunk: number): IDBValidKey => ['ins', chunk],

@@ -149,6 +149,42 @@ export function saveProgress(jobId: string, progress: JobProgress): Promise<void
   return set(KEYS.progress, progress, jobStore(jobId));
 }
 
+/**
+ * Pause was pressed: stored apart from the progress (which the run writes whole), so a run
+ * that never heard of it (a hung engine, a worker being replaced, a lock being retried) and
+ * every tab and app start after it leave the job paused. Start and Resume take it back.
+ */
+export function requestPause(jobId: string, at: number): Promise<void> {
+  return set(KEYS.pause, at, jobStore(jobId));
+}
+
+export function clearPauseRequest(jobId: string): Promise<void> {
+  return del(KEYS.pause, jobStore(jobId));
+}
+
+export async function pauseRequested(jobId: string): Promise<boolean> {
+  return (await get<number>(KEYS.pause, jobStore(jobId))) !== undefined;
+}
+
+/**
+ * Stores a job still marked running as paused (its run could not say so itself: its worker
+ * hung or died while pausing), in one transaction; any other state stays. The progress after.
+ */
+export async function markPaused(jobId: string, now: number): Promise<JobProgress> {
+  await update<StoredProgress>(
+    KEYS.progress,
+    (stored) => {
+      if (!stored)
+        throw new Error(`Job ${jobId} has no progress record; it may have been deleted.`);
+      return stored.state === 'running'
+        ? { ...stored, state: 'paused', stopReason: null, updatedAt: now }
+        : stored;
+    },
+    jobStore(jobId)
+  );
+  return getProgress(jobId);
+}
+
 export async function getInput(jobId: string, index: number): Promise<ItemInput> {
   const [input] = await getInputs(jobId, index, index + 1);
   if (!input) throw new Error(`Item ${index + 1} of job ${jobId} is missing from storage.`);

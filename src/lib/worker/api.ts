@@ -14,6 +14,7 @@ import {
   getJob,
   getProgress,
   getResult,
+  pauseRequested,
   readAhead,
   saveExactCounts,
   saveProgress,
@@ -62,6 +63,7 @@ export function createRunnerApi() {
       getInputs,
       getResult,
       saveExactCounts,
+      pauseRequested,
       readAhead,
       writeRun
     },

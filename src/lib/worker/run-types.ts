@@ -48,6 +48,8 @@ export interface RunnerStore extends RunIOStore {
   /** Inputs with index in [from, to), in index order. */
   getInputs(jobId: string, from: number, to: number): Promise<ItemInput[]>;
   saveExactCounts(jobId: string, needs: JobNeeds, promptTokens: number[]): Promise<void>;
+  /** Pause was pressed and not taken back by Start or Resume: a run starting now pauses at once. */
+  pauseRequested(jobId: string): Promise<boolean>;
 }
 
 export interface RunnerDeps {

@@ -48,12 +48,15 @@ export class Runner {
 
   async #run(jobId: string, emit: Emit): Promise<RunOutcome> {
     const { store } = this.#deps;
-    const job = await store.getJob(jobId);
-    if (!job) throw new Error(`There is no job ${jobId}.`);
-    const progress = await store.getProgress(jobId);
+    // Pause reaches the run from here on: before, from the store (a Pause pressed while this
+    // run was starting, or before a worker was replaced, is stored first), after, by its signal.
     const pause = new AbortController();
     this.#pauses.set(jobId, pause);
     try {
+      const job = await store.getJob(jobId);
+      if (!job) throw new Error(`There is no job ${jobId}.`);
+      const progress = await store.getProgress(jobId);
+      if (await store.pauseRequested(jobId)) pause.abort();
       const run = new Run(this.#deps, this.#engine, job, progress, emit, pause.signal);
       return await run.execute();
     } finally {

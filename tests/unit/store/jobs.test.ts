@@ -14,12 +14,45 @@ import {
   getTries,
   initialProgress,
   listJobs,
+  markPaused,
+  clearPauseRequest,
+  pauseRequested,
   queueAgain,
+  requestPause,
+  saveProgress,
   readAhead,
   recordFailure,
   writeRun
 } from '$lib/store/jobs';
 import { failed, items, meta } from './stored-job';
+
+describe('jobs: Pause', () => {
+  it('a Pause is stored apart from the progress, until Start or Resume takes it back', async () => {
+    await createJob(meta('pause', 3), items(3), [10, 10, 10]);
+    expect(await pauseRequested('pause')).toBe(false);
+    await requestPause('pause', 42);
+    // The run writes its progress whole: the Pause stays.
+    await saveProgress('pause', { ...initialProgress(1), state: 'running', cursor: 1 });
+    expect(await pauseRequested('pause')).toBe(true);
+    await clearPauseRequest('pause');
+    expect(await pauseRequested('pause')).toBe(false);
+  });
+
+  it('markPaused stores a job left running as paused, and leaves every other state', async () => {
+    await createJob(meta('left', 3), items(3), [10, 10, 10]);
+    const running = { ...initialProgress(1), state: 'running' as const, cursor: 2, done: 2 };
+    await saveProgress('left', running);
+    expect(await markPaused('left', 99)).toEqual({
+      ...running,
+      state: 'paused',
+      stopReason: null,
+      updatedAt: 99
+    });
+    const completed = { ...running, state: 'completed' as const, cursor: 3, done: 3 };
+    await saveProgress('left', completed);
+    expect(await markPaused('left', 100)).toEqual(completed);
+  });
+});
 
 describe('jobs', () => {
   it('stores inputs 256 to a record and reads any range of them, across records', async () => {

@@ -429,6 +429,15 @@ describe('Run: several items in flight', () => {
     ]);
   });
 
+  it('a Pause stored before the run started (its message was lost) pauses it before anything runs', async () => {
+    const store = new MemoryStore(job(8), inputs(8));
+    store.pauseAt = 1;
+    const engine = new ConcurrentEngine(4);
+    const outcome = await runner(store, engine).run('job-1', () => undefined);
+    expect(outcome.state).toBe('paused');
+    expect([store.progress.state, store.commits, engine.maxRunning]).toEqual(['paused', 0, 0]);
+  });
+
   it('Pause stops every item in flight and keeps none of them', async () => {
     const store = new MemoryStore(job(20), inputs(20));
     const engine = new ConcurrentEngine(4);

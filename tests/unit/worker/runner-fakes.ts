@@ -77,6 +77,11 @@ export class MemoryStore implements RunnerStore {
   async getResult(_: string, index: number) {
     return this.results.get(index);
   }
+  /** When Pause was pressed, as the page stores it (null: it was not). */
+  pauseAt: number | null = null;
+  async pauseRequested() {
+    return this.pauseAt !== null;
+  }
   lastErrors = new Map<number, ItemError>();
   failCommitWith: Error | null = null;
   /** Batch attempts, by the batch's first item. */
@@ -354,13 +359,10 @@ export class ConcurrentEngine extends EchoEngine {
           setTimeout(() => this.#lost.splice(0).forEach((fail) => fail()), 5);
           return;
         }
-        const timer = setTimeout(
-          () => {
-            this.#lost = this.#lost.filter((fail) => fail !== lose);
-            resolve();
-          },
-          this.itemMs(index)
-        );
+        const timer = setTimeout(() => {
+          this.#lost = this.#lost.filter((fail) => fail !== lose);
+          resolve();
+        }, this.itemMs(index));
         signal.addEventListener('abort', () => {
           clearTimeout(timer);
           reject(new EngineError('cancelled', 'Stopped.'));

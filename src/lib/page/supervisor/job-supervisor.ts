@@ -11,7 +11,7 @@
  */
 import { plural } from '$lib/shared/figures';
 import { keptSentence } from '$lib/shared/stop';
-import type { JobMeta, RunLogEntry } from '$lib/shared/job';
+import type { JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { jobLockName } from '$lib/shared/storage-names';
 import type { RetryKind } from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
@@ -35,6 +35,8 @@ const WATCH_INTERVAL_MS = 1000;
 /** A worker just terminated may hold the job's lock a moment: asked again this often, 20 times. */
 const LOCK_RETRY_MS = 100;
 const LOCK_RETRIES = 20;
+/** A run that has not stopped this long after Pause (a hung step, a load) has its worker stopped. */
+export const PAUSE_GRACE_MS = 5000;
 
 export class JobSupervisor {
   readonly session: JobSession;
@@ -51,6 +53,9 @@ export class JobSupervisor {
   /** Tries in a row that found the server down, and the timer of the next. */
   #serverWaits = 0;
   #cancelServerWait: Cancel = () => undefined;
+  /** When Pause was pressed in this run, and whether its worker was stopped for it. */
+  #pausedAt: number | null = null;
+  #stoppedForPause = false;
 
   constructor(jobId: string, deps: SupervisorDeps = pageDeps()) {
     this.session = new JobSession(jobId);
@@ -100,7 +105,7 @@ export class JobSupervisor {
       await locks.whenFree(jobLockName(this.jobId));
       this.#pump.flush();
       this.session.heldElsewhere(false);
-      const progress = await this.#deps.store.getProgress(this.jobId);
+      const progress = await this.#storedState();
       this.session.progressRead(progress);
       if (shouldTakeOver(progress.state, this.session.running)) {
         await this.note('takeover', null, 'the tab that ran this job closed; this tab took over');
@@ -110,6 +115,17 @@ export class JobSupervisor {
     } finally {
       this.#waitingForLock = false;
     }
+  }
+
+  /**
+   * The progress as stored, a job left running after Pause (its worker was stopped or died
+   * while pausing, in whichever tab) stored paused first: it never resumes by itself.
+   */
+  async #storedState(): Promise<JobProgress> {
+    const { store, clock } = this.#deps;
+    const progress = await store.getProgress(this.jobId);
+    if (progress.state !== 'running' || !(await store.pauseRequested(this.jobId))) return progress;
+    return store.markPaused(this.jobId, clock.now());
   }
 
   /** A message from the tab that runs this job. */
@@ -146,6 +162,19 @@ export class JobSupervisor {
   /** Every second: shows what is pending, and replaces the worker of a hung engine. */
   #watch(): void {
     this.#pump.flush();
+    const { clock, bridge } = this.#deps;
+    const paused = this.#pausedAt;
+    if (this.session.pausing && paused !== null && !this.#stoppedForPause) {
+      if (clock.now() - paused >= PAUSE_GRACE_MS) {
+        // The engine does not hear the Pause (a hung step, a long load): its worker goes, and
+        // the job is stored paused when the run ends (#settlePause).
+        this.#stoppedForPause = true;
+        bridge.terminate(
+          `The engine did not stop within ${PAUSE_GRACE_MS / 1000} s of Pause; its worker was stopped.`
+        );
+        return;
+      }
+    }
     const current = this.session.current;
     if (!this.session.running || !current) return;
     const hang = this.#hangs.check({
@@ -185,10 +214,13 @@ export class JobSupervisor {
     if (session.running || session.blocked) return;
     if (options.afterGpuReload) this.#afterGpuReload = true;
     session.started(this.#deps.clock.now());
+    this.#pausedAt = null;
+    this.#stoppedForPause = false;
     const stopWatching = this.#deps.clock.every(WATCH_INTERVAL_MS, () => this.#watch());
     try {
       // A Pause pressed while a lost worker was being replaced holds: no run starts after it.
       while ((await this.#runOnce()) && !session.pausing);
+      if (session.pausing) await this.#settlePause();
     } finally {
       stopWatching();
       this.#pump.flush();
@@ -204,13 +236,20 @@ export class JobSupervisor {
     try {
       let outcome = await bridge.runJob(this.jobId, this.#onEvent);
       // A worker just terminated may hold the job's lock for a moment longer.
-      for (let i = 0; outcome.state === 'busy' && this.#restarted && i < LOCK_RETRIES; i++) {
+      // Pause ends the retries: the job is stored paused (#settlePause), not waited for.
+      for (
+        let i = 0;
+        outcome.state === 'busy' && this.#restarted && !session.pausing && i < LOCK_RETRIES;
+        i++
+      ) {
         await new Promise<void>((resolve) => clock.after(LOCK_RETRY_MS, resolve));
+        if (session.pausing) break;
         outcome = await bridge.runJob(this.jobId, this.#onEvent);
       }
       this.#restarted = false;
       this.#pump.flush();
       if (outcome.state === 'busy') {
+        if (session.pausing) return false;
         session.heldElsewhere(true);
         // eslint-disable-next-line @typescript-eslint/no-floating-promises -- waits for the other tab in the background; it reports through the session
         void this.#takeOverWhenFree();
@@ -242,6 +281,7 @@ export class JobSupervisor {
         );
         return action === 'resume';
       }
+      if (action === 'paused') return false;
       const reason = error instanceof Error ? error.message : String(error);
       if (action === 'restart') {
         await this.note('restart', null, `the runner crashed (${reason}); restarted`);
@@ -283,18 +323,86 @@ export class JobSupervisor {
     return false;
   }
 
-  async pause(): Promise<void> {
-    this.#cancelServerWait();
-    if (!this.session.running) return;
-    this.session.pauseRequested();
-    await this.#deps.bridge.pauseJob(this.jobId);
+  /**
+   * After a Pause, the run over: a job its run could not store paused (the worker hung, died,
+   * was stopped for the Pause, or never got the lock back) is stored paused, here and in every
+   * tab (they read it, or are sent it).
+   */
+  async #settlePause(): Promise<void> {
+    const { store, clock, broadcast } = this.#deps;
+    if ((await store.getProgress(this.jobId)).state !== 'running') return;
+    const progress = await store.markPaused(this.jobId, clock.now());
+    this.#pump.flush();
+    this.session.runReturned(progress, null);
+    broadcast({ jobId: this.jobId, type: 'progress', rows: [], progress });
+    await this.note('paused', null, 'paused: the run stopped for Pause');
   }
 
-  /** Queues the failed (or unparsed) items again and runs them. */
+  /**
+   * Pause: stored first (so nothing resumes the job until Start or Resume, whatever becomes
+   * of this run), then sent to the run. Never rejects: a Pause that could not be stored is
+   * said in the run log; a worker already gone ends the run as paused.
+   */
+  async pause(): Promise<void> {
+    this.#cancelServerWait();
+    const session = this.session;
+    if (!session.running || session.pausing) return;
+    const { store, bridge, clock } = this.#deps;
+    session.pauseRequested();
+    this.#pausedAt = clock.now();
+    try {
+      await store.requestPause(this.jobId, clock.now());
+    } catch (error) {
+      await this.note(
+        'paused',
+        null,
+        `Pause could not be saved (${errorText(error)}): this run stops, but another tab or the next start of the app may resume the job`
+      );
+    }
+    try {
+      await bridge.pauseJob(this.jobId);
+    } catch {
+      // The worker is gone: its run ends through the worker-loss path, paused.
+    }
+  }
+
+  /**
+   * Start or Resume, pressed: takes back a stored Pause and runs. Never rejects: a Pause that
+   * cannot be taken back (the disk refused) is said in the run log, and nothing runs.
+   */
+  async resume(): Promise<void> {
+    try {
+      await this.#deps.store.clearPauseRequest(this.jobId);
+    } catch (error) {
+      await this.note(
+        'stopped',
+        null,
+        `Resume could not be saved (${errorText(error)}); nothing was changed. Free some disk space and press Resume again`
+      );
+      return;
+    }
+    await this.run();
+  }
+
+  /**
+   * Queues the failed (or unparsed) items again and runs them (a Pause stored before is taken
+   * back). Never rejects: a store that refuses is said in the run log.
+   */
   async retry(kind: RetryKind): Promise<void> {
     const { store } = this.#deps;
     if (this.session.running) return;
-    const queued = await store.queueAgain(this.jobId, kind);
+    let queued: number;
+    try {
+      await store.clearPauseRequest(this.jobId);
+      queued = await store.queueAgain(this.jobId, kind);
+    } catch (error) {
+      await this.note(
+        'stopped',
+        null,
+        `Retry could not be saved (${errorText(error)}); nothing was changed`
+      );
+      return;
+    }
     if (!queued) return;
     this.#pump.flush();
     this.session.requeued(await store.getProgress(this.jobId));
@@ -317,6 +425,10 @@ export class JobSupervisor {
     await this.#deps.store.updateJob(this.jobId, change);
     this.session.edited(change);
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 const supervisors = new Map<string, JobSupervisor>();

@@ -37,6 +37,11 @@ async function resumeInterrupted(): Promise<string[]> {
       stored: progress?.state ?? null
     });
     if (!resume) continue;
+    // Pause was pressed and its run could not store it (its tab closed while pausing): paused.
+    if (progress?.state === 'running' && (await jobs.pauseRequested(job.id))) {
+      await jobs.markPaused(job.id, Date.now());
+      continue;
+    }
     const supervisor = supervisorFor(job.id);
     await supervisor.open();
     await supervisor.note(

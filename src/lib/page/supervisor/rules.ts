@@ -53,9 +53,9 @@ export type WorkerLossAction =
   | 'resume'
   /** The worker crashed: run again in a new one. */
   | 'restart'
-  /** Pause was pressed while the engine hung: stay paused. */
+  /** Pause was pressed (the engine hung, or the worker crashed or was stopped for it): stay paused. */
   | 'paused'
-  /** Stop with an error: it crashed MAX_WORKER_CRASHES times in a row, or during Pause. */
+  /** Stop with an error: it crashed MAX_WORKER_CRASHES times in a row. */
   | 'stop';
 
 /**
@@ -67,9 +67,11 @@ export function afterWorkerLoss(loss: { hung: boolean; crashesBefore: number; pa
   action: WorkerLossAction;
   crashes: number;
 } {
-  if (loss.hung) return { action: loss.pausing ? 'paused' : 'resume', crashes: loss.crashesBefore };
+  // Pause wins over every recovery: the job is stored paused, and only Resume starts it again.
+  if (loss.pausing) return { action: 'paused', crashes: loss.crashesBefore };
+  if (loss.hung) return { action: 'resume', crashes: loss.crashesBefore };
   const crashes = loss.crashesBefore + 1;
-  return { action: crashes < MAX_WORKER_CRASHES && !loss.pausing ? 'restart' : 'stop', crashes };
+  return { action: crashes < MAX_WORKER_CRASHES ? 'restart' : 'stop', crashes };
 }
 
 /** Waits before asking a server that did not answer again: 5 s, doubling, at most a minute. */

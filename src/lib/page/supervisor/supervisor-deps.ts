@@ -18,7 +18,15 @@ export type RunnerBridge = Pick<
 /** What the supervisor reads and writes in the store (store/jobs.ts). */
 export type SupervisorStore = Pick<
   typeof jobs,
-  'getProgress' | 'appendLog' | 'recordFailure' | 'queueAgain' | 'updateJob'
+  | 'getProgress'
+  | 'appendLog'
+  | 'recordFailure'
+  | 'queueAgain'
+  | 'updateJob'
+  | 'requestPause'
+  | 'clearPauseRequest'
+  | 'pauseRequested'
+  | 'markPaused'
 >;
 
 /** The job locks of this browser (Web Locks): the tab whose worker holds one runs the job. */
@@ -62,7 +70,11 @@ export function pageDeps(): SupervisorDeps {
       appendLog: jobs.appendLog,
       recordFailure: jobs.recordFailure,
       queueAgain: jobs.queueAgain,
-      updateJob: jobs.updateJob
+      updateJob: jobs.updateJob,
+      requestPause: jobs.requestPause,
+      clearPauseRequest: jobs.clearPauseRequest,
+      pauseRequested: jobs.pauseRequested,
+      markPaused: jobs.markPaused
     },
     clock: pageClock,
     locks: webLocks(),

@@ -2,7 +2,7 @@
 // does what the test scripts, and time moves only when the test moves it.
 import { describe, expect, it } from 'vitest';
 import type { JobBroadcast } from '$lib/page/job-broadcast';
-import { JobSupervisor } from '$lib/page/supervisor/job-supervisor';
+import { JobSupervisor, PAUSE_GRACE_MS } from '$lib/page/supervisor/job-supervisor';
 import type { JobLocks, RunnerBridge, SupervisorStore } from '$lib/page/supervisor/supervisor-deps';
 import { ReloadGuard } from '$lib/page/supervisor/reload-guard';
 import { HANG_FLOOR_MS, MAX_AUTO_RELOADS, MAX_WORKER_CRASHES } from '$lib/page/supervisor/rules';
@@ -136,6 +136,23 @@ class FakeStore implements SupervisorStore {
   };
   queueAgain = async () => 0;
   updateJob = async () => undefined;
+  /** When Pause was stored (null: it was not, or Resume took it back). */
+  pauseAt: number | null = null;
+  failPauseWith: Error | null = null;
+  requestPause = async (_jobId: string, at: number) => {
+    if (this.failPauseWith) throw this.failPauseWith;
+    this.pauseAt = at;
+  };
+  clearPauseRequest = async () => {
+    this.pauseAt = null;
+  };
+  pauseRequested = async () => this.pauseAt !== null;
+  markPaused = async (_jobId: string, now: number) => {
+    if (this.progress.state === 'running') {
+      this.progress = { ...this.progress, state: 'paused', stopReason: null, updatedAt: now };
+    }
+    return this.progress;
+  };
 }
 
 /** Web Locks of the browser: `taken` are held by another tab's worker. */
@@ -208,17 +225,97 @@ describe('JobSupervisor: a hung engine', () => {
     expect(t.clock.waiting).toBe(0);
   });
 
-  it('Pause pressed while the engine hangs: the worker is replaced and no run starts after', async () => {
+  it(`Pause pressed while the engine hangs: after ${PAUSE_GRACE_MS / 1000} s its worker is stopped, the job is stored paused, and no run starts after`, async () => {
     const t = setup([hangs]);
     const running = t.supervisor.run();
     await t.clock.advance(5000);
     await t.supervisor.pause();
     expect([t.session.running, t.session.pausing]).toEqual([true, true]);
-    await t.clock.advance(HANG_FLOOR_MS);
+    expect(t.store.pauseAt).toBe(t.clock.now());
+    await t.clock.advance(PAUSE_GRACE_MS - 1000);
+    expect(t.bridge.terminated).toEqual([]);
+    await t.clock.advance(1000);
     await running;
-    expect(t.kinds()).toEqual(['hung']);
+    expect(t.bridge.terminated).toEqual([
+      `The engine did not stop within ${PAUSE_GRACE_MS / 1000} s of Pause; its worker was stopped.`
+    ]);
+    // Well before the hang watch: nothing was marked hung, and the store says paused.
+    expect(t.store.failures).toEqual([]);
+    expect(t.kinds()).toEqual(['paused']);
+    expect(t.store.progress.state).toBe('paused');
     expect([t.bridge.runs, t.bridge.started, t.bridge.pauses]).toEqual([1, 2, 1]);
     expect([t.session.running, t.session.pausing, t.session.error]).toEqual([false, false, null]);
+    expect(t.session.status).toBe('Paused');
+    // The other tabs are sent it.
+    expect(t.sent).toContainEqual({
+      jobId: JOB,
+      type: 'progress',
+      rows: [],
+      progress: t.store.progress
+    });
+  });
+});
+
+describe('JobSupervisor: Pause', () => {
+  it('never rejects: a Pause the disk refuses is said in the run log, and the run still pauses', async () => {
+    const t = setup([hangs]);
+    t.store.failPauseWith = new DOMException('Quota exceeded', 'QuotaExceededError');
+    const running = t.supervisor.run();
+    await t.clock.advance(100);
+    await expect(t.supervisor.pause()).resolves.toBeUndefined();
+    expect(t.store.log[0]?.message).toMatch(
+      /^Pause could not be saved \(Quota exceeded\): this run stops, but another tab/
+    );
+    await t.clock.advance(PAUSE_GRACE_MS + 1000);
+    await running;
+    expect([t.session.pausing, t.store.progress.state]).toEqual([false, 'paused']);
+  });
+
+  it('never rejects when the worker is already gone; the run ends paused', async () => {
+    const t = setup([crashes, completes]);
+    t.bridge.pauseJob = () => Promise.reject(new Error('The runner stopped: it crashed.'));
+    t.store.onLog = (entry) => {
+      // eslint-disable-next-line @typescript-eslint/no-floating-promises -- pressed while the supervisor runs; the test awaits run()
+      if (entry.kind === 'restart') void t.supervisor.pause();
+    };
+    await t.supervisor.run();
+    expect(t.store.progress.state).toBe('paused');
+    expect(t.bridge.runs).toBe(1);
+  });
+
+  it('during the lock retry after a worker was replaced: no more tries, stored paused, not waited for', async () => {
+    const t = setup([crashes, busy, busy, busy, busy, completes]);
+    const running = t.supervisor.run();
+    await t.clock.advance(150);
+    expect(t.bridge.runs).toBe(3);
+    await t.supervisor.pause();
+    await t.clock.advance(1000);
+    await running;
+    expect(t.bridge.runs).toBe(3);
+    expect(t.store.progress.state).toBe('paused');
+    expect(t.store.pauseAt).not.toBeNull();
+    expect([t.session.elsewhere, t.session.status]).toEqual([false, 'Paused']);
+    expect(t.kinds()).toEqual(['restart', 'paused']);
+  });
+
+  it('Resume takes the stored Pause back and runs', async () => {
+    const t = setup([completes]);
+    t.store.pauseAt = 5;
+    t.store.progress = progress('paused', 3);
+    await t.supervisor.resume();
+    expect(t.store.pauseAt).toBeNull();
+    expect(t.bridge.runs).toBe(1);
+    expect(t.session.status).toBe('Completed');
+  });
+
+  it('Resume the disk refuses: said in the run log, nothing runs', async () => {
+    const t = setup([completes]);
+    t.store.clearPauseRequest = () => Promise.reject(new Error('disk full'));
+    await expect(t.supervisor.resume()).resolves.toBeUndefined();
+    expect(t.bridge.runs).toBe(0);
+    expect(t.store.log.map((entry) => entry.message)).toEqual([
+      'Resume could not be saved (disk full); nothing was changed. Free some disk space and press Resume again'
+    ]);
   });
 });
 
@@ -284,9 +381,11 @@ describe('JobSupervisor: a crashed worker', () => {
       if (entry.kind === 'restart') void t.supervisor.pause();
     };
     await t.supervisor.run();
-    expect(t.kinds()).toEqual(['restart']);
+    // The dead worker never stored the pause: the supervisor did.
+    expect(t.kinds()).toEqual(['restart', 'paused']);
     expect([t.bridge.runs, t.bridge.pauses]).toEqual([1, 1]);
     expect([t.session.running, t.session.pausing, t.session.error]).toEqual([false, false, null]);
+    expect([t.session.status, t.store.progress.state]).toEqual(['Paused', 'paused']);
     expect(t.session.canResume).toBe(true);
   });
 });
@@ -375,6 +474,19 @@ describe('JobSupervisor: a second tab', () => {
     expect(t.bridge.runs).toBe(0);
     expect(t.kinds()).toEqual([]);
     expect(t.session.status).toBe('Paused');
+  });
+
+  it('does not take over a job left running after a Pause (its tab closed while pausing): stored paused', async () => {
+    const t = setup([]);
+    t.locks.taken.add(lock);
+    await t.supervisor.refreshLock();
+    t.store.progress = progress('running', 2);
+    t.store.pauseAt = 7;
+    t.locks.letGo(lock);
+    await t.clock.advance(0);
+    expect(t.bridge.runs).toBe(0);
+    expect(t.kinds()).toEqual([]);
+    expect([t.store.progress.state, t.session.status]).toEqual(['paused', 'Paused']);
   });
 
   it('Start while another tab holds the job: this tab shows it runs elsewhere and waits', async () => {

@@ -79,9 +79,14 @@ describe('afterWorkerLoss', () => {
       { hung: false, crashesBefore: MAX_WORKER_CRASHES - 1, pausing: false },
       { action: 'stop', crashes: MAX_WORKER_CRASHES }
     ],
+    // Pause wins over a crash: the worker was lost while pausing (or stopped for the Pause).
     [
       { hung: false, crashesBefore: 0, pausing: true },
-      { action: 'stop', crashes: 1 }
+      { action: 'paused', crashes: 0 }
+    ],
+    [
+      { hung: false, crashesBefore: MAX_WORKER_CRASHES - 1, pausing: true },
+      { action: 'paused', crashes: MAX_WORKER_CRASHES - 1 }
     ]
   ])('%o -> %o', (loss, expected) => {
     expect(afterWorkerLoss(loss)).toEqual(expected);
