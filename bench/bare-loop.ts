@@ -46,7 +46,9 @@ async function simulated(
       weightsBytes: 0,
       activationBytes: 0,
       kvBytes: 0,
-      totalBytes: 0
+      totalBytes: 0,
+      // One item after another, as the baseline is: one sequence.
+      sequences: 1
     },
     () => undefined
   );

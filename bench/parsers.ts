@@ -1,10 +1,14 @@
 /**
  * The pure parsers at 100,000 items, timed in the bench page (not in unit tests, where
  * a busy machine would fail them by chance): the prompt file formats, the token
- * estimate of a whole job, and a results file read back. Each figure is the median of
- * three runs, in milliseconds.
+ * estimate of a whole job, a results file read back, and the CSV export's text (as the
+ * export writes it, 5,000 rows to a papaparse call, beside its baseline of one call a row,
+ * as exports were written until 2026-12-07). Each figure is the median of three runs, in
+ * milliseconds.
  */
+import { csvOutput } from '$lib/formats/csv';
 import { parseImport } from '$lib/formats/import';
+import type { ExportItem, ExportJob, ExportResult } from '$lib/formats/types';
 import { MAX_IMPORT_ITEMS } from '$lib/formats/problems';
 import { parseResultsFile } from '$lib/formats/openai-batch-output-read';
 import { estimateJobTokens } from '$lib/plan/tokens';
@@ -57,6 +61,54 @@ function resultLine(i: number): string {
   });
 }
 
+/** 100,000 items and results as an export reads them: a prompt and an answer each. */
+function exportRows(n: number): { items: ExportItem[]; results: ExportResult[] } {
+  const items = Array.from(
+    { length: n },
+    (_, i): ExportItem =>
+      ({
+        index: i,
+        line: i + 1,
+        customId: `q-${i + 1}`,
+        messages: [{ role: 'user', content: `Question number ${i + 1}: what is ${i} plus ${i}?` }],
+        params: {}
+      }) as ExportItem
+  );
+  const results = items.map(
+    (_, i): ExportResult =>
+      ({
+        status: 'done',
+        text: `The answer to ${i} is ${2 * i}, as "anyone" can see,\nsurely.`,
+        usage: { prompt_tokens: 20, completion_tokens: 12, total_tokens: 32 },
+        error: null,
+        model: 'm',
+        finishedAt: 1
+      }) as ExportResult
+  );
+  return { items, results };
+}
+
+/** The CSV export's text of `rows`, `chunk` rows at a time as writeExport gives them; its length. */
+function csvChunked(rows: ReturnType<typeof exportRows>, chunk: number): number {
+  const writer = csvOutput.writer({ name: 'bench' } as ExportJob);
+  let length = 0;
+  for (let from = 0; from < rows.items.length; from += chunk) {
+    length += writer.addMany!(
+      rows.items.slice(from, from + chunk),
+      rows.results.slice(from, from + chunk)
+    ).length;
+  }
+  return length + writer.end().length;
+}
+
+/** The baseline: the writer's `add`, one papaparse call a row, as exports were written before. */
+function csvRowByRow(rows: ReturnType<typeof exportRows>): number {
+  const writer = csvOutput.writer({ name: 'bench' } as ExportJob);
+  let length = 0;
+  rows.items.forEach((item, i) => (length += writer.add(item, rows.results[i]).length));
+  return length + writer.end().length;
+}
+
 export function parsers(): Record<string, number> {
   const n = MAX_IMPORT_ITEMS;
   const jsonl = encode(
@@ -94,6 +146,17 @@ export function parsers(): Record<string, number> {
       () => parseResultsFile('big.jsonl', results).rows.length,
       n,
       'results file'
-    )
+    ),
+    // The same text both ways (its length checked), in this one page, one after the other.
+    ...csvFigures(n)
+  };
+}
+
+function csvFigures(n: number): Record<string, number> {
+  const rows = exportRows(n);
+  const expected = csvChunked(rows, 5_000);
+  return {
+    csv_text_100k_ms: timed(() => csvChunked(rows, 5_000), expected, 'CSV text'),
+    csv_text_100k_row_by_row_ms: timed(() => csvRowByRow(rows), expected, 'CSV text row by row')
   };
 }

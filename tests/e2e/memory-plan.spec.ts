@@ -151,3 +151,34 @@ test("once the model's tokenizer has counted the prompts, a window too small for
   await expect(page.getByTestId('count-done')).toHaveText('2');
   await expect(page.getByTestId('count-failed')).toHaveText('0');
 });
+
+test('the plan is shown for the engines that run on this GPU, never for a server, even before its address is filled in', async ({
+  page
+}) => {
+  await page.goto('/');
+  await expect(panel(page)).toBeVisible();
+  await page.getByLabel('Engine').selectOption({ label: 'OpenAI-compatible server' });
+  // Chosen, with no URL or model yet: still a server, so no GPU plan.
+  await expect(page.getByLabel('Server URL')).toHaveValue('');
+  await expect(panel(page)).toHaveCount(0);
+  await page.getByLabel('Server URL').fill('http://127.0.0.1:9');
+  await expect(panel(page)).toHaveCount(0);
+  await page.getByLabel('Engine').selectOption({ index: 0 });
+  await expect(panel(page)).toBeVisible();
+});
+
+test("one reading of the GPU's memory everywhere: a simulated job's page gives the MiB the jobs page gives", async ({
+  page
+}) => {
+  const small = 'Qwen2.5-0.5B-Instruct-q4f32_1-MLC';
+  await page.goto(`/?model=${small}`);
+  const home = await panel(page).getByTestId('plan-summary').textContent();
+  const mib = /of the ([\d,]+ MiB) this GPU may use/.exec(home ?? '')?.[1];
+  expect(mib, home ?? '').toBeDefined();
+  await createJob(page, planFile(3), `?engine=simulated&model=${small}`);
+  await expect(panel(page).getByTestId('plan-summary')).toContainText(
+    `; this GPU may use ${mib}, which the simulated engine does not hold it to.`
+  );
+  await openPlanDetails(page);
+  await expect(panel(page)).toContainText(`${mib}, not applied (simulated engine)`);
+});

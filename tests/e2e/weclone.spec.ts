@@ -78,6 +78,13 @@ for (const sequences of [1, 4]) {
     const counts = countsOf(scored);
     expect(counts[NOT_SCORED]).toBe(1);
     expect(await scoresTable(page)).toEqual(counts);
+    // The chart names the table it repeats, not where the table sits (beside it on a wide
+    // window, below it on a narrow one).
+    const scores = page.getByRole('region', { name: 'Scores' });
+    await expect(scores.getByRole('img')).toHaveAccessibleName(
+      'Bar chart of how many pairs got each score; the table Pairs per score gives the same figures.'
+    );
+    await expect(scores.getByRole('table', { name: 'Pairs per score' })).toBeVisible();
 
     // The default threshold keeps scores of 2 and up, and every pair with images.
     const keeps = (threshold: number) =>

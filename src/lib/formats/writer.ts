@@ -12,6 +12,18 @@ import type {
   Exporter
 } from './types';
 
+/** `writer`'s text for these items: `addMany` where it has one, else `add` for each. */
+export function addAll(
+  writer: ExportWriter,
+  items: readonly ExportItem[],
+  results: readonly (ExportResult | undefined)[]
+): string {
+  if (writer.addMany) return writer.addMany(items, results);
+  let out = '';
+  items.forEach((item, i) => (out += writer.add(item, results[i])));
+  return out;
+}
+
 export type ExporterMeta = Omit<Exporter, 'write' | 'writer'>;
 
 /** An exporter from its meta and its writer: `write` runs the writer over every item. */
@@ -21,9 +33,7 @@ export function exporter(meta: ExporterMeta, writer: (job: ExportJob) => ExportW
     writer,
     write(input: ExportInput): string {
       const w = writer(input.job);
-      let out = '';
-      input.inputs.forEach((item, i) => (out += w.add(item, input.results[i])));
-      return out + w.end();
+      return addAll(w, input.inputs, input.results) + w.end();
     }
   };
 }

@@ -6,6 +6,7 @@
  * no array of every item, no string of the whole file.
  */
 import type { Exporter } from '$lib/formats/types';
+import { addAll } from '$lib/formats/writer';
 import type { ItemResult, JobMeta } from '$lib/shared/job';
 import { getInputs, getResults } from '$lib/store/jobs';
 
@@ -64,8 +65,7 @@ export async function writeExport(
       fill();
       const results: (ItemResult | undefined)[] = new Array(inputs.length);
       for (const result of stored) results[result.index - from] = result;
-      let text = '';
-      inputs.forEach((item, i) => (text += writer.add(item, results[i])));
+      const text = addAll(writer, inputs, results);
       if (text) await sink.write(text);
       onProgress?.(to, job.total);
     }

@@ -71,3 +71,13 @@ export function budgetFor(adapter: AdapterFacts, budget: MemoryBudget): BudgetEs
     source: 'unknown'
   };
 }
+
+/** The safety margin as the plan keeps it: between 0 and 90%. */
+export function marginOf(safetyMargin: number): number {
+  return Math.min(0.9, Math.max(0, safetyMargin));
+}
+
+/** What the model may use of `bytes` once the margin is kept free; null when unknown. */
+export function usableBytes(bytes: number | null, safetyMargin: number): number | null {
+  return bytes === null ? null : Math.floor(bytes * (1 - marginOf(safetyMargin)));
+}

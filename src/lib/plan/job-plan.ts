@@ -6,6 +6,7 @@ import { askedSequences, type LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
 import type { MachineSettings } from '$lib/shared/settings';
 import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
+import { budgetFor, usableBytes } from './budget';
 import { withLibraryFigures } from './library-figures';
 import type { LibraryMetadata } from './library-metadata';
 import { planMemory } from './memory';
@@ -23,6 +24,13 @@ export interface JobPlanning {
   plan: Plan;
   /** Something the user should know about this plan beyond its reasons. */
   note: string | null;
+  /**
+   * What this GPU may use, margin kept, as every page reads it (the memory setting, or the
+   * adapter's estimate), whichever engine the job has; null when unknown. A simulated job
+   * without simMemoryMB is not held to it (its plan's budget is unknown), but the GPU's
+   * reading stays the same.
+   */
+  gpuBytes: number | null;
 }
 
 /** What the plan assumes before a file is chosen: a 3,000-token prompt and a 512-token answer. */
@@ -79,5 +87,9 @@ export function planJob(
     job.engine.kind === 'simulated'
       ? 'This job runs on the simulated engine: the plan is real, the answers are placeholder text.'
       : null;
-  return { plan, note };
+  const gpuBytes = usableBytes(
+    budgetFor(facts, { userMB: settings.gpuMemoryMB }).bytes,
+    settings.safetyMargin
+  );
+  return { plan, note, gpuBytes };
 }

@@ -14,7 +14,7 @@ import {
   roundUpToWindow
 } from './kv-cache';
 import { kvBytesPerToken } from './catalog';
-import { budgetFor } from './budget';
+import { budgetFor, marginOf, usableBytes } from './budget';
 import { kvBinding, kvLayerBytes, limitProblem, tensorProblem } from './device-limits';
 import type { JobNeeds } from '$lib/shared/job';
 import type { AdapterFacts, ModelSpec, Plan, PlanInput, Quantization } from './types';
@@ -121,7 +121,7 @@ function describeNeeds(needs: JobNeeds): string {
 /** Decide the model variant, the context window and whether it fits. */
 export function planMemory(input: PlanInput): Plan {
   const { adapter, needs } = input;
-  const margin = Math.min(0.9, Math.max(0, input.safetyMargin));
+  const margin = marginOf(input.safetyMargin);
   const reasons: string[] = [];
 
   const limits = limitProblem(adapter);
@@ -135,7 +135,7 @@ export function planMemory(input: PlanInput): Plan {
   );
 
   const estimate = budgetFor(adapter, input.budget);
-  const usable = estimate.bytes === null ? null : Math.floor(estimate.bytes * (1 - margin));
+  const usable = usableBytes(estimate.bytes, margin);
   const pct = `${Math.round(margin * 100)}%`;
   reasons.push(
     usable === null

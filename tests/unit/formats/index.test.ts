@@ -169,6 +169,21 @@ describe('csvOutput', () => {
     );
   });
 
+  test('rows written together (addMany, as an export writes 5,000 at a time) are the rows written one by one', () => {
+    // The tricky rows twice over, with an item that has no result between them.
+    const many = [...inputs, ...inputs, ...inputs];
+    const manyResults = [...input.results, undefined, ...input.results.slice(1), ...input.results];
+    const one = csvOutput.writer(job);
+    let byOne = '';
+    many.forEach((item, i) => (byOne += one.add(item, manyResults[i])));
+    const together = csvOutput.writer(job);
+    const byMany =
+      together.addMany!(many.slice(0, 4), manyResults.slice(0, 4)) +
+      together.addMany!(many.slice(4), manyResults.slice(4));
+    expect(byMany + together.end()).toBe(byOne + one.end());
+    expect(byOne.split('\r\n').filter((line) => line.startsWith('q-'))).toHaveLength(5);
+  });
+
   test('header only when nothing has finished', () => {
     expect(csvOutput.write({ job, inputs, results: [] })).toBe(
       'custom_id,prompt,output,status,error,prompt_tokens,completion_tokens\r\n'

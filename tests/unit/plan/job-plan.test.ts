@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { planJob } from '$lib/plan/job-plan';
+import { SWIFTSHADER } from './adapters';
+import { engineFromUrl, type LocalChoice } from '$lib/shared/engine-choice';
+import type { MachineSettings } from '$lib/shared/settings';
+
+/** SwiftShader as Chromium reports it here: 8 GB of RAM said, no memory of its own. */
+const swiftshader = SWIFTSHADER;
+const settings: MachineSettings = {
+  gpuMemoryMB: null,
+  safetyMargin: 0.15,
+  autoResume: false,
+  modelMirror: null,
+  modelMirrorPending: null,
+  servers: [],
+  serverKeys: {}
+};
+/** A model that fits SwiftShader's estimate, so the WebLLM plan is made, not refused. */
+const SMALL = 'Qwen2.5-0.5B-Instruct-q4f32_1-MLC';
+const needs = { longestPromptTokens: 200, maxAnswerTokens: 64, exact: false };
+const local = (query: string) => engineFromUrl(new URL(`http://localhost/${query}`)) as LocalChoice;
+
+describe('planJob: one reading of the GPU everywhere', () => {
+  it('a simulated job not held to the GPU (no simMemoryMB) reads the same GPU as a WebLLM job', () => {
+    const webllm = planJob(
+      swiftshader,
+      { engine: local(`?model=${SMALL}`), needs },
+      settings,
+      null
+    );
+    const simulated = planJob(
+      swiftshader,
+      { engine: local(`?engine=simulated&model=${SMALL}`), needs },
+      settings,
+      null
+    );
+    // Half of the 8 GB the browser reports, 15% kept free.
+    const usable = Math.floor(4 * 2 ** 30 * 0.85);
+    expect(webllm.plan.ok && webllm.plan.budgetBytes).toBe(usable);
+    expect(webllm.gpuBytes).toBe(usable);
+    // The simulated plan is not held to it, but the GPU's reading is the same.
+    expect(simulated.plan.ok && simulated.plan.budgetBytes).toBeNull();
+    expect(simulated.gpuBytes).toBe(usable);
+  });
+
+  it('the memory the user set is the reading for both; unknown stays unknown', () => {
+    const said = { ...settings, gpuMemoryMB: 8192 };
+    const simulated = planJob(
+      swiftshader,
+      { engine: local(`?engine=simulated&model=${SMALL}`), needs },
+      said,
+      null
+    );
+    expect(simulated.gpuBytes).toBe(Math.floor(8192 * 2 ** 20 * 0.85));
+    const unnamed = {
+      ...swiftshader,
+      vendor: '',
+      architecture: '',
+      description: '',
+      isFallbackAdapter: false
+    };
+    expect(planJob(unnamed, { engine: local(''), needs }, settings, null).gpuBytes).toBeNull();
+  });
+});
