@@ -168,21 +168,25 @@ export async function pauseRequested(jobId: string): Promise<boolean> {
 
 /**
  * Stores a job still marked running as paused (its run could not say so itself: its worker
- * hung or died while pausing), in one transaction; any other state stays. The progress after.
+ * hung or died while pausing), in one transaction; any other state stays. The progress after,
+ * and whether this changed it.
  */
-export async function markPaused(jobId: string, now: number): Promise<JobProgress> {
+export async function markPaused(
+  jobId: string,
+  now: number
+): Promise<{ progress: JobProgress; changed: boolean }> {
+  let changed = false;
   await update<StoredProgress>(
     KEYS.progress,
     (stored) => {
       if (!stored)
         throw new Error(`Job ${jobId} has no progress record; it may have been deleted.`);
-      return stored.state === 'running'
-        ? { ...stored, state: 'paused', stopReason: null, updatedAt: now }
-        : stored;
+      changed = stored.state === 'running';
+      return changed ? { ...stored, state: 'paused', stopReason: null, updatedAt: now } : stored;
     },
     jobStore(jobId)
   );
-  return getProgress(jobId);
+  return { progress: await getProgress(jobId), changed };
 }
 
 export async function getInput(jobId: string, index: number): Promise<ItemInput> {

@@ -73,11 +73,6 @@ function isMemoryLoss(loss: Pick<Loss, 'code' | 'lostReason'>): boolean {
   return loss.code === 'out-of-memory' || loss.lostReason === 'destroyed';
 }
 
-/** A crash repeated at one item by a batch (not alone, not among suspects): the batch's size. */
-function repeatedTogether(losses: Losses, input: { alone?: boolean; suspected?: boolean }) {
-  return losses.count >= 2 && input.alone !== true && input.suspected !== true;
-}
-
 /**
  * After a lost device at item `index`: the same plan on a new device (a crash),
  * a smaller plan (memory, or the same item lost it twice): first half the sequences
@@ -112,7 +107,10 @@ export function decideLoss(input: {
   const memory = isMemoryLoss(loss);
   const at = `${what} at item ${index + 1}`;
   const sequences = input.sequences ?? 1;
-  if (sequences > 1 && (memory || repeatedTogether(losses, input))) {
+  // A crash repeated at one item; among suspects the search explains it, not a smaller plan.
+  const repeated = losses.count >= 2 && input.suspected !== true;
+  // Repeated by a batch (not alone): the batch's size.
+  if (sequences > 1 && (memory || (repeated && input.alone !== true))) {
     // Each sequence holds a window of KV cache: fewer of them free the most, and keep every item's room.
     const fewer = Math.max(1, Math.floor(sequences / 2));
     return {
@@ -122,7 +120,6 @@ export function decideLoss(input: {
       log: `${at}; sequences at once ${sequences} → ${fewer}`
     };
   }
-  const repeated = losses.count >= 2 && input.suspected !== true;
   const smaller = window !== null && (memory || repeated) ? stepDown(window) : null;
   if (smaller === null && !memory) {
     // A crash (not a memory error): same plan on a new device; the item's attempts are counted.

@@ -43,14 +43,12 @@ describe('jobs: Pause', () => {
     const running = { ...initialProgress(1), state: 'running' as const, cursor: 2, done: 2 };
     await saveProgress('left', running);
     expect(await markPaused('left', 99)).toEqual({
-      ...running,
-      state: 'paused',
-      stopReason: null,
-      updatedAt: 99
+      progress: { ...running, state: 'paused', stopReason: null, updatedAt: 99 },
+      changed: true
     });
     const completed = { ...running, state: 'completed' as const, cursor: 3, done: 3 };
     await saveProgress('left', completed);
-    expect(await markPaused('left', 100)).toEqual(completed);
+    expect(await markPaused('left', 100)).toEqual({ progress: completed, changed: false });
   });
 });
 

@@ -123,9 +123,8 @@ export class JobSupervisor {
    */
   async #storedState(): Promise<JobProgress> {
     const { store, clock } = this.#deps;
-    const progress = await store.getProgress(this.jobId);
-    if (progress.state !== 'running' || !(await store.pauseRequested(this.jobId))) return progress;
-    return store.markPaused(this.jobId, clock.now());
+    if (!(await store.pauseRequested(this.jobId))) return store.getProgress(this.jobId);
+    return (await store.markPaused(this.jobId, clock.now())).progress;
   }
 
   /** A message from the tab that runs this job. */
@@ -164,16 +163,19 @@ export class JobSupervisor {
     this.#pump.flush();
     const { clock, bridge } = this.#deps;
     const paused = this.#pausedAt;
-    if (this.session.pausing && paused !== null && !this.#stoppedForPause) {
-      if (clock.now() - paused >= PAUSE_GRACE_MS) {
-        // The engine does not hear the Pause (a hung step, a long load): its worker goes, and
-        // the job is stored paused when the run ends (#settlePause).
-        this.#stoppedForPause = true;
-        bridge.terminate(
-          `The engine did not stop within ${PAUSE_GRACE_MS / 1000} s of Pause; its worker was stopped.`
-        );
-        return;
-      }
+    if (
+      this.session.pausing &&
+      paused !== null &&
+      !this.#stoppedForPause &&
+      clock.now() - paused >= PAUSE_GRACE_MS
+    ) {
+      // The engine does not hear the Pause (a hung step, a long load): its worker goes, and
+      // the job is stored paused when the run ends (#settlePause).
+      this.#stoppedForPause = true;
+      bridge.terminate(
+        `The engine did not stop within ${PAUSE_GRACE_MS / 1000} s of Pause; its worker was stopped.`
+      );
+      return;
     }
     const current = this.session.current;
     if (!this.session.running || !current) return;
@@ -330,8 +332,8 @@ export class JobSupervisor {
    */
   async #settlePause(): Promise<void> {
     const { store, clock, broadcast } = this.#deps;
-    if ((await store.getProgress(this.jobId)).state !== 'running') return;
-    const progress = await store.markPaused(this.jobId, clock.now());
+    const { progress, changed } = await store.markPaused(this.jobId, clock.now());
+    if (!changed) return;
     this.#pump.flush();
     this.session.runReturned(progress, null);
     broadcast({ jobId: this.jobId, type: 'progress', rows: [], progress });
@@ -351,7 +353,7 @@ export class JobSupervisor {
     session.pauseRequested();
     this.#pausedAt = clock.now();
     try {
-      await store.requestPause(this.jobId, clock.now());
+      await store.requestPause(this.jobId, this.#pausedAt);
     } catch (error) {
       await this.note(
         'paused',

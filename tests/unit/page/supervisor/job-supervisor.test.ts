@@ -148,10 +148,11 @@ class FakeStore implements SupervisorStore {
   };
   pauseRequested = async () => this.pauseAt !== null;
   markPaused = async (_jobId: string, now: number) => {
-    if (this.progress.state === 'running') {
+    const changed = this.progress.state === 'running';
+    if (changed) {
       this.progress = { ...this.progress, state: 'paused', stopReason: null, updatedAt: now };
     }
-    return this.progress;
+    return { progress: this.progress, changed };
   };
 }
 
