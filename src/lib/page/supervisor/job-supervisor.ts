@@ -15,7 +15,7 @@ import type { JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { jobLockName } from '$lib/shared/storage-names';
 import type { RetryKind } from '$lib/store/jobs';
 import type { RunEvent } from '$lib/worker/runner';
-import { onBroadcast, type JobBroadcast } from '../job-broadcast';
+import type { JobBroadcast } from '../job-broadcast';
 import { JobSession } from '../job-session.svelte';
 import { EventPump } from './event-pump';
 import { HangWatch } from './hang-watch';
@@ -431,32 +431,4 @@ export class JobSupervisor {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-const supervisors = new Map<string, JobSupervisor>();
-
-onBroadcast((message) => supervisors.get(message.jobId)?.receive(message));
-
-/** This tab runs the job now. */
-export function isRunningHere(jobId: string): boolean {
-  return supervisors.get(jobId)?.session.running ?? false;
-}
-
-/**
- * The job page closed: an idle job's supervisor is let go (its rows may hold 100,000
- * entries); one that runs, waits for another tab's lock or for a server stays.
- */
-export function releaseSupervisor(jobId: string): void {
-  const supervisor = supervisors.get(jobId);
-  if (supervisor?.idle) supervisors.delete(jobId);
-}
-
-/** The one supervisor of a job in this tab (it outlives the job page while it works). */
-export function supervisorFor(jobId: string): JobSupervisor {
-  let supervisor = supervisors.get(jobId);
-  if (!supervisor) {
-    supervisor = new JobSupervisor(jobId);
-    supervisors.set(jobId, supervisor);
-  }
-  return supervisor;
 }

@@ -6,7 +6,7 @@
 import { jobLockName } from '$lib/shared/storage-names';
 import * as jobs from '$lib/store/jobs';
 import { getSettings } from '$lib/store/settings';
-import { isRunningHere, supervisorFor } from './job-supervisor';
+import { isRunningHere, supervisorFor } from './registry';
 import { reloadGuard } from './reload-guard';
 import { shouldResumeOnOpen } from './rules';
 

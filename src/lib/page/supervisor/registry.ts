@@ -1,0 +1,34 @@
+/**
+ * The supervisors of this tab, one a job: they outlive the job page while they work, and
+ * hear what other tabs broadcast about their job.
+ */
+import { onBroadcast } from '../job-broadcast';
+import { JobSupervisor } from './job-supervisor';
+
+const supervisors = new Map<string, JobSupervisor>();
+
+onBroadcast((message) => supervisors.get(message.jobId)?.receive(message));
+
+/** This tab runs the job now. */
+export function isRunningHere(jobId: string): boolean {
+  return supervisors.get(jobId)?.session.running ?? false;
+}
+
+/**
+ * The job page closed: an idle job's supervisor is let go (its rows may hold 100,000
+ * entries); one that runs, waits for another tab's lock or for a server stays.
+ */
+export function releaseSupervisor(jobId: string): void {
+  const supervisor = supervisors.get(jobId);
+  if (supervisor?.idle) supervisors.delete(jobId);
+}
+
+/** The one supervisor of a job in this tab (it outlives the job page while it works). */
+export function supervisorFor(jobId: string): JobSupervisor {
+  let supervisor = supervisors.get(jobId);
+  if (!supervisor) {
+    supervisor = new JobSupervisor(jobId);
+    supervisors.set(jobId, supervisor);
+  }
+  return supervisor;
+}
