@@ -13,7 +13,7 @@
  *   WebLLM's hosts (or LOCALBATCH_MODEL_MIRROR), kept in a profile under .test-output so it
  *   downloads once; LOCALBATCH_BENCH_MODEL picks the model, CHROME_PATH the browser.
  */
-import { chromium, expect, test } from '@playwright/test';
+import { chromium, expect, test, type BrowserContext } from '@playwright/test';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../tests/e2e/browser';
@@ -27,8 +27,11 @@ import {
   serveRuntimePage,
   type ChatOptions,
   type RuntimeAnswer,
-  type RuntimePage
+  type RuntimePage,
+  type SharedAnswer
 } from '../tests/real/runtime-page';
+import { PREFIX_QUESTIONS, PREFIX_SYSTEM } from '../tests/real/prefix-prompts';
+import { RUBRICS, scoreSchema, scoringPrompt } from '../src/lib/presets/score-pairs';
 import type { GenerateRequest } from '../src/lib/shared/request';
 import type { BatchOfOneFigures, RealBatchFigures, RealBatchOptions } from './real-batch';
 
@@ -68,27 +71,22 @@ async function benchJson(): Promise<string | null> {
   return null;
 }
 
-test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once', async ({
-  browserName
-}, testInfo) => {
-  expect(browserName).toBe('chromium');
-  let options: RealBatchOptions;
-  if (GPU) {
-    options = {
+/** The model the bench runs (the kit's on a software GPU, once its mirror is up), or null to skip. */
+async function benchModel(): Promise<{ modelId: string; mirror: string | null } | null> {
+  if (GPU)
+    return {
       modelId: process.env.LOCALBATCH_BENCH_MODEL ?? 'Qwen2.5-7B-Instruct-q4f16_1-MLC',
-      mirror: process.env.LOCALBATCH_MODEL_MIRROR ?? null,
-      steps: 16,
-      sizes: SIZES
+      mirror: process.env.LOCALBATCH_MODEL_MIRROR ?? null
     };
-  } else {
-    const kit = prepareRealKit();
-    test.skip(kit.skipped !== undefined, `the real-runtime bench: ${kit.skipped}`);
-    mirror = await startKitMirror(kit.folder);
-    options = { modelId: KIT_MODEL_ID, mirror: mirror.url, steps: 2, sizes: SIZES };
-  }
-  testInfo.setTimeout(GPU ? 1_800_000 : 3_600_000);
-  runtimePage = await serveRuntimePage();
-  const url = runtimePage.url;
+  const kit = prepareRealKit();
+  if (kit.skipped !== undefined) return null;
+  mirror ??= await startKitMirror(kit.folder);
+  return { modelId: KIT_MODEL_ID, mirror: mirror.url };
+}
+
+/** The browser the bench runs in (one profile, so the model downloads once), on the runtime page. */
+async function benchBrowser(): Promise<BrowserContext> {
+  runtimePage ??= await serveRuntimePage();
   const profile = new URL(
     `../.test-output/${GPU ? 'gpu-profile' : 'bench-real-profile'}`,
     import.meta.url
@@ -98,12 +96,25 @@ test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once'
     headless: GPU ? process.env.LOCALBATCH_HEADLESS === '1' : true,
     args: GPU ? ['--enable-unsafe-webgpu', '--ignore-gpu-blocklist'] : CHROMIUM_ARGS
   });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (message) => {
+    if (message.text().startsWith('[bench-real]')) console.log(message.text());
+  });
+  await page.goto(runtimePage.url);
+  return context;
+}
+
+test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once', async ({
+  browserName
+}, testInfo) => {
+  expect(browserName).toBe('chromium');
+  const model = await benchModel();
+  test.skip(model === null, 'the real-runtime bench: no model library (LOCALBATCH_TEST_LIBS)');
+  const options: RealBatchOptions = { ...model!, steps: GPU ? 16 : 2, sizes: SIZES };
+  testInfo.setTimeout(GPU ? 1_800_000 : 3_600_000);
+  const context = await benchBrowser();
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (message) => {
-      if (message.text().startsWith('[bench-real]')) console.log(message.text());
-    });
-    await page.goto(url);
+    const page = context.pages()[0]!;
     await page.waitForFunction(() => 'realBatch' in globalThis);
     const figures = await page.evaluate(
       (o) =>
@@ -182,3 +193,123 @@ test('real runtime: decode tokens per second at 1, 2, 4 and 8 sequences at once'
     await context.close();
   }
 });
+
+/**
+ * Prefix sharing, on and off, the same prompts in one browser: WeClone-shaped scoring prompts
+ * (the preset's full rubric, one pair each) on a GPU, 16 of them at 1 and 4 sequences at once;
+ * on a software GPU, where a prompt token costs about a second and a half to read, 3 prompts of
+ * a 100+-token system prompt at 1 and 2. Prompt tokens read per item and items per second,
+ * shared over unshared (`real_prefill_tokens_per_item_shared`, `…_unshared`,
+ * `real_items_per_s_shared_ratio`, at 1 sequence; `_seqN` at N).
+ */
+test('real runtime: prefix sharing on and off, the same prompts', async ({
+  browserName
+}, testInfo) => {
+  expect(browserName).toBe('chromium');
+  const model = await benchModel();
+  test.skip(model === null, 'the real-runtime bench: no model library (LOCALBATCH_TEST_LIBS)');
+  testInfo.setTimeout(GPU ? 3_600_000 : 7_200_000);
+  const requests = GPU ? wecloneShaped(16) : systemShaped();
+  const sizes = GPU ? [1, 4] : [1, 2];
+  const context = await benchBrowser();
+  try {
+    const page = context.pages()[0]!;
+    await page.waitForFunction(() => 'sharedPrefix' in globalThis);
+    const run = (sequences: number, share: boolean) =>
+      page.evaluate(
+        (o) =>
+          (
+            globalThis as unknown as {
+              sharedPrefix(
+                o: ChatOptions & { sequences: number; share: boolean }
+              ): Promise<{ prefixTokens: number; answers: SharedAnswer[]; seconds: number }>;
+            }
+          ).sharedPrefix(o),
+        { ...model!, requests, sequences, share }
+      );
+    const json: Record<string, number> = {};
+    const rows: string[] = [];
+    for (const sequences of sizes) {
+      const unshared = await run(sequences, false);
+      const shared = await run(sequences, true);
+      const same = (a: SharedAnswer, b: SharedAnswer | undefined) =>
+        b !== undefined &&
+        a.text === b.text &&
+        a.prompt === b.prompt &&
+        a.completion === b.completion;
+      expect(
+        unshared.answers.every((answer, i) => same(answer, shared.answers[i])),
+        'the answers with sharing on are those with it off, token for token'
+      ).toBe(true);
+      const readPerItem = (r: typeof shared) =>
+        r.answers.reduce((sum, a) => sum + a.prompt - a.cached, 0) / r.answers.length;
+      const suffix = sequences === 1 ? '' : `_seq${sequences}`;
+      json[`real_prefill_tokens_per_item_shared${suffix}`] = Number(readPerItem(shared).toFixed(1));
+      json[`real_prefill_tokens_per_item_unshared${suffix}`] = Number(
+        readPerItem(unshared).toFixed(1)
+      );
+      json[`real_items_per_s_shared_ratio${suffix}`] = Number(
+        (unshared.seconds / shared.seconds).toPrecision(3)
+      );
+      rows.push(
+        `${String(sequences).padEnd(11)}${String(shared.prefixTokens).padEnd(8)}${readPerItem(unshared).toFixed(1).padEnd(11)}${readPerItem(shared).toFixed(1).padEnd(11)}${unshared.seconds.toFixed(1).padEnd(12)}${shared.seconds.toFixed(1).padEnd(12)}${(unshared.seconds / shared.seconds).toFixed(2)}`
+      );
+    }
+    console.log(
+      [
+        `Prefix sharing, ${model!.modelId}, ${requests.length} prompts, answers identical on and off:`,
+        'sequences  prefix  read/item  read/item  s off       s on        items/s on/off',
+        '                   off        on',
+        ...rows,
+        JSON.stringify(json)
+      ].join('\n')
+    );
+    await writeFile(testInfo.outputPath('prefix.json'), JSON.stringify(json, null, 2) + '\n');
+    const bench = GPU ? null : await benchJson();
+    if (bench) {
+      const merged = { ...(JSON.parse(await readFile(bench, 'utf8')) as object), ...json };
+      await writeFile(bench, JSON.stringify(merged, null, 2) + '\n');
+    }
+  } finally {
+    await context.close();
+  }
+});
+
+/** WeClone-shaped requests: the preset's full English rubric over one pair each, its schema. */
+function wecloneShaped(count: number): GenerateRequest[] {
+  return Array.from({ length: count }, (_, i) => ({
+    messages: [
+      {
+        role: 'user',
+        content: scoringPrompt({ rubric: RUBRICS.en, language: 'en' }, [
+          {
+            id: String(i),
+            turns: [
+              { role: 'user', content: `Are we still on for ${i + 1} o'clock?` },
+              { role: 'assistant', content: i % 2 ? 'Yes, see you there.' : 'Sorry, running late.' }
+            ]
+          }
+        ])
+      }
+    ],
+    temperature: 0,
+    top_p: 1,
+    max_tokens: 16,
+    seed: 0,
+    schema: scoreSchema(1)
+  }));
+}
+
+/** Three questions after the same 100+-token system prompt (tests/real/prefix.spec.ts's). */
+function systemShaped(): GenerateRequest[] {
+  return PREFIX_QUESTIONS.map((content) => ({
+    messages: [
+      { role: 'system', content: PREFIX_SYSTEM },
+      { role: 'user', content }
+    ],
+    temperature: 0,
+    top_p: 1,
+    max_tokens: 3,
+    seed: 0
+  }));
+}

@@ -20,12 +20,12 @@ import {
   type ChatCompletionRequestStreaming
 } from '@mlc-ai/web-llm';
 import { withModelSource } from '$lib/models/source';
-import { KV_PAGE_TOKENS } from '$lib/plan/kv-cache';
+import { KV_PAGE_TOKENS, sharedPrefixTokens } from '$lib/plan/kv-cache';
 import { streamedChatFields, type GenerateRequest } from '$lib/shared/request';
 import { LoopGenerator } from '$lib/worker/engine/loop/generator';
 import { StepLoop, type StepReport } from '$lib/worker/engine/loop/loop';
 import { webllmModel, type Xgrammar } from '$lib/worker/engine/loop/webllm-model';
-import type { ChatOptions, RuntimeAnswer } from '../tests/real/runtime-page';
+import type { ChatOptions, RuntimeAnswer, SharedAnswer } from '../tests/real/runtime-page';
 
 export interface RealBatchOptions {
   modelId: string;
@@ -238,4 +238,50 @@ export async function batchOfOne(options: ChatOptions): Promise<BatchOfOneFigure
   }
 }
 
-Object.assign(globalThis, { realBatch: measure, chatAnswers, batchOfOne });
+/**
+ * The requests through the loop at `sequences` at once, the prefix every prompt begins with
+ * (in whole KV pages) a chunk of its own; `share` keeps it in each slot for the next prompt
+ * (WebLLM's library's own `kv_state_popn`), else every prompt reads it.
+ */
+export async function sharedPrefix(
+  options: ChatOptions & { sequences: number; share: boolean }
+): Promise<{ prefixTokens: number; answers: SharedAnswer[]; seconds: number }> {
+  const engine = await loaded(options.modelId, options.mirror);
+  try {
+    const model = webllmModel(engine, options.modelId, {
+      sequences: options.sequences,
+      window: CHAT_WINDOW,
+      xgrammar: xgrammarModule.exports as Xgrammar
+    });
+    const prefixTokens = sharedPrefixTokens(options.requests.map((r) => model.promptIds(r)));
+    const generator = new LoopGenerator(model, CHAT_WINDOW, {
+      tokens: prefixTokens,
+      share: options.share
+    });
+    const signal = new AbortController().signal;
+    const started = performance.now();
+    const answers = await Promise.all(
+      options.requests.map(async (request) => {
+        const result = await generator.generate(request, () => undefined, signal);
+        say(
+          `prefix ${options.share ? 'kept' : 'read'}: ${JSON.stringify(result.text)} (${result.finishReason})`
+        );
+        return {
+          text: result.text,
+          finish: result.finishReason,
+          prompt: result.usage.prompt_tokens,
+          completion: result.usage.completion_tokens,
+          decodeTokensPerSecond: result.usage.decode_tokens_per_s ?? null,
+          cached: result.usage.prompt_tokens_details?.cached_tokens ?? 0
+        };
+      })
+    );
+    const seconds = (performance.now() - started) / 1000;
+    await generator.close();
+    return { prefixTokens, answers, seconds };
+  } finally {
+    await engine.unload();
+  }
+}
+
+Object.assign(globalThis, { realBatch: measure, chatAnswers, batchOfOne, sharedPrefix });

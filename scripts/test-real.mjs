@@ -4,9 +4,10 @@
 // one line and exits 0. Builds the app first unless LOCALBATCH_BUILT=1 (CI, after npm test).
 // Prints each test's time and the wall time.
 //
-// `--record` (npm run test:real:record) runs only the one-at-a-time tests (@baseline) and
-// writes what they saw to tests/fixtures/real-answers.json, the answers every other test
-// compares against (tests/real/recorded.ts).
+// `--record` (npm run test:real:record) runs only the one-at-a-time tests (@baseline, and the
+// @recorder ones, which run only then) and writes what they saw to
+// tests/fixtures/real-answers.json, the answers every other test compares against
+// (tests/real/recorded.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -87,7 +88,8 @@ const ok = run(
     'test',
     '-c',
     'playwright.real.config.ts',
-    ...(recording ? ['--grep', '@baseline'] : []),
+    // @recorder tests make a recording only (an unshared baseline too slow for every run).
+    ...(recording ? ['--grep', '@baseline|@recorder'] : ['--grep-invert', '@recorder']),
     // Anything else is Playwright's: `npm run test:real -- tests/real/prefix.spec.ts`.
     ...process.argv.slice(2).filter((arg) => arg !== '--record')
   ],

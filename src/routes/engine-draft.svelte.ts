@@ -35,6 +35,8 @@ export class EngineDraft {
   concurrency = $state(DEFAULT_SERVER_CONCURRENCY);
   /** Sequences at once on this GPU, as the number field holds it (empty lets the plan choose). */
   sequences = $state<number | string | null>(null);
+  /** Each sequence's KV slot keeps the prefix every prompt shares (on this GPU). */
+  prefixSharing = $state(true);
   #models = $state.raw<string[]>([]);
   #connecting = $state(false);
   #connected = $state('');
@@ -56,20 +58,23 @@ export class EngineDraft {
       return {
         kind: 'webllm',
         modelId: fromUrl.kind === 'webllm' ? fromUrl.modelId : null,
-        sequences: parseSequences(this.#sequencesText)
+        sequences: parseSequences(this.#sequencesText),
+        prefixSharing: this.prefixSharing
       };
     }
     if (this.kind === 'simulated') {
       if (!this.sequencesValid) return null;
       const sequences = parseSequences(this.#sequencesText);
-      if (fromUrl.kind === 'simulated') return { ...fromUrl, sequences };
+      const { prefixSharing } = this;
+      if (fromUrl.kind === 'simulated') return { ...fromUrl, sequences, prefixSharing };
       return {
         kind: 'simulated',
         modelId: null,
         tokenDelayMs: SIMULATED_TOKEN_DELAY_MS,
         simMemoryMB: null,
         simHangAtItem: null,
-        sequences
+        sequences,
+        prefixSharing
       };
     }
     return this.parsed.ok && this.model.trim() && this.concurrencyValid
@@ -89,6 +94,7 @@ export class EngineDraft {
     const { fromUrl } = page();
     this.kind = fromUrl.kind;
     this.sequences = fromUrl.sequences ?? null;
+    this.prefixSharing = fromUrl.prefixSharing !== false;
   }
 
   get #address(): EnginePage {

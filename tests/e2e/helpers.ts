@@ -105,8 +105,10 @@ export async function exportAs(page: Page, format: string) {
 
 /**
  * The OpenAI batch output with the fields the format makes unique per run
- * (ids, request ids, timestamps) blanked; everything else must match byte
- * for byte.
+ * (ids, request ids, timestamps) blanked, and the prompt tokens a kept prefix
+ * saved left out (they depend on what ran before in each sequence's slot: a run
+ * reads the prefix again after every load; `cachedTokens` reads them); everything
+ * else must match byte for byte.
  */
 export function withoutRunIds(jsonl: string): string {
   return jsonl
@@ -120,11 +122,29 @@ export function withoutRunIds(jsonl: string): string {
         if (record.response.body) {
           record.response.body.id = 'CHATCMPL';
           record.response.body.created = 0;
+          delete record.response.body.usage?.prompt_tokens_details;
         }
       }
       return JSON.stringify(record);
     })
     .join('\n');
+}
+
+/** Each line's prompt tokens a kept prefix saved (usage's cached_tokens; 0 where none). */
+export function cachedTokens(jsonl: string): number[] {
+  return jsonl
+    .trimEnd()
+    .split('\n')
+    .map(
+      (line) =>
+        (
+          JSON.parse(line) as {
+            response?: {
+              body?: { usage?: { prompt_tokens_details?: { cached_tokens?: number } } };
+            };
+          }
+        ).response?.body?.usage?.prompt_tokens_details?.cached_tokens ?? 0
+    );
 }
 
 /** A small seeded generator, so "random moments" are the same in every run. */

@@ -5,6 +5,7 @@
 import { expect, test } from '@playwright/test';
 import {
   batchFile,
+  cachedTokens,
   createJob,
   exportAs,
   jobRecord,
@@ -50,6 +51,15 @@ test('at 4 in flight, a GPU-process kill and a page reload mid-run lose nothing 
       .map((line) => JSON.parse(line).custom_id);
     expect(ids).toEqual(Array.from({ length: TOTAL }, (_, i) => `q-${i + 1}`));
     expect(withoutRunIds(faulted.text)).toBe(withoutRunIds(clean.text));
+    // The prompts share their first 16 tokens (a page): each of the 4 slots keeps them. A clean
+    // run reads them 4 times; the faulted one again after the kill and after the reload, 4
+    // times each at most (a lost device drops every slot's).
+    const read = (text: string) => cachedTokens(text).filter((tokens) => tokens === 0).length;
+    expect(cachedTokens(clean.text).every((tokens) => tokens === 0 || tokens === 16)).toBe(true);
+    expect(read(clean.text)).toBe(4);
+    expect(cachedTokens(faulted.text).every((tokens) => tokens === 0 || tokens === 16)).toBe(true);
+    expect(read(faulted.text)).toBeGreaterThan(4);
+    expect(read(faulted.text)).toBeLessThanOrEqual(12);
     await context.close();
   } finally {
     await removeProfile(profile);

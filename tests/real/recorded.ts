@@ -52,6 +52,10 @@ export interface Recorded {
   small: { answers: Answer[]; usageKeys: string[] };
   /** The WeClone scoring pairs, one at a time: the answers and the scores the app read. */
   scoring: { answers: Answer[]; scores: number[] };
+  /** The 100+-token system prompt job, sharing off, one at a time; the prefix the log said. */
+  prefix: { answers: Answer[]; prefixTokens: number };
+  /** The scoring pairs with the preset's full rubric, sharing off, one at a time. */
+  fullRubric: { answers: Answer[]; scores: number[]; prefixTokens: number };
 }
 
 interface RecordingFile extends Partial<Recorded> {

@@ -20,6 +20,11 @@ export interface RuntimeAnswer {
   decodeTokensPerSecond: number | null;
 }
 
+/** An answer read with a kept prefix: the prompt tokens it did not read. */
+export interface SharedAnswer extends RuntimeAnswer {
+  cached: number;
+}
+
 /** What the page's `chatAnswers` and `batchOfOne` take. */
 export interface ChatOptions {
   modelId: string;

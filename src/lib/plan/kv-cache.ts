@@ -9,45 +9,55 @@
 export const KV_PAGE_TOKENS = 16;
 
 /**
- * Tokens the loop asks the cache to hold: a whole window for each of `sequences` slots, and the
- * pages of a kept prefix (`prefixTokens`, shared by the sequences that fork from it).
+ * Tokens the loop asks the cache to hold: a whole window for each of `sequences` slots (a kept
+ * prefix is held in a slot, within its window).
  */
-export function kvCapacity(window: number, sequences: number, prefixTokens = 0): number {
-  const pages = (tokens: number) => Math.ceil(tokens / KV_PAGE_TOKENS) * KV_PAGE_TOKENS;
-  return sequences * pages(window) + pages(prefixTokens);
+export function kvCapacity(window: number, sequences: number): number {
+  return sequences * Math.ceil(window / KV_PAGE_TOKENS) * KV_PAGE_TOKENS;
 }
 
 /** Tokens the cache's pages hold on the device: the capacity and the spare page. */
-export function kvTokens(window: number, sequences: number, prefixTokens = 0): number {
-  return kvCapacity(window, sequences, prefixTokens) + KV_PAGE_TOKENS;
+export function kvTokens(window: number, sequences: number): number {
+  return kvCapacity(window, sequences) + KV_PAGE_TOKENS;
 }
 
 /**
- * The prefix worth keeping for prompts (their token ids): the tokens they all begin with, in
- * whole KV pages (a fork then shares pages and copies none), leaving each prompt at least one
- * token of its own to read (its logits give the first answer token). 0 when that is no page,
- * or there is one prompt only.
+ * The prefix worth keeping for prompts (their token ids, added one by one): the tokens they
+ * all begin with, in whole KV pages (a slot trimmed back to it keeps whole pages), leaving each
+ * prompt at least one token of its own to read (its logits give the first answer token). 0
+ * when that is no page, or there is one prompt only.
  */
-export function sharedPrefixTokens(prompts: Iterable<readonly number[]>): number {
-  let common = Infinity;
-  let first: readonly number[] | null = null;
-  let count = 0;
-  for (const ids of prompts) {
-    count++;
+export class SharedPrefix {
+  #first: readonly number[] | null = null;
+  #common = 0;
+  #count = 0;
+
+  add(ids: readonly number[]): void {
+    this.#count++;
+    const first = this.#first;
     if (first === null) {
-      first = ids;
-      common = ids.length - 1;
-      continue;
+      this.#first = ids.slice(0, -1);
+      this.#common = ids.length - 1;
+      return;
     }
     let same = 0;
-    const most = Math.min(common, ids.length - 1);
+    const most = Math.min(this.#common, ids.length - 1);
     while (same < most && ids[same] === first[same]) same++;
-    common = same;
-    if (common < KV_PAGE_TOKENS) return 0;
+    this.#common = same;
   }
-  // One prompt shares with nothing.
-  if (count < 2 || !(common >= KV_PAGE_TOKENS)) return 0;
-  return Math.floor(common / KV_PAGE_TOKENS) * KV_PAGE_TOKENS;
+
+  get tokens(): number {
+    // One prompt shares with nothing.
+    if (this.#count < 2) return 0;
+    return Math.floor(this.#common / KV_PAGE_TOKENS) * KV_PAGE_TOKENS;
+  }
+}
+
+/** SharedPrefix over `prompts`. */
+export function sharedPrefixTokens(prompts: Iterable<readonly number[]>): number {
+  const shared = new SharedPrefix();
+  for (const ids of prompts) shared.add(ids);
+  return shared.tokens;
 }
 
 /** Context windows are whole multiples of this (also WebLLM's prefill chunk). */

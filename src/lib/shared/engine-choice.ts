@@ -38,6 +38,8 @@ interface WebLLMChoice {
    * lets the plan choose; absent (a job made before it existed): 1.
    */
   sequences?: number | null;
+  /** Whether each sequence's KV slot keeps the prefix every prompt shares (absent: yes). */
+  prefixSharing?: boolean;
 }
 
 /**
@@ -63,6 +65,15 @@ export function withSequencesCap<T extends { engine: EngineChoice }>(
   if (cap === null || cap === undefined || job.engine.kind === 'server') return job;
   const asked = askedSequences(job.engine) ?? cap;
   return { ...job, engine: { ...job.engine, sequences: Math.min(cap, asked) } };
+}
+
+/**
+ * Whether a job keeps the prompt prefix its prompts share in each sequence's KV slot, so it is
+ * read once a slot instead of once a prompt: on unless the job was made with it off. A server
+ * keeps its own prefix cache (vLLM's automatic prefix caching).
+ */
+export function sharesPrefix(choice: EngineChoice): boolean {
+  return choice.kind !== 'server' && choice.prefixSharing !== false;
 }
 
 /** The most sequences at once the form offers. */
@@ -95,6 +106,8 @@ interface SimulatedChoice {
    * absent (a job made before it existed): 1.
    */
   sequences?: number | null;
+  /** Whether each sequence's KV slot keeps the prefix every prompt shares (absent: yes). */
+  prefixSharing?: boolean;
   /** This item index crashes the GPU whenever it runs (a fault knob for tests). */
   simPoisonItem?: number | null;
   /**
@@ -134,11 +147,13 @@ function numberParam(params: URLSearchParams, name: string): number | null {
  * (with optional `tokenDelayMs`, `simMemoryMB`, `simHangAtItem`, `simEcho`, `simBreakEvery`,
  * `simPoisonItem`, `simHoldAt` (indices: `8,24`), `simItemDelayMs`, `simGpuPassPerItem`)
  * picks the simulated engine; anything else the real model (`model=<WebLLM id>` picks one).
- * Both take `sequences=<1..16>`, their sequences at once. Read only when a job is created:
+ * Both take `sequences=<1..16>`, their sequences at once, and `prefixSharing=off`, which reads
+ * the prompts' shared prefix with every prompt instead of keeping it. Read only when a job is created:
  * the choice is then saved with the job.
  */
 export function engineFromUrl(url: URL): LocalChoice {
   const params = url.searchParams;
+  const prefixSharing = params.get('prefixSharing') !== 'off';
   if (params.get('engine') === 'simulated') {
     return {
       kind: 'simulated',
@@ -152,13 +167,15 @@ export function engineFromUrl(url: URL): LocalChoice {
       simPoisonItem: numberParam(params, 'simPoisonItem'),
       simHoldAt: indexListParam(params, 'simHoldAt'),
       simItemDelayMs: numberParam(params, 'simItemDelayMs'),
-      simGpuPassPerItem: params.get('simGpuPassPerItem') === '1'
+      simGpuPassPerItem: params.get('simGpuPassPerItem') === '1',
+      prefixSharing
     };
   }
   return {
     kind: 'webllm',
     modelId: params.get('model'),
-    sequences: parseSequences(params.get('sequences'))
+    sequences: parseSequences(params.get('sequences')),
+    prefixSharing
   };
 }
 

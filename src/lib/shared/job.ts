@@ -120,6 +120,11 @@ export interface JobNeeds {
   maxAnswerTokens: number;
   /** False while the counts are estimates made before the tokenizer is loaded. */
   exact: boolean;
+  /**
+   * Tokens every prompt begins with, in whole KV pages, counted with the tokenizer (absent
+   * until counted, and for jobs counted before it was: none).
+   */
+  prefixTokens?: number;
 }
 
 export interface JobMeta {
@@ -198,6 +203,8 @@ export interface JobProgress {
   /** Done results whose answer does not follow the job's schema (answer.ok false). */
   unparsed: number;
   promptTokens: number;
+  /** Prompt tokens not read: a prefix a sequence's KV slot kept (usage's cached_tokens). */
+  cachedTokens: number;
   completionTokens: number;
   /** Time spent generating, summed over every run of the job. */
   elapsedMs: number;

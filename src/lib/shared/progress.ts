@@ -116,6 +116,7 @@ export function progressAfter(
     skipped: progress.skipped + delta('skipped'),
     unparsed: progress.unparsed + unparsed(result) - unparsed(previous),
     promptTokens: progress.promptTokens + (result.usage?.prompt_tokens ?? 0),
+    cachedTokens: progress.cachedTokens + (result.usage?.prompt_tokens_details?.cached_tokens ?? 0),
     completionTokens: progress.completionTokens + (result.usage?.completion_tokens ?? 0),
     elapsedMs: progress.elapsedMs + elapsedMs,
     updatedAt: now

@@ -62,6 +62,7 @@ export function initialProgress(now: number): JobProgress {
     done: 0,
     failed: 0,
     promptTokens: 0,
+    cachedTokens: 0,
     completionTokens: 0,
     elapsedMs: 0,
     state: 'idle',

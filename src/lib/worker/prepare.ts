@@ -2,10 +2,13 @@
  * Getting a job's engine ready: plan its memory on this machine (the window capped
  * after step-downs), load the engine with that plan (kept loaded between runs when
  * nothing changed), and, once per job, count every prompt with the model's own
- * tokenizer, growing the window when the exact counts need more. A server plans its
- * own memory: it is only loaded. Load errors are thrown; the run decides what they mean.
+ * tokenizer, growing the window when the exact counts need more, and find the prefix every
+ * prompt begins with, which the engine reads as a chunk of its own and keeps in each
+ * sequence's slot (prefix sharing). A server plans its own memory: it is only loaded. Load
+ * errors are thrown; the run decides what they mean.
  */
-import { withSequencesCap, type EngineChoice } from '$lib/shared/engine-choice';
+import { sharesPrefix, withSequencesCap, type EngineChoice } from '$lib/shared/engine-choice';
+import { KV_PAGE_TOKENS, SharedPrefix } from '$lib/plan/kv-cache';
 import type {
   ItemInput,
   JobMeta,
@@ -124,10 +127,13 @@ export async function prepareEngine(
   if (!planned.ok) return { refusal: planned.refusal };
   host.usePlan(planned);
   const engine = await host.slot.load(job.engine, planned, host.emit);
-  const count = engine.tokenCounter();
-  if (!count || job.needs.exact) return { ready: { engine, plan: planned } };
+  const tokenizer = engine.tokenizer();
+  if (!tokenizer || job.needs.exact) {
+    usePrefix(engine, job, job.needs);
+    return { ready: { engine, plan: planned } };
+  }
 
-  const needs = await countExactly(host, job, count);
+  const needs = await countExactly(host, job, tokenizer);
   host.useNeeds(needs);
   const exact = await host.deps.plan({ ...job, needs }, windowCap);
   // A window larger than the counts need is kept (it loaded, and a reload costs minutes
@@ -142,29 +148,52 @@ export async function prepareEngine(
     host.usePlan(grown);
   }
   await host.log({ index: null, kind: 'tokens', message });
-  if (!grown) return { ready: { engine, plan: planned } };
-  const reloaded = await host.slot.load(job.engine, grown, host.emit);
-  return { ready: { engine: reloaded, plan: grown } };
+  const prefix = prefixWords(needs.prefixTokens ?? 0, sharesPrefix(job.engine));
+  if (prefix) await host.log({ index: null, kind: 'tokens', message: prefix });
+  const ready = grown ? await host.slot.load(job.engine, grown, host.emit) : engine;
+  usePrefix(ready, job, needs);
+  return { ready: { engine: ready, plan: grown ?? planned } };
+}
+
+/** Tells the engine the job's shared prefix (every run: a loaded engine may have run another job). */
+function usePrefix(engine: Engine, job: JobMeta, needs: JobNeeds): void {
+  engine.usePrefix?.({ tokens: needs.prefixTokens ?? 0, share: sharesPrefix(job.engine) });
+}
+
+/** What the run log says of the prefix the prompts share; null when they share none. */
+function prefixWords(tokens: number, share: boolean): string | null {
+  if (tokens === 0) return null;
+  const pages = `${formatCount(tokens)} tokens (${formatCount(tokens / KV_PAGE_TOKENS)} KV pages)`;
+  return share
+    ? `Every prompt begins with the same ${pages}: each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more)`
+    : `Every prompt begins with the same ${pages}: read with every prompt (prefix sharing is off for this job)`;
 }
 
 /**
  * Counts every prompt with the loaded tokenizer (and, where items share a prompt,
- * every shared prompt) and saves the counts as the job's exact needs.
+ * every shared prompt), finds the prefix they all begin with, and saves the counts as the
+ * job's exact needs.
  */
 async function countExactly(
   host: PrepareHost,
   job: JobMeta,
-  count: (request: GenerateRequest) => number
+  tokenizer: (request: GenerateRequest) => readonly number[]
 ): Promise<JobNeeds> {
   const { store } = host.deps;
   const { settings } = job;
   const shared = sharedPromptFor(settings);
   const counts: number[] = [];
+  const prefix = new SharedPrefix();
+  const count = (request: GenerateRequest) => {
+    const ids = tokenizer(request);
+    prefix.add(ids);
+    return ids.length;
+  };
   let longestPromptTokens = 0;
   // Shared prompts are counted as index-aligned runs of `size` items.
   let batch: ItemInput[] = [];
   const countBatch = () => {
-    if (shared && batch.length > 1) {
+    if (shared && batch.length > 0) {
       longestPromptTokens = Math.max(longestPromptTokens, count(shared.request(batch)));
     }
     batch = [];
@@ -181,7 +210,12 @@ async function countExactly(
     }
   }
   countBatch();
-  const needs: JobNeeds = { ...job.needs, longestPromptTokens, exact: true };
+  const needs: JobNeeds = {
+    ...job.needs,
+    longestPromptTokens,
+    exact: true,
+    prefixTokens: prefix.tokens
+  };
   await store.saveExactCounts(job.id, needs, counts);
   return needs;
 }

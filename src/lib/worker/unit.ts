@@ -144,14 +144,14 @@ export async function runUnit(
   };
 
   const request = shared ? shared.request(sent) : requestFor(settings, [first]);
-  const counter = engine.tokenCounter();
-  const needed = counter ? counter(request) : host.estimateTokens(request);
+  const tokenizer = engine.tokenizer();
+  const needed = tokenizer ? tokenizer(request).length : host.estimateTokens(request);
   if (plan && needed > plan.maxPromptTokens) {
     // Never sent: a prompt longer than the window would crash the engine.
     return giveUp(
       {
         code: 'context-exceeded',
-        message: `The prompt needs ${counter ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
+        message: `The prompt needs ${tokenizer ? '' : 'about '}${needed} tokens, but the plan's context of ${plan.contextWindow} tokens leaves ${plan.maxPromptTokens} for the prompt after the answer.`
       },
       0,
       `needs ${needed} prompt tokens, more than the plan's ${plan.maxPromptTokens}`

@@ -4,10 +4,10 @@ import { KV_PAGE_TOKENS, kvCapacity, kvTokens, sharedPrefixTokens } from '$lib/p
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
 describe('the KV cache the loop makes', () => {
-  it('holds a whole window a slot, the kept prefix in whole pages, and a spare page', () => {
+  it('holds a whole window a slot (a kept prefix within it), and a spare page', () => {
     expect(kvCapacity(1000, 3)).toBe(3 * 1008);
-    expect(kvCapacity(1024, 2, 412)).toBe(2 * 1024 + 416);
-    expect(kvTokens(1024, 2, 412)).toBe(2 * 1024 + 416 + KV_PAGE_TOKENS);
+    expect(kvCapacity(1024, 2)).toBe(2 * 1024);
+    expect(kvTokens(1024, 2)).toBe(2 * 1024 + KV_PAGE_TOKENS);
     expect(kvTokens(1024, 1)).toBe(1024 + KV_PAGE_TOKENS);
   });
 });

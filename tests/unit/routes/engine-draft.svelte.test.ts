@@ -50,29 +50,55 @@ describe('EngineDraft', () => {
   it('starts with the engine the address asks for, knobs and all', () => {
     const engine = draft();
     expect(engine.kind).toBe('simulated');
-    expect(engine.choice).toEqual(SIMULATED);
+    expect(engine.choice).toEqual({ ...SIMULATED, prefixSharing: true });
     // The simulated engine's sequences at once are on the form, as WebLLM's.
     expect(engine.sequences).toBe(4);
     engine.sequences = 2;
-    expect(engine.choice).toEqual({ ...SIMULATED, sequences: 2 });
+    expect(engine.choice).toEqual({ ...SIMULATED, sequences: 2, prefixSharing: true });
     engine.sequences = null;
     engine.kind = 'webllm';
     // Sequences at once left empty: the plan chooses.
-    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: null });
+    expect(engine.choice).toEqual({
+      kind: 'webllm',
+      modelId: null,
+      sequences: null,
+      prefixSharing: true
+    });
   });
 
   it('takes Sequences at once from 1 to 16, and has no choice while it is anything else', () => {
     const engine = draft();
     engine.kind = 'webllm';
     engine.sequences = 4;
-    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: 4 });
+    expect(engine.choice).toEqual({
+      kind: 'webllm',
+      modelId: null,
+      sequences: 4,
+      prefixSharing: true
+    });
     for (const bad of [0, 17, 2.5]) {
       engine.sequences = bad;
       expect(engine.sequencesValid).toBe(false);
       expect(engine.choice).toBeNull();
     }
     engine.sequences = null;
-    expect(engine.choice).toEqual({ kind: 'webllm', modelId: null, sequences: null });
+    expect(engine.choice).toEqual({
+      kind: 'webllm',
+      modelId: null,
+      sequences: null,
+      prefixSharing: true
+    });
+  });
+
+  it('shares the prompts’ common prefix unless the box is cleared or the address says prefixSharing=off', () => {
+    const engine = draft();
+    expect(engine.prefixSharing).toBe(true);
+    engine.prefixSharing = false;
+    expect(engine.choice).toMatchObject({ kind: 'simulated', prefixSharing: false });
+    engine.kind = 'webllm';
+    expect(engine.choice).toMatchObject({ kind: 'webllm', prefixSharing: false });
+    address = { fromUrl: { ...SIMULATED, prefixSharing: false }, firstTokenMs: 1500, https: false };
+    expect(draft().prefixSharing).toBe(false);
   });
 
   it('has no choice until the server has a URL, a model and a valid number in flight', () => {

@@ -3,8 +3,30 @@ import {
   askedSequences,
   engineFromUrl,
   parseSequences,
+  sharesPrefix,
   withSequencesCap
 } from '$lib/shared/engine-choice';
+
+describe('prefix sharing', () => {
+  it('is on unless the address says prefixSharing=off; a job made before it shares; a server keeps its own', () => {
+    const at = (query: string) => engineFromUrl(new URL(`http://localhost/${query}`));
+    expect(at('?prefixSharing=off')).toMatchObject({ kind: 'webllm', prefixSharing: false });
+    expect(at('?engine=simulated&prefixSharing=off')).toMatchObject({ prefixSharing: false });
+    expect(at('?prefixSharing=on')).toMatchObject({ prefixSharing: true });
+    expect(sharesPrefix(at('?prefixSharing=off'))).toBe(false);
+    expect(sharesPrefix(at(''))).toBe(true);
+    expect(sharesPrefix({ kind: 'webllm', modelId: null })).toBe(true);
+    expect(
+      sharesPrefix({
+        kind: 'server',
+        baseUrl: 'http://127.0.0.1:8000/v1',
+        model: 'm',
+        concurrency: 8,
+        firstTokenMs: 1000
+      })
+    ).toBe(false);
+  });
+});
 
 describe('engineFromUrl', () => {
   it('picks the simulated engine and its delay from the query', () => {
@@ -21,7 +43,8 @@ describe('engineFromUrl', () => {
       sequences: 1,
       simPoisonItem: null,
       simItemDelayMs: null,
-      simGpuPassPerItem: false
+      simGpuPassPerItem: false,
+      prefixSharing: true
     });
     expect(
       engineFromUrl(new URL('http://localhost/?engine=simulated&simBreakEvery=7'))
@@ -48,7 +71,8 @@ describe('engineFromUrl', () => {
     expect(engineFromUrl(new URL('http://localhost/'))).toEqual({
       kind: 'webllm',
       modelId: null,
-      sequences: null
+      sequences: null,
+      prefixSharing: true
     });
   });
 });
@@ -56,7 +80,12 @@ describe('engineFromUrl', () => {
 describe('sequences at once', () => {
   it('reads a whole number from 1 to 16 from the page address; anything else is the plan’s choice', () => {
     const at = (query: string) => engineFromUrl(new URL(`http://localhost/${query}`));
-    expect(at('?sequences=4')).toEqual({ kind: 'webllm', modelId: null, sequences: 4 });
+    expect(at('?sequences=4')).toEqual({
+      kind: 'webllm',
+      modelId: null,
+      prefixSharing: true,
+      sequences: 4
+    });
     for (const bad of ['?sequences=0', '?sequences=17', '?sequences=2.5', '?sequences=x', ''])
       expect(at(bad)).toMatchObject({ kind: 'webllm', sequences: null });
     expect(parseSequences(' 16 ')).toBe(16);

@@ -6,8 +6,10 @@ import {
   isHandled,
   markHandled,
   nextUnhandled,
+  progressAfter,
   queueAgain
 } from '$lib/shared/progress';
+import type { ItemResult } from '$lib/shared/job';
 
 const start: JobProgress = initialProgress(0);
 
@@ -77,5 +79,30 @@ describe('progress: a cursor and the ranges handled above it', () => {
     for (let i = 0; i < 1000; i++) p = markHandled(p, 10 + i * 97);
     expect(p.ahead).toHaveLength(1000);
     expect(nextUnhandled(p, 100_000, 10, new Set())).toBe(11);
+  });
+
+  it('sums the prompt tokens of each result, and those a kept prefix saved (cached_tokens)', () => {
+    const result = (index: number, cached: number | null): ItemResult => ({
+      index,
+      customId: `q-${index + 1}`,
+      status: 'done',
+      text: 'ok',
+      finishReason: 'stop',
+      error: null,
+      model: 'm',
+      usage: {
+        prompt_tokens: 120,
+        completion_tokens: 3,
+        total_tokens: 123,
+        ...(cached === null ? {} : { prompt_tokens_details: { cached_tokens: cached } })
+      },
+      attempts: 1,
+      finishedAt: 1
+    });
+    let p = start;
+    [null, 112, 112].forEach((cached, index) => {
+      p = progressAfter(p, result(index, cached), null, 10, 20);
+    });
+    expect(p).toMatchObject({ promptTokens: 360, cachedTokens: 224, completionTokens: 9, done: 3 });
   });
 });

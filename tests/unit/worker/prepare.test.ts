@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GenerateRequest } from '$lib/shared/request';
 import type { RunEvent } from '$lib/worker/runner';
+import { EngineError } from '$lib/worker/engine/errors';
 import { EchoEngine, MemoryStore, inputs, job, runner } from './runner-fakes';
 
 describe('prepareEngine: exact counts', () => {
@@ -26,11 +27,14 @@ describe('prepareEngine: exact counts', () => {
     );
     expect(outcome.state).toBe('completed');
     expect(store.exact).toEqual({
-      needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true },
+      needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true, prefixTokens: 0 },
       promptTokens: [10, 5000, 40]
     });
     expect(events.filter((e) => e.type === 'needs')).toEqual([
-      { type: 'needs', needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true } }
+      {
+        type: 'needs',
+        needs: { longestPromptTokens: 5000, maxAnswerTokens: 64, exact: true, prefixTokens: 0 }
+      }
     ]);
     expect(store.log.map((e) => [e.kind, e.message])).toEqual([
       [
@@ -99,5 +103,71 @@ describe('prepareEngine: exact counts', () => {
     expect(store.exact).toBeNull();
     expect(store.inputReads).toBe(0);
     expect(calls).toEqual(['prompt 1', 'prompt 2']);
+  });
+
+  /** Token ids: 40 shared (a system prompt), then the prompt's number, then its own tokens. */
+  const sharedIds = (request: GenerateRequest) => {
+    const n = Number((request.messages.at(-1)?.content ?? '').split(' ')[1]);
+    return [...Array.from({ length: 40 }, (_, i) => 100 + i), n, n, n];
+  };
+
+  it('finds the prefix every prompt begins with, in whole KV pages, saves it with the needs, says so, and gives it to the engine', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const engine = new EchoEngine();
+    engine.ids = sharedIds;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.exact?.needs.prefixTokens).toBe(32);
+    expect(engine.prefixes).toEqual([{ tokens: 32, share: true }]);
+    expect(store.log.map((e) => e.message)).toContain(
+      "Every prompt begins with the same 32 tokens (2 KV pages): each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more)"
+    );
+  });
+
+  it('prefix sharing off (the job made with ?prefixSharing=off): the prefix is still found and said, and the engine reads it with every prompt', async () => {
+    const meta = job(3);
+    const engine0 = meta.engine;
+    if (engine0.kind !== 'simulated') throw new Error('The test job runs on the simulated engine.');
+    const store = new MemoryStore(
+      { ...meta, engine: { ...engine0, prefixSharing: false } },
+      inputs(3)
+    );
+    const engine = new EchoEngine();
+    engine.ids = sharedIds;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(engine.prefixes).toEqual([{ tokens: 32, share: false }]);
+    expect(store.log.map((e) => e.message)).toContain(
+      'Every prompt begins with the same 32 tokens (2 KV pages): read with every prompt (prefix sharing is off for this job)'
+    );
+  });
+
+  it('a job counted already gives the engine its stored prefix at every run, without counting again; one counted before prefixes were kept shares none', async () => {
+    for (const [prefixTokens, expected] of [
+      [48, 48],
+      [undefined, 0]
+    ] as const) {
+      const meta = {
+        ...job(2),
+        needs: { longestPromptTokens: 60, maxAnswerTokens: 64, exact: true, prefixTokens }
+      };
+      const store = new MemoryStore(meta, inputs(2));
+      const engine = new EchoEngine();
+      engine.ids = sharedIds;
+      expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+      expect(store.exact).toBeNull();
+      expect(engine.prefixes).toEqual([{ tokens: expected, share: true }]);
+    }
+  });
+
+  it('after a lost device, the engine loaded again gets the prefix again (its slots kept none)', async () => {
+    const store = new MemoryStore(job(3), inputs(3));
+    const lost = () => new EngineError('device-lost', 'The GPU device was lost (unknown).');
+    const engine = new EchoEngine(new Map([[1, lost]]));
+    engine.ids = sharedIds;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(engine.loads).toBe(2);
+    expect(engine.prefixes).toEqual([
+      { tokens: 32, share: true },
+      { tokens: 32, share: true }
+    ]);
   });
 });

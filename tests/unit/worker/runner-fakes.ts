@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { EngineError } from '$lib/worker/engine/errors';
-import type { Engine } from '$lib/worker/engine/types';
+import type { Engine, PromptPrefix } from '$lib/worker/engine/types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { Runner, type RunnerStore } from '$lib/worker/runner';
 import { RUBRICS, scoreSchema } from '$lib/presets/score-pairs';
@@ -177,11 +177,30 @@ export class EchoEngine implements Engine {
   concurrency = 1;
   loads = 0;
   requests: GenerateRequest[] = [];
-  /** The loaded model's tokenizer, when the test gives the engine one. */
+  /**
+   * The loaded model's tokenizer, when the test gives the engine one: a prompt's count. Its ids
+   * begin with a token of the prompt's own, so prompts share no prefix unless `ids` is given.
+   */
   counter: ((request: GenerateRequest) => number) | null = null;
+  /** The prompt's token ids, when a test gives them. */
+  ids: ((request: GenerateRequest) => number[]) | null = null;
+  /** The prefixes the run gave the engine, in order. */
+  prefixes: PromptPrefix[] = [];
+  readonly #firstTokens = new Map<string, number>();
   constructor(private failAt: Map<number, () => EngineError> = new Map()) {}
-  tokenCounter() {
-    return this.counter;
+  tokenizer() {
+    const { counter, ids } = this;
+    if (ids) return ids;
+    if (!counter) return null;
+    return (request: GenerateRequest) => {
+      const text = JSON.stringify(request.messages);
+      const first = this.#firstTokens.get(text) ?? this.#firstTokens.size + 1;
+      this.#firstTokens.set(text, first);
+      return [first, ...Array.from({ length: counter(request) - 1 }, () => 0)];
+    };
+  }
+  usePrefix(prefix: PromptPrefix) {
+    this.prefixes.push(prefix);
   }
   async load() {
     this.loads++;

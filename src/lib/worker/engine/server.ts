@@ -333,7 +333,7 @@ export class ServerEngine implements Engine {
     };
   }
 
-  tokenCounter(): null {
+  tokenizer(): null {
     return null;
   }
 

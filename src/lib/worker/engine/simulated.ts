@@ -17,7 +17,8 @@ import type {
   GenerateResult,
   ItemContext,
   LoadPlan,
-  LoadProgress
+  LoadProgress,
+  PromptPrefix
 } from './types';
 import type { GenerateRequest } from '$lib/shared/request';
 
@@ -188,9 +189,13 @@ export class SimulatedEngine implements Engine {
   }
 
   /** The simulated model's tokenizer: words and punctuation (loop/simulated-model.ts). */
-  tokenCounter(): ((request: GenerateRequest) => number) | null {
+  tokenizer(): ((request: GenerateRequest) => readonly number[]) | null {
     const loop = this.#loop;
-    return loop ? (request) => loop.countTokens(request) : null;
+    return loop ? (request) => loop.promptIds(request) : null;
+  }
+
+  usePrefix(prefix: PromptPrefix): void {
+    this.#loop?.usePrefix(prefix);
   }
 
   async unload(): Promise<void> {

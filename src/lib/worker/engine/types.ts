@@ -41,6 +41,12 @@ export interface EngineInfo {
   adapter: string;
 }
 
+/** The job's shared prompt prefix, as the engine on this GPU reads it. */
+export interface PromptPrefix {
+  tokens: number;
+  share: boolean;
+}
+
 /** What the memory plan decided, as the engine needs it. */
 export interface LoadPlan {
   modelId: string;
@@ -65,9 +71,15 @@ export interface Engine {
     item?: ItemContext
   ): Promise<GenerateResult>;
   /**
-   * Exact prompt tokens of a request, chat template included, with the loaded
-   * model's tokenizer; null before load or when the engine cannot count.
+   * The token ids of a request's prompt, chat template included, with the loaded model's
+   * tokenizer (what it reads and counts); null before load or when the engine cannot tell.
    */
-  tokenCounter(): ((request: GenerateRequest) => number) | null;
+  tokenizer(): ((request: GenerateRequest) => readonly number[]) | null;
+  /**
+   * The tokens every prompt of the job begins with (0: none), for the requests after: read as a
+   * chunk of their own, and kept in each sequence's KV slot where `share` (an engine on this
+   * GPU; a server keeps its own prefix cache).
+   */
+  usePrefix?(prefix: PromptPrefix): void;
   unload(): Promise<void>;
 }

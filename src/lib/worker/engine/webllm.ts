@@ -12,7 +12,14 @@ import { describeModelSource, WEBLLM_VERSION, withModelSource } from '$lib/model
 import { parseInitReport } from './load-progress';
 import { LoopGenerator } from './loop/generator';
 import { webllmModel, type Xgrammar } from './loop/webllm-model';
-import type { Engine, EngineInfo, GenerateResult, LoadPlan, LoadProgress } from './types';
+import type {
+  Engine,
+  EngineInfo,
+  GenerateResult,
+  LoadPlan,
+  LoadProgress,
+  PromptPrefix
+} from './types';
 import type { GenerateRequest } from '$lib/shared/request';
 
 /** After a failed fetch: which of these hosts cannot be reached at all? */
@@ -146,9 +153,13 @@ export class WebLLMEngine implements Engine {
     return loop.generate(request, onText, signal);
   }
 
-  tokenCounter(): ((request: GenerateRequest) => number) | null {
+  tokenizer(): ((request: GenerateRequest) => readonly number[]) | null {
     const loop = this.#loop;
-    return loop ? (request) => loop.countTokens(request) : null;
+    return loop ? (request) => loop.promptIds(request) : null;
+  }
+
+  usePrefix(prefix: PromptPrefix): void {
+    this.#loop?.usePrefix(prefix);
   }
 
   async unload(): Promise<void> {

@@ -66,10 +66,10 @@ export interface FakeRuntime {
   caches: Kv[];
   calls: { fn: Fn; slots: number[]; lengths: number[] }[];
   removed: number[];
-  /** The library has the KV fork (`vm.builtin.kv_state_fork_sequence`). */
-  hasFork: boolean;
-  /** Slots forked, in order. */
-  forked: number[];
+  /** The library has the KV trim (`vm.builtin.kv_state_popn`). */
+  hasPopN: boolean;
+  /** Each trim: the slot and the tokens dropped. */
+  popped: { slot: number; count: number }[];
   /** Makes the next forward call throw this. */
   failNext: unknown;
   /** Loses the device: `lost` settles with this. */
@@ -133,18 +133,16 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     cpu: () => 'cpu',
     makeShapeTuple: (shape: number[]) => shape,
     scalar: (value: number) => value,
-    // The library's functions WebLLM does not bind: the KV cache's fork (a child holding all
-    // its parent holds, at -1), where the test library has it.
+    // The library's functions WebLLM does not bind: the KV cache's trim (a sequence's last n
+    // tokens dropped), where the test library has it.
     getGlobalFunc: (name: string) => {
-      if (name !== 'vm.builtin.kv_state_fork_sequence' || !runtime.hasFork)
+      if (name !== 'vm.builtin.kv_state_popn' || !runtime.hasPopN)
         throw new Error(`Cannot find global function ${name}`);
-      return fn((kv: Kv, parent: number, child: number, at: number) => {
-        const held = kv.slots.get(parent);
-        if (!held) throw new Error(`slot ${parent} has no sequence`);
-        if (kv.slots.has(child)) throw new Error(`slot ${child} is taken`);
-        if (at !== -1) throw new Error('the fake forks at -1 only');
-        kv.slots.set(child, [...held]);
-        runtime.forked.push(child);
+      return fn((kv: Kv, slot: number, count: number) => {
+        const held = kv.slots.get(slot);
+        if (!held || count > held.length) throw new Error(`slot ${slot} cannot drop ${count}`);
+        held.splice(held.length - count);
+        runtime.popped.push({ slot, count });
       });
     },
     applyRepetitionPenalty() {},
@@ -177,8 +175,8 @@ export function fakeRuntime(prefillChunk = 4): FakeRuntime {
     caches: [],
     calls,
     removed,
-    hasFork: true,
-    forked: [],
+    hasPopN: true,
+    popped: [],
     failNext: null,
     loseDuringSync: null,
     loseDevice: (info) => loseDevice(info)

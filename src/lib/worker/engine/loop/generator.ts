@@ -5,7 +5,7 @@
  * over the loop's steps.
  */
 import { EngineError, translateEngineError } from '../errors';
-import type { GenerateResult, ItemContext } from '../types';
+import type { GenerateResult, ItemContext, PromptPrefix } from '../types';
 import type { GenerateRequest } from '$lib/shared/request';
 import { StepLoop, type StepReport } from './loop';
 import type { StepModel } from './model';
@@ -17,14 +17,24 @@ export class LoopGenerator {
   #prefill = { tokens: 0, ms: 0 };
   #decode = { tokens: 0, ms: 0 };
 
-  /** `prefixTokens`: tokens every prompt of the job begins with, read once and shared. */
-  constructor(model: StepModel, window: number, prefixTokens = 0) {
+  /** `prefix`: the job's shared prefix, and whether slots keep it (loop.ts). */
+  constructor(
+    model: StepModel,
+    window: number,
+    prefix: PromptPrefix = { tokens: 0, share: false }
+  ) {
     this.#model = model;
     this.#loop = new StepLoop(model, {
       window,
-      prefixTokens,
+      prefixTokens: prefix.tokens,
+      sharePrefix: prefix.share,
       onStep: (step) => this.#measure(step)
     });
+  }
+
+  /** The job's shared prefix, for the requests after (loop.ts). */
+  usePrefix(prefix: PromptPrefix): void {
+    this.#loop.usePrefix(prefix.tokens, prefix.share);
   }
 
   /** Sequences at once. */
@@ -62,9 +72,9 @@ export class LoopGenerator {
     return ids;
   }
 
-  /** Prompt tokens of a request, chat template included. */
-  countTokens(request: GenerateRequest): number {
-    return this.#idsOf(request).length;
+  /** The token ids of a request's prompt, chat template included. */
+  promptIds(request: GenerateRequest): readonly number[] {
+    return this.#idsOf(request);
   }
 
   async generate(

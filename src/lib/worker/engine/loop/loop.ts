@@ -3,8 +3,8 @@
  * included (a batch of one), on WebLLM's runtime or the simulated model (model.ts). As
  * mlc-llm's serve engine, it runs actions over one record per sequence, step after step
  * (continuous batching): retire what was cancelled, admit waiting requests to free slots
- * (forked from a kept prefix where their prompts begin with it: actions/prefix.ts), prefill
- * one chunk of the prefix or of the oldest sequence still reading its prompt, decode one token for
+ * (one that keeps the job's prefix where their prompts begin with it: actions/prefix.ts),
+ * prefill one chunk of the oldest sequence still reading its prompt, decode one token for
  * every sequence that has one to feed back, sample each row, retire what finished. A
  * sequence that stops frees its slot at once for the next request.
  *
@@ -17,6 +17,7 @@ import { decode } from './actions/decode';
 import { prefill } from './actions/prefill';
 import { checkDevice, failAll, stepFailure } from './actions/recover';
 import { retire } from './actions/retire';
+import { setPrefix } from './actions/prefix';
 import type { StepModel } from './model';
 import { Sequence, type LoopAnswer, type LoopRequest } from './sequence';
 import { loopState, type LoopState } from './state';
@@ -32,10 +33,12 @@ export interface StepLoopOptions {
   /** The most tokens one sequence holds, prompt and answer (the job's window). */
   window: number;
   /**
-   * Tokens every prompt begins with (the job's shared prefix): read once and shared where the
-   * model can (actions/prefix.ts).
+   * Tokens every prompt begins with (the job's shared prefix): read as a chunk of their own, and
+   * kept in each slot for the next prompt where `sharePrefix` (the default) and the model can
+   * (actions/prefix.ts).
    */
   prefixTokens?: number;
+  sharePrefix?: boolean;
   onStep?: (report: StepReport) => void;
 }
 
@@ -52,8 +55,16 @@ export class StepLoop {
   #driven: Promise<void> = Promise.resolve();
 
   constructor(model: StepModel, options: StepLoopOptions) {
-    this.#state = loopState(model, options.window, options.prefixTokens);
+    this.#state = loopState(model, options.window, options.prefixTokens, options.sharePrefix);
     this.#options = options;
+  }
+
+  /**
+   * The job's shared prefix for the requests queued after: its tokens (0: none), and whether
+   * slots keep it (actions/prefix.ts). A slot keeping another is freed.
+   */
+  usePrefix(tokens: number, share: boolean): void {
+    setPrefix(this.#state, tokens, share);
   }
 
   /** Sequences running or waiting. */

@@ -66,14 +66,14 @@ export interface SequenceSource {
 }
 
 /**
- * A kept prefix: prompt tokens many sequences begin with, read once into a KV sequence of its
- * own (a slot after the sequences' slots), which each such sequence forks from.
+ * Keeping a prefix in a slot: a finished sequence's KV sequence trimmed back to the prefix
+ * (TVM's `kv_state_popn`), then opened for the next sequence, which reads only the rest.
  */
 interface PrefixSharing {
-  /** Opens `slot` for a kept prefix: it has no answer of its own. */
-  addPrefix(slot: number): void;
-  /** Opens `child` holding what the prefix in `parent` holds: its KV pages shared, not copied. */
-  fork(parent: number, child: number, source: SequenceSource): void;
+  /** Drops the last `count` tokens of `slot`'s KV sequence; the slot keeps the rest. */
+  trim(slot: number, count: number): void;
+  /** Opens a slot that holds the prefix for a new sequence, keeping what it holds. */
+  reuse(slot: number, source: SequenceSource): void;
 }
 
 export interface StepModel {
@@ -98,7 +98,7 @@ export interface StepModel {
   detokenize(ids: Int32Array): string;
   /** Opens `slot` for a sequence. */
   addSequence(slot: number, source: SequenceSource): void;
-  /** Sharing a kept prefix's KV pages; a model without it reads every prompt whole. */
+  /** Keeping a prefix in a slot; a model without it reads every prompt whole. */
   readonly sharing?: PrefixSharing;
   /** Frees `slot` and its KV pages. */
   removeSequence(slot: number): void;

@@ -27,7 +27,7 @@ export interface LoopAnswer {
   promptTokens: number;
   /** Every token sampled, a stop token included. */
   completionTokens: number;
-  /** Prompt tokens not read for it: a kept prefix's, shared (0 where none was). */
+  /** Prompt tokens not read for it: a kept prefix's (0 where none was). */
   cachedTokens: number;
 }
 
@@ -53,13 +53,17 @@ export class Sequence {
   status: 'waiting' | 'live' | 'settled' = 'waiting';
   /** Its KV slot while live. */
   slot = -1;
-  /** Its slot holds a KV sequence (opened, or forked from the kept prefix). */
+  /** Its slot holds a KV sequence (opened, or holding the kept prefix). */
   opened = false;
-  /** It forks from the kept prefix once the prefix is read (actions/prefix.ts). */
-  awaitingPrefix = false;
-  /** Prompt tokens its slot holds so far, read or shared. */
+  /** The job's prefix when its prompt begins with it (read as a chunk of its own), else null. */
+  prefix: readonly number[] | null = null;
+  /** The prefix's length (0: none). */
+  prefixTokens = 0;
+  /** Prompt tokens its slot holds so far, read or kept. */
   cursor = 0;
-  /** Prompt tokens shared from the kept prefix, not read. */
+  /** Answer tokens fed back into its slot (a decode each). */
+  fedBack = 0;
+  /** Prompt tokens its slot held already, kept from the sequence before: not read. */
   cachedTokens = 0;
   rng: Rng | null = null;
   matcher: GrammarMatcher | null = null;
@@ -87,9 +91,9 @@ export class Sequence {
     return this.request.promptIds.length;
   }
 
-  /** Still reading its prompt (not while it waits for the kept prefix). */
+  /** Still reading its prompt. */
   get reading(): boolean {
-    return !this.awaitingPrefix && this.cursor < this.promptTokens;
+    return this.cursor < this.promptTokens;
   }
 
   /** Has a token to feed back in the next decode. */

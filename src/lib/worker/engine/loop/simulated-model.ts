@@ -98,8 +98,6 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
   const pieces: string[] = [''];
   const ids = new Map<string, number>([['', 0]]);
   const slots = new Map<number, Slot>();
-  /** Slots holding a kept prefix. */
-  const prefixes = new Set<number>();
   /** Items whose answer `breakEvery` has broken once already. */
   const broken = new Set<number>();
   let crash: (info: LostInfo) => void = () => undefined;
@@ -211,18 +209,18 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
     },
     removeSequence(slot) {
       slots.delete(slot);
-      prefixes.delete(slot);
     },
-    // Its answers are scripts, so a fork needs only the slot: the GPU pass of the prefix's read
-    // is what the sharing saves.
+    // Its answers are scripts, so a kept prefix needs only the slot: the GPU pass of the
+    // prefix's read is what keeping it saves.
     sharing: {
-      addPrefix(slot) {
-        prefixes.add(slot);
+      trim(slot) {
+        if (!slots.has(slot))
+          throw new Error(`The simulated model has no sequence in slot ${slot}.`);
       },
-      fork(parent, child, source) {
-        if (!prefixes.has(parent))
-          throw new Error(`The simulated model has no prefix in slot ${parent}.`);
-        openSlot(child, source);
+      reuse(slot, source) {
+        if (!slots.has(slot))
+          throw new Error(`The simulated model has no sequence in slot ${slot}.`);
+        openSlot(slot, source);
       }
     },
     async prefill(slotIndex, promptIds, wantLogits) {
@@ -256,7 +254,6 @@ export function simulatedModel(options: SimulatedModelOptions): StepModel {
     },
     dispose() {
       slots.clear();
-      prefixes.clear();
     }
   };
 }

@@ -17,22 +17,26 @@ export interface LoopState {
   readonly freeSlots: number[];
   /** The device's loss, once `model.lost` says so. */
   lost: { reason: string; message: string } | null;
-  /** Tokens every prompt of the job begins with, to keep and share (0: none). */
-  readonly prefixTokens: number;
-  /** The kept prefix, once taken from the first prompt longer than it (actions/prefix.ts). */
-  prefix: KeptPrefix | null;
+  /** Tokens every prompt of the job begins with, read as a chunk of their own (0: none). */
+  prefixTokens: number;
+  /** The prefix's tokens, once taken from the first prompt longer than it (actions/prefix.ts). */
+  prefix: readonly number[] | null;
+  /** Whether a slot keeps the prefix for the next prompt (sharing on, and the model can). */
+  keepPrefix: boolean;
+  /** Free slots whose KV sequence holds the prefix, and nothing after it. */
+  readonly kept: Set<number>;
 }
 
-/** A kept prefix: its tokens, its own KV slot, and how much of it is read. */
-interface KeptPrefix {
-  readonly ids: readonly number[];
-  readonly slot: number;
-  /** Tokens read into its slot so far; it is opened with its first chunk. */
-  cursor: number;
-}
-
-/** `prefixTokens`: tokens every prompt begins with, read once and shared where the model can. */
-export function loopState(model: StepModel, window: number, prefixTokens = 0): LoopState {
+/**
+ * `prefixTokens`: tokens every prompt begins with, read as a chunk of their own and, where
+ * `share` and the model can, kept in each slot for the next prompt (actions/prefix.ts).
+ */
+export function loopState(
+  model: StepModel,
+  window: number,
+  prefixTokens = 0,
+  share = true
+): LoopState {
   const state: LoopState = {
     model,
     rules: {
@@ -45,8 +49,10 @@ export function loopState(model: StepModel, window: number, prefixTokens = 0): L
     live: [],
     freeSlots: Array.from({ length: model.slots }, (_, i) => i),
     lost: null,
-    prefixTokens: model.sharing ? prefixTokens : 0,
-    prefix: null
+    prefixTokens,
+    prefix: null,
+    keepPrefix: share && model.sharing !== undefined,
+    kept: new Set()
   };
   // eslint-disable-next-line @typescript-eslint/no-floating-promises -- device.lost never rejects
   void model.lost.then((info) => (state.lost = info));

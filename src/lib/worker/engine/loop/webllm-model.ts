@@ -178,14 +178,15 @@ export interface WebLLMModelOptions {
   /** The most tokens one sequence holds (the plan's window). */
   window: number;
   xgrammar: Xgrammar;
-  /** Tokens of a kept prefix the cache also holds, shared by forks (0 or absent: none). */
-  prefixTokens?: number;
 }
 
-/** The library's KV fork (TVM's paged cache: a child sharing its parent's pages), or null. */
-function kvFork(tvm: Tvm): PackedFunc | null {
+/**
+ * The library's KV trim (TVM's paged cache: drop a sequence's last n tokens), or null. WebLLM
+ * 0.2.79 does not bind it; the library holds it.
+ */
+function kvPopN(tvm: Tvm): PackedFunc | null {
   try {
-    return tvm.detachFromCurrentScope(tvm.getGlobalFunc('vm.builtin.kv_state_fork_sequence'));
+    return tvm.detachFromCurrentScope(tvm.getGlobalFunc('vm.builtin.kv_state_popn'));
   } catch {
     // A library without it: every prompt is read whole.
     return null;
@@ -212,17 +213,16 @@ export function webllmModel(
   p.kvCache.dispose();
   const shape = (n: number) => tvm.makeShapeTuple([n]);
   const single = sequences === 1;
-  // Every slot can hold a whole window, and a kept prefix its pages: pages never run out while
+  // Every slot can hold a whole window (a kept prefix is within it): pages never run out while
   // a slot is free.
-  const prefixTokens = options.prefixTokens ?? 0;
-  const capacity = kvCapacity(window, sequences, prefixTokens);
+  const capacity = kvCapacity(window, sequences);
   let batchPrefill: PackedFunc | null = null;
   let batchDecode: PackedFunc | null = null;
-  let fork: PackedFunc | null = null;
+  let popN: PackedFunc | null = null;
   let kv: TvmObject & { dispose?: () => void };
   tvm.beginScope();
   try {
-    if (prefixTokens > 0) fork = kvFork(tvm);
+    popN = kvPopN(tvm);
     if (!single) {
       batchPrefill = tvm.detachFromCurrentScope(p.vm.getFunction('batch_prefill'));
       batchDecode = tvm.detachFromCurrentScope(p.vm.getFunction('batch_decode'));
@@ -282,18 +282,13 @@ export function webllmModel(
     detokenize: (ids) => p.tokenizer.decode(ids),
     addSequence: (slot) => p.fKVCacheAddSequence(kv, tvm.scalar(slot, 'int64')),
     removeSequence: (slot) => p.fKVCacheRemoveSequence(kv, tvm.scalar(slot, 'int64')),
-    // The prefix is a sequence of its own (slot `sequences`); a fork at -1 takes all of it.
-    ...(fork
+    // A slot keeps its KV sequence, trimmed back to the prefix: the next prompt reads the rest.
+    ...(popN
       ? {
           sharing: {
-            addPrefix: (slot: number) => p.fKVCacheAddSequence(kv, tvm.scalar(slot, 'int64')),
-            fork: (parent: number, child: number) =>
-              (fork as PackedFunc)(
-                kv,
-                tvm.scalar(parent, 'int64'),
-                tvm.scalar(child, 'int64'),
-                tvm.scalar(-1, 'int64')
-              )
+            trim: (slot: number, count: number) =>
+              (popN as PackedFunc)(kv, tvm.scalar(slot, 'int64'), tvm.scalar(count, 'int32')),
+            reuse: () => undefined
           }
         }
       : {}),
@@ -346,7 +341,7 @@ export function webllmModel(
       }
     },
     dispose() {
-      for (const one of [cpuLogits, sampler, grammars, batchPrefill, batchDecode, fork, kv]) {
+      for (const one of [cpuLogits, sampler, grammars, batchPrefill, batchDecode, popN, kv]) {
         try {
           one?.dispose?.();
         } catch {

@@ -13,6 +13,8 @@ function loop(model: ToyModel, window = 64) {
 const PROMPTS = [[1, 2], [3], [4, 5, 6], [7, 8], [9], [10, 11, 12, 13, 14, 15]];
 const MAX = [3, 6, 2, 5, 4, 3];
 
+const range = (n: number) => Array.from({ length: n }, (_, i) => 1 + i);
+
 describe('StepLoop (on a toy model)', () => {
   it('gives every request the answer it gets alone, with slots reused as sequences finish', async () => {
     const model = toyModel(2);
@@ -256,58 +258,108 @@ describe('StepLoop (on a toy model)', () => {
     expect(compiled).toEqual(schemas);
   });
 
-  it('a kept prefix is read once into a slot of its own; prompts that begin with it fork from it and read only the rest, with the answers they get alone', async () => {
-    const model = toyModel(2, 4);
-    const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
+  it('the job’s prefix is a chunk of its own; a slot keeps it, trimmed back, for the next prompt that begins with it, which reads only the rest, with the answers they get alone', async () => {
+    const model = toyModel(1, 4);
+    const prefix = [1, 2, 3, 4, 5, 6];
     const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const prompts = [
       [...prefix, 9],
       [...prefix, 10, 11],
       [2, 3],
       prefix,
-      [...prefix, 12, 13, 14, 15, 16]
+      [...prefix, 12, 13, 14, 15, 16],
+      [...prefix, 17]
     ];
-    const runs = prompts.map((prompt) => request(prompt, 3));
-    const answers = await Promise.all(runs.map((run) => steps.generate(run.req)));
-    runs.forEach((run, i) => expect(run.streamed.join('')).toBe(aloneAnswer(prompts[i]!, 3)));
-    expect(answers.map((answer) => answer.cachedTokens)).toEqual([8, 8, 0, 0, 8]);
-    expect(answers.map((answer) => answer.promptTokens)).toEqual([9, 10, 2, 8, 13]);
-    // The prefix, in slot 2 (after the sequences' 0 and 1), read once in chunks of 4.
+    const answers = [];
+    for (const prompt of prompts) {
+      const run = request(prompt, 3);
+      answers.push(await steps.generate(run.req));
+      expect(run.streamed.join('')).toBe(aloneAnswer(prompt, 3));
+    }
+    expect(answers.map((answer) => answer.cachedTokens)).toEqual([0, 6, 0, 0, 0, 6]);
+    expect(answers.map((answer) => answer.promptTokens)).toEqual([7, 8, 2, 6, 11, 7]);
+    // The prefix is read in chunks of 4 up to its end, then the rest; a kept one is not read.
     const prefills = model.calls.filter((call) => call.fn === 'prefill');
-    const ofPrefix = prefills.filter((call) => call.slots[0] === 2);
-    expect(ofPrefix.map((call) => call.lengths[0])).toEqual([4, 4]);
-    const read = prefills.reduce((sum, call) => sum + call.lengths[0]!, 0);
-    expect(read).toBe(8 + 1 + 2 + 2 + 8 + 5);
-    expect(model.forked).toHaveLength(3);
-    // A prompt that is only the prefix leaves it nothing to read: it reads itself whole.
-    expect(model.added).toHaveLength(2);
+    expect(prefills.map((call) => call.lengths[0])).toEqual([4, 2, 1, 2, 2, 4, 2, 4, 2, 4, 1, 1]);
+    // A slot is trimmed back to the prefix after each prompt that read it whole; one that does
+    // not begin with it (or is only the prefix) frees it.
+    expect(model.trimmed.map((trim) => trim.slot)).toEqual([0, 0, 0, 0]);
+    expect(model.reused).toEqual([0, 0]);
+    expect(model.removed).toEqual([0, 0, 0]);
     await steps.close();
     expect(model.disposed).toBe(true);
   });
 
-  it('a model that cannot share reads every prompt whole', async () => {
+  it('several slots each keep the prefix: answers as alone, and the prefix read once a slot', async () => {
+    const model = toyModel(2, 4);
+    const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
+    const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
+    const prompts = Array.from({ length: 8 }, (_, i) => [...prefix, 9 + i, ...range(i)]);
+    const runs = prompts.map((prompt) => request(prompt, 3));
+    const answers = await Promise.all(runs.map((run) => steps.generate(run.req)));
+    runs.forEach((run, i) => expect(run.streamed.join('')).toBe(aloneAnswer(prompts[i]!, 3)));
+    expect(answers.filter((answer) => answer.cachedTokens === 8)).toHaveLength(6);
+    const read = model.calls
+      .filter((call) => call.fn === 'prefill')
+      .reduce((sum, call) => sum + call.lengths[0]!, 0);
+    const whole = prompts.reduce((sum, prompt) => sum + prompt.length, 0);
+    expect(whole - read).toBe(6 * 8);
+  });
+
+  it('sharing off: the prefix is still a chunk of its own, read for every prompt, and no slot keeps it', async () => {
+    const shared = toyModel(1, 4);
+    const unshared = toyModel(1, 4);
+    const prefix = [1, 2, 3, 4, 5, 6];
+    const prompts = [
+      [...prefix, 9],
+      [...prefix, 10, 11]
+    ];
+    const streams = async (model: ToyModel, sharePrefix: boolean) => {
+      const steps = new StepLoop(model, { window: 64, prefixTokens: 6, sharePrefix });
+      const out = [];
+      for (const prompt of prompts)
+        out.push((await steps.generate(request(prompt, 3).req)).cachedTokens);
+      return out;
+    };
+    expect(await streams(unshared, false)).toEqual([0, 0]);
+    expect(await streams(shared, true)).toEqual([0, 6]);
+    const lengths = (model: ToyModel) =>
+      model.calls.filter((call) => call.fn === 'prefill').map((call) => call.lengths[0]);
+    expect(lengths(unshared)).toEqual([4, 2, 1, 4, 2, 2]);
+    expect(lengths(shared)).toEqual([4, 2, 1, 2]);
+    expect(unshared.trimmed).toEqual([]);
+    expect(unshared.removed).toEqual([0, 0]);
+  });
+
+  it('a model that cannot keep a prefix reads it as a chunk of its own for every prompt', async () => {
     const model: ToyModel = Object.assign(toyModel(2, 4), { sharing: undefined });
-    const prefix = [1, 2, 3, 4];
+    const prefix = [1, 2, 3, 4, 5, 6];
     const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const answer = await steps.generate(request([...prefix, 5], 2).req);
     expect(answer.cachedTokens).toBe(0);
     expect(model.calls.filter((call) => call.fn === 'prefill').map((c) => c.lengths[0])).toEqual([
-      4, 1
+      4, 2, 1
     ]);
   });
 
-  it('a sequence cancelled while it waits for the prefix leaves no slot behind', async () => {
+  it('a sequence cancelled before it has read the whole prefix frees its slot; the next reads the prefix again', async () => {
     const model = toyModel(1, 4);
     const prefix = [1, 2, 3, 4, 5, 6, 7, 8];
     const steps = new StepLoop(model, { window: 64, prefixTokens: prefix.length });
     const controller = new AbortController();
+    const read = model.prefill.bind(model);
+    model.prefill = async (...args) => {
+      const out = await read(...args);
+      controller.abort();
+      return out;
+    };
     const cancelled = steps.generate(request([...prefix, 9], 3).req, controller.signal);
-    controller.abort();
     await expect(cancelled).rejects.toThrow('cancelled');
-    const next = request([...prefix, 10], 2);
-    const answer = await steps.generate(next.req);
-    expect(next.streamed.join('')).toBe(aloneAnswer([...prefix, 10], 2));
-    expect(answer.cachedTokens).toBe(8);
+    model.prefill = read;
     expect(model.removed).toEqual([0]);
+    const next = request([...prefix, 10], 2);
+    expect((await steps.generate(next.req)).cachedTokens).toBe(0);
+    expect(next.streamed.join('')).toBe(aloneAnswer([...prefix, 10], 2));
+    expect((await steps.generate(request([...prefix, 11], 2).req)).cachedTokens).toBe(8);
   });
 });

@@ -197,25 +197,25 @@ describe('the simulated model under the step loop', () => {
     sim.promptIds = (request) => (layouts++, promptIds(request));
     const generator = new LoopGenerator(sim, 4096);
     const request = ask('one', { max_tokens: 2 });
-    expect(generator.countTokens(request)).toBe(simulatedPromptIds(request).length);
+    expect(generator.promptIds(request)).toEqual(simulatedPromptIds(request));
     const result = await generator.generate(request, () => undefined, new AbortController().signal);
     expect(result.usage.prompt_tokens).toBe(simulatedPromptIds(request).length);
     expect(layouts).toBe(1);
   });
 
-  it('prefix: a kept system prompt is read once, in a slot of its own; the answers are those read whole', async () => {
+  it('prefix: a kept system prompt is read once a slot, kept for the next prompt; the answers are those read whole', async () => {
     const system = { role: 'system' as const, content: 'Rate the answer from 1 to 5, as JSON.' };
-    const requests = ['one', 'two words', 'three words here'].map((content) => ({
+    const requests = ['one', 'two words', 'three words here', 'four'].map((content) => ({
       ...ask(content, { max_tokens: 6 }),
       messages: [system, { role: 'user' as const, content }]
     }));
     const prefix = simulatedPromptIds({ ...requests[0]!, messages: [system] }).slice(0, -2);
-    const answers = async (prefixTokens: number) => {
+    const answers = async (prefixTokens: number, sharePrefix = true) => {
       const { sim } = model(2);
       const passes: number[] = [];
       const prefill = sim.prefill.bind(sim);
       sim.prefill = (slot, ids, logits) => (passes.push(ids.length), prefill(slot, ids, logits));
-      const loop = new StepLoop(sim, { window: 4096, prefixTokens });
+      const loop = new StepLoop(sim, { window: 4096, prefixTokens, sharePrefix });
       const out = await Promise.all(
         requests.map((request) => {
           const text: string[] = [];
@@ -233,15 +233,16 @@ describe('the simulated model under the step loop', () => {
       return { out, read: passes.reduce((a, b) => a + b, 0) };
     };
     const whole = await answers(0);
+    const unshared = await answers(prefix.length, false);
     const shared = await answers(prefix.length);
     expect(shared.out.map((a) => a.text)).toEqual(whole.out.map((a) => a.text));
-    expect(shared.out.map((a) => a.cachedTokens)).toEqual([
-      prefix.length,
-      prefix.length,
-      prefix.length
-    ]);
-    expect(whole.out.map((a) => a.cachedTokens)).toEqual([0, 0, 0]);
+    expect(unshared.out.map((a) => a.text)).toEqual(whole.out.map((a) => a.text));
+    // Two slots: the first two prompts read the prefix, one each; the next two find it kept.
+    expect(shared.out.map((a) => a.cachedTokens)).toEqual([0, 0, prefix.length, prefix.length]);
+    expect(whole.out.map((a) => a.cachedTokens)).toEqual([0, 0, 0, 0]);
+    expect(unshared.out.map((a) => a.cachedTokens)).toEqual([0, 0, 0, 0]);
     expect(whole.read - shared.read).toBe(2 * prefix.length);
+    expect(unshared.read).toBe(whole.read);
   });
 });
 

@@ -26,8 +26,10 @@ export interface ToyModel extends StepModel {
   calls: { fn: 'prefill' | 'decode'; slots: number[]; lengths: number[] }[];
   added: number[];
   removed: number[];
-  /** Slots forked from a kept prefix, in order. */
-  forked: number[];
+  /** Each trim of a slot back to the kept prefix: the slot and the tokens dropped. */
+  trimmed: { slot: number; count: number }[];
+  /** Slots opened on a kept prefix, in order. */
+  reused: number[];
   /** Makes the next forward call throw this. */
   failNext: unknown;
   /** Loses the device: `lost` settles with this. */
@@ -119,16 +121,15 @@ export function toyModel(slots: number, prefillChunk = 4, grammars = toyGrammars
       model.removed.push(slot);
     },
     sharing: {
-      addPrefix(slot) {
-        if (held.has(slot)) throw new Error(`slot ${slot} is taken`);
-        held.set(slot, []);
+      trim(slot, count) {
+        const tokens = held.get(slot);
+        if (!tokens || count > tokens.length) throw new Error(`slot ${slot} cannot drop ${count}`);
+        tokens.splice(tokens.length - count);
+        model.trimmed.push({ slot, count });
       },
-      fork(parent, child) {
-        const tokens = held.get(parent);
-        if (!tokens) throw new Error(`slot ${parent} has no prefix`);
-        if (held.has(child)) throw new Error(`slot ${child} is taken`);
-        held.set(child, [...tokens]);
-        model.forked.push(child);
+      reuse(slot) {
+        if (!held.has(slot)) throw new Error(`slot ${slot} has no sequence`);
+        model.reused.push(slot);
       }
     },
     async prefill(slot, ids, logits) {
@@ -146,7 +147,8 @@ export function toyModel(slots: number, prefillChunk = 4, grammars = toyGrammars
     calls: [],
     added: [],
     removed: [],
-    forked: [],
+    trimmed: [],
+    reused: [],
     failNext: null,
     loseDevice: (info) => loseDevice(info),
     loseDuringRead: null,

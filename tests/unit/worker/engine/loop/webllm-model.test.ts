@@ -48,45 +48,51 @@ describe('webllmModel (WebLLM 0.2.79’s runtime, faked)', () => {
     expect(Math.max(...runtime.calls.map((call) => call.slots.length))).toBe(2);
   });
 
-  it('a kept prefix: its pages in the cache, read once into slot `sequences`, forked at its end by the library’s own fork', async () => {
+  it('a kept prefix: each slot trimmed back to it by the library’s own pop-n, the next prompt reads the rest; no page more in the cache', async () => {
     for (const sequences of [1, 2]) {
       const runtime = fakeRuntime(4);
-      const prefix = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+      const prefix = Array.from({ length: 16 }, (_, i) => i + 1);
       const model = webllmModel(runtime.engine, 'm', {
         sequences,
         window: 64,
-        xgrammar: fakeXgrammar,
-        prefixTokens: 16
+        xgrammar: fakeXgrammar
       });
-      expect(runtime.caches[0]!.made[1]).toBe(kvCapacity(64, sequences, 16));
+      expect(runtime.caches[0]!.made[1]).toBe(kvCapacity(64, sequences));
       const steps = new StepLoop(model, { window: 64, prefixTokens: 16 });
-      const runs = [request([...prefix, 17], 3), request([...prefix, 18, 19], 3)];
+      // Two tokens after the prefix: a one-token chunk would go through `decoding` at 1 sequence.
+      const prompts = [17, 18, 19, 20].map((last) => [...prefix, last, last]);
+      const runs = prompts.map((prompt) => request(prompt, 3));
       const answers = await Promise.all(runs.map((run) => steps.generate(run.req)));
-      expect(runs.map((run) => run.streamed.join(''))).toEqual([
-        aloneAnswer([...prefix, 17], 3),
-        aloneAnswer([...prefix, 18, 19], 3)
-      ]);
-      expect(answers.map((answer) => answer.cachedTokens)).toEqual([16, 16]);
-      expect(runtime.forked).toHaveLength(2);
-      const ofPrefix = runtime.calls.filter((call) => call.slots.includes(sequences));
-      expect(ofPrefix.map((call) => call.lengths[0])).toEqual([4, 4, 4, 4]);
+      expect(runs.map((run) => run.streamed.join(''))).toEqual(
+        prompts.map((prompt) => aloneAnswer(prompt, 3))
+      );
+      // The first `sequences` prompts read the prefix, one a slot; the rest find it kept.
+      expect(answers.map((answer) => answer.cachedTokens)).toEqual(
+        prompts.map((_, i) => (i < sequences ? 0 : 16))
+      );
+      // Trimmed back to the prefix: the prompt's last two tokens and the answer's fed back.
+      expect(runtime.popped.map((pop) => pop.count)).toEqual([4, 4, 4, 4]);
+      const read = runtime.calls
+        .filter((call) => call.fn.endsWith('prefill'))
+        .reduce((sum, call) => sum + call.lengths[0]!, 0);
+      expect(read).toBe(4 * 18 - (4 - sequences) * 16);
     }
   });
 
-  it('a library without the fork reads every prompt whole', async () => {
+  it('a library without pop-n reads every prompt whole', async () => {
     const runtime = fakeRuntime(4);
-    runtime.hasFork = false;
+    runtime.hasPopN = false;
     const model = webllmModel(runtime.engine, 'm', {
       sequences: 1,
       window: 64,
-      xgrammar: fakeXgrammar,
-      prefixTokens: 16
+      xgrammar: fakeXgrammar
     });
     expect(model.sharing).toBeUndefined();
-    const answer = await new StepLoop(model, { window: 64, prefixTokens: 16 }).generate(
-      request([...Array.from({ length: 16 }, (_, i) => i), 17], 2).req
-    );
-    expect(answer.cachedTokens).toBe(0);
+    const steps = new StepLoop(model, { window: 64, prefixTokens: 16 });
+    const prompts = [17, 18].map((last) => [...Array.from({ length: 16 }, (_, i) => i), last]);
+    for (const prompt of prompts)
+      expect((await steps.generate(request(prompt, 2).req)).cachedTokens).toBe(0);
+    expect(runtime.removed).toEqual([0, 0]);
   });
 
   it('frees WebLLM’s own KV cache before it makes the loop’s: a window for each slot', () => {

@@ -1,12 +1,12 @@
 /**
  * Admit: waiting sequences take free KV slots, in the order they asked, each with its own
  * random stream (seeded with its request's seed, as WebLLM seeds its one stream per request)
- * and its grammar's matcher; its slot opens empty, or from the kept prefix (prefix.ts). A seed the generator refuses or a schema that does not compile
- * fails that sequence alone.
+ * and its grammar's matcher; its slot opens empty, or holding the kept prefix (prefix.ts). A seed the generator refuses or
+ * a schema that does not compile fails that sequence alone.
  */
 import { translateEngineError } from '../../errors';
 import type { LoopState } from '../state';
-import { openSlot } from './prefix';
+import { openSlot, takeSlot } from './prefix';
 
 export async function admit(state: LoopState): Promise<void> {
   const { model } = state;
@@ -27,7 +27,7 @@ export async function admit(state: LoopState): Promise<void> {
       sequence.end();
       continue;
     }
-    sequence.slot = state.freeSlots.shift() as number;
+    takeSlot(state, sequence);
     sequence.status = 'live';
     state.live.push(sequence);
     openSlot(state, sequence);

@@ -10,6 +10,7 @@ export async function decode(state: LoopState): Promise<number> {
   const rows = state.live.filter((s) => s.decoding);
   if (rows.length === 0) return 0;
   const logits = await state.model.decode(rows.map((s) => ({ slot: s.slot, token: s.lastToken })));
+  for (const row of rows) row.fedBack++;
   await sample(state, rows, logits);
   return rows.length;
 }

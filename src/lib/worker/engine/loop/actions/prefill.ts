@@ -1,21 +1,19 @@
 /**
- * Prefill: one chunk of the kept prefix while a sequence waits for it (prefix.ts), else of the
- * prompt of the oldest live sequence still reading it (chunks of the
- * model's prefill chunk from the prompt's start, so a prompt's chunks never depend on what
- * else runs, as WebLLM chunks it), and, after its last chunk, its first token.
+ * Prefill: one chunk of the prompt of the oldest live sequence still reading it (chunks of the
+ * model's prefill chunk from the prompt's start, the job's shared prefix a chunk of its own:
+ * prefix.ts; so a prompt's chunks never depend on what else runs, as WebLLM chunks it), and,
+ * after its last chunk, its first token.
  */
 import type { LoopState } from '../state';
-import { readPrefix } from './prefix';
+import { chunkEnd } from './prefix';
 import { sample } from './sample';
 
 /** Reads one chunk; the prompt tokens it read (0 when no sequence is reading). */
 export async function prefill(state: LoopState): Promise<number> {
-  const shared = await readPrefix(state);
-  if (shared > 0) return shared;
   const sequence = state.live.find((s) => !s.over && s.reading);
   if (!sequence) return 0;
   const { promptIds } = sequence.request;
-  const ids = promptIds.slice(sequence.cursor, sequence.cursor + state.model.prefillChunk);
+  const ids = promptIds.slice(sequence.cursor, chunkEnd(state, sequence));
   const last = sequence.cursor + ids.length >= promptIds.length;
   const logits = await state.model.prefill(sequence.slot, ids, last);
   sequence.cursor += ids.length;

@@ -1,67 +1,98 @@
 /**
- * Prefix: a sequence whose prompt begins with the kept prefix (the tokens every prompt of the
- * job begins with, taken from the first prompt) forks from it instead of reading it, as mlc-llm's
- * prefix cache and vLLM's automatic prefix caching do. The prefix is read once,
- * a chunk a step, into a KV sequence of its own when the first such sequence is admitted, and
- * stays until the model is disposed (the job's end, a cancel, a lost device: the next load reads
- * it again). A sequence still reads at least its prompt's last token, whose logits it samples.
+ * Prefix: the tokens every prompt of the job begins with (the job's shared prefix, taken from
+ * the first prompt longer than it). A prompt that begins with it reads it as a chunk of its own,
+ * shared or not, so sharing changes what is read, never how: the answers are those of an
+ * unshared run token for token (on WebLLM's runtime a prompt's logits depend on its chunks).
+ *
+ * Shared, as mlc-llm's prefix cache recycles a finished sequence: when a sequence that read the
+ * prefix leaves its slot, the slot keeps its KV sequence, trimmed back to the prefix
+ * (`kv_state_popn`), and the next prompt that begins with it reads only the rest. A slot's
+ * sequence stays one chain of pages, so its attention is computed as an unshared one's; a fork
+ * (pages shared between sequences) is read by a two-level attention whose rounding changes
+ * answers (measured on the real runtime). So the prefix is read once per slot, and again after
+ * the model is loaded again (a lost device, a new plan).
  */
 import type { Sequence } from '../sequence';
 import type { LoopState } from '../state';
 
-/** Whether `sequence`'s prompt begins with the kept prefix and goes on after it. */
-function sharesPrefix(state: LoopState, sequence: Sequence): boolean {
-  const { prefix } = state;
-  if (!prefix) return false;
-  const ids = sequence.request.promptIds;
-  if (ids.length <= prefix.ids.length) return false;
-  return prefix.ids.every((id, i) => ids[i] === id);
-}
-
-/** Forks the sequence's slot from the read prefix: its prompt's first tokens are there. */
-function fork(state: LoopState, sequence: Sequence): void {
-  const { prefix, model } = state;
-  if (!prefix || !model.sharing) return;
-  model.sharing.fork(prefix.slot, sequence.slot, sequence.request);
-  sequence.opened = true;
-  sequence.awaitingPrefix = false;
-  sequence.cursor = prefix.ids.length;
-  sequence.cachedTokens = prefix.ids.length;
-}
-
-/**
- * Opens an admitted sequence's slot: from the kept prefix where it begins with it, else empty.
- * The prefix is taken from the first prompt longer than it.
- */
-export function openSlot(state: LoopState, sequence: Sequence): void {
+/** The prefix when `sequence`'s prompt begins with it and goes on after it, else null. */
+function prefixOf(state: LoopState, sequence: Sequence): readonly number[] | null {
   const { promptIds } = sequence.request;
-  if (!state.prefix && state.prefixTokens > 0 && promptIds.length > state.prefixTokens) {
-    const ids = promptIds.slice(0, state.prefixTokens);
-    state.prefix = { ids, slot: state.model.slots, cursor: 0 };
-  }
+  if (!state.prefix && state.prefixTokens > 0 && promptIds.length > state.prefixTokens)
+    state.prefix = promptIds.slice(0, state.prefixTokens);
   const { prefix } = state;
-  if (!prefix || !sharesPrefix(state, sequence)) {
-    state.model.addSequence(sequence.slot, sequence.request);
-    sequence.opened = true;
-  } else if (prefix.cursor >= prefix.ids.length) fork(state, sequence);
-  else sequence.awaitingPrefix = true;
+  if (!prefix || promptIds.length <= prefix.length) return null;
+  return prefix.every((id, i) => promptIds[i] === id) ? prefix : null;
 }
 
 /**
- * Reads one chunk of the kept prefix while a live sequence waits for it, and after the last
- * forks every sequence waiting; the prefix tokens it read (0 when none waits).
+ * Sets the prefix for the sequences admitted after: its tokens (0: none; taken from the first
+ * prompt longer than it), and whether slots keep it. Slots that keep one are freed (the engine
+ * stays loaded between jobs, whose prefixes differ).
  */
-export async function readPrefix(state: LoopState): Promise<number> {
-  const { prefix, model } = state;
-  if (!prefix || !model.sharing || !state.live.some((s) => s.awaitingPrefix && !s.over)) return 0;
-  if (prefix.cursor === 0) model.sharing.addPrefix(prefix.slot);
-  const ids = prefix.ids.slice(prefix.cursor, prefix.cursor + model.prefillChunk);
-  await model.prefill(prefix.slot, ids, false);
-  prefix.cursor += ids.length;
-  if (prefix.cursor >= prefix.ids.length) {
-    for (const sequence of state.live) {
-      if (sequence.awaitingPrefix && !sequence.over) fork(state, sequence);
+export function setPrefix(state: LoopState, tokens: number, share: boolean): void {
+  const keep = share && state.model.sharing !== undefined;
+  for (const slot of state.kept) state.model.removeSequence(slot);
+  state.kept.clear();
+  state.prefix = null;
+  state.prefixTokens = tokens;
+  state.keepPrefix = keep;
+}
+
+/**
+ * Takes a free slot for an admitted sequence: one that holds the prefix when its prompt begins
+ * with it, else one that holds nothing (the lowest), so kept prefixes stay for those that use them.
+ */
+export function takeSlot(state: LoopState, sequence: Sequence): void {
+  sequence.prefix = prefixOf(state, sequence);
+  sequence.prefixTokens = sequence.prefix?.length ?? 0;
+  const wanted = sequence.prefixTokens > 0;
+  const { freeSlots, kept } = state;
+  const at = freeSlots.findIndex((slot) => kept.has(slot) === wanted);
+  const [slot] = freeSlots.splice(Math.max(at, 0), 1);
+  if (slot === undefined) throw new Error('No KV slot is free.');
+  sequence.slot = slot;
+}
+
+/** Opens the sequence's slot: on the kept prefix where it holds it and the prompt begins with it. */
+export function openSlot(state: LoopState, sequence: Sequence): void {
+  const { model, kept } = state;
+  const { slot } = sequence;
+  if (kept.delete(slot)) {
+    if (sequence.prefixTokens > 0 && model.sharing) {
+      model.sharing.reuse(slot, sequence.request);
+      sequence.opened = true;
+      sequence.cursor = sequence.cachedTokens = sequence.prefixTokens;
+      return;
     }
+    model.removeSequence(slot);
   }
-  return ids.length;
+  model.addSequence(slot, sequence.request);
+  sequence.opened = true;
+}
+
+/**
+ * Closes a leaving sequence's slot: where it holds the whole prefix and sharing is on, trimmed
+ * back to it and kept for the next prompt that begins with it; else freed.
+ */
+export function closeSlot(state: LoopState, sequence: Sequence): void {
+  const { model } = state;
+  const held = sequence.cursor + sequence.fedBack;
+  const keeps =
+    state.keepPrefix &&
+    sequence.prefix !== null &&
+    sequence.prefix === state.prefix &&
+    sequence.cursor >= sequence.prefixTokens;
+  if (keeps && model.sharing) {
+    const extra = held - sequence.prefixTokens;
+    if (extra > 0) model.sharing.trim(sequence.slot, extra);
+    state.kept.add(sequence.slot);
+  } else model.removeSequence(sequence.slot);
+}
+
+/** Where the sequence's next chunk ends: the prefix is a chunk of its own. */
+export function chunkEnd(state: LoopState, sequence: Sequence): number {
+  const end = sequence.cursor + state.model.prefillChunk;
+  const { prefixTokens } = sequence;
+  return sequence.cursor < prefixTokens ? Math.min(end, prefixTokens) : end;
 }
