@@ -66,7 +66,9 @@ export class EngineSlot {
   }
 
   async load(choice: EngineChoice, plan: PlannedMemory | null, emit: Emit): Promise<Engine> {
-    const key = JSON.stringify([choice, plan?.model.id, plan?.contextWindow, plan?.sequences]);
+    // Prefix sharing is set at every run (usePrefix), not at load: it needs no other engine.
+    const loaded = choice.kind === 'server' ? choice : { ...choice, prefixSharing: undefined };
+    const key = JSON.stringify([loaded, plan?.model.id, plan?.contextWindow, plan?.sequences]);
     if (this.#current?.key === key) return this.#current.engine;
     await this.drop();
     const engine = this.create(choice);
@@ -128,7 +130,8 @@ export async function prepareEngine(
   host.usePlan(planned);
   const engine = await host.slot.load(job.engine, planned, host.emit);
   const tokenizer = engine.tokenizer();
-  if (!tokenizer || job.needs.exact) {
+  // A job counted before prefixes were found (no prefixTokens) is counted again, once.
+  if (!tokenizer || (job.needs.exact && job.needs.prefixTokens !== undefined)) {
     usePrefix(engine, job, job.needs);
     return { ready: { engine, plan: planned } };
   }

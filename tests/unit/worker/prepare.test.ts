@@ -93,7 +93,7 @@ describe('prepareEngine: exact counts', () => {
   it('does not count the job again once its needs are exact', async () => {
     const meta = {
       ...job(2),
-      needs: { longestPromptTokens: 10, maxAnswerTokens: 64, exact: true }
+      needs: { longestPromptTokens: 10, maxAnswerTokens: 64, exact: true, prefixTokens: 0 }
     };
     const store = new MemoryStore(meta, inputs(2));
     const engine = new EchoEngine();
@@ -140,22 +140,53 @@ describe('prepareEngine: exact counts', () => {
     );
   });
 
-  it('a job counted already gives the engine its stored prefix at every run, without counting again; one counted before prefixes were kept shares none', async () => {
-    for (const [prefixTokens, expected] of [
-      [48, 48],
-      [undefined, 0]
-    ] as const) {
-      const meta = {
-        ...job(2),
-        needs: { longestPromptTokens: 60, maxAnswerTokens: 64, exact: true, prefixTokens }
-      };
-      const store = new MemoryStore(meta, inputs(2));
-      const engine = new EchoEngine();
-      engine.ids = sharedIds;
-      expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
-      expect(store.exact).toBeNull();
-      expect(engine.prefixes).toEqual([{ tokens: expected, share: true }]);
-    }
+  it('a job counted already gives the engine its stored prefix at every run, without counting again', async () => {
+    const meta = {
+      ...job(2),
+      needs: { longestPromptTokens: 60, maxAnswerTokens: 64, exact: true, prefixTokens: 48 }
+    };
+    const store = new MemoryStore(meta, inputs(2));
+    const engine = new EchoEngine();
+    engine.ids = sharedIds;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.exact).toBeNull();
+    expect(store.inputReads).toBe(0);
+    expect(engine.prefixes).toEqual([{ tokens: 48, share: true }]);
+  });
+
+  it('a job counted before prefixes were found is counted again, once, for its prefix', async () => {
+    const meta = {
+      ...job(2),
+      needs: { longestPromptTokens: 60, maxAnswerTokens: 64, exact: true }
+    };
+    const store = new MemoryStore(meta, inputs(2));
+    const engine = new EchoEngine();
+    engine.ids = sharedIds;
+    expect((await runner(store, engine).run('job-1', () => undefined)).state).toBe('completed');
+    expect(store.exact?.needs).toEqual({
+      longestPromptTokens: 43,
+      maxAnswerTokens: 64,
+      exact: true,
+      prefixTokens: 32
+    });
+    expect(engine.prefixes).toEqual([{ tokens: 32, share: true }]);
+  });
+
+  it('the loaded engine is kept between jobs that differ only in prefix sharing', async () => {
+    const store = new MemoryStore(job(2), inputs(2));
+    const engine = new EchoEngine();
+    engine.ids = sharedIds;
+    const r = runner(store, engine);
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    const meta = job(2);
+    if (meta.engine.kind !== 'simulated')
+      throw new Error('The test job runs on the simulated engine.');
+    Object.assign(store, { meta: { ...meta, engine: { ...meta.engine, prefixSharing: false } } });
+    store.progress = { ...store.progress, state: 'paused', cursor: 0, ahead: [], done: 0 };
+    store.results.clear();
+    expect((await r.run('job-1', () => undefined)).state).toBe('completed');
+    expect(engine.loads).toBe(1);
+    expect(engine.prefixes.map((prefix) => prefix.share)).toEqual([true, false]);
   });
 
   it('after a lost device, the engine loaded again gets the prefix again (its slots kept none)', async () => {

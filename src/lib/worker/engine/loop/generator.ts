@@ -18,11 +18,7 @@ export class LoopGenerator {
   #decode = { tokens: 0, ms: 0 };
 
   /** `prefix`: the job's shared prefix, and whether slots keep it (loop.ts). */
-  constructor(
-    model: StepModel,
-    window: number,
-    prefix: PromptPrefix = { tokens: 0, share: false }
-  ) {
+  constructor(model: StepModel, window: number, prefix: PromptPrefix = { tokens: 0, share: true }) {
     this.#model = model;
     this.#loop = new StepLoop(model, {
       window,

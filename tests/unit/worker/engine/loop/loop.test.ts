@@ -46,9 +46,9 @@ describe('StepLoop (on a toy model)', () => {
   });
 
   it('counts every sampled token, a stop token included, and finishes on its own stop', async () => {
-    // The toy model says STOP (19) after the prompt [4]: 1 * 7 + 4 * 3 = 19.
+    // The toy model says STOP (19) after the prompt [1]: (7 * 31 + 1 + 1) % 20 = 19.
     const steps = loop(toyModel(4));
-    const run = request([4], 5);
+    const run = request([1], 5);
     const answer = await steps.generate(run.req);
     expect(answer).toEqual({
       finishReason: 'stop',
@@ -340,6 +340,31 @@ describe('StepLoop (on a toy model)', () => {
     expect(model.calls.filter((call) => call.fn === 'prefill').map((c) => c.lengths[0])).toEqual([
       4, 2, 1
     ]);
+  });
+
+  it('usePrefix between jobs: the slots keeping the last job’s prefix are freed; the next job’s prompts, of the same length of prefix, read theirs', async () => {
+    const model = toyModel(2, 4);
+    const steps = new StepLoop(model, { window: 64, prefixTokens: 4 });
+    const first = [1, 2, 3, 4];
+    const next = [5, 6, 7, 8];
+    const run = async (prefix: number[], lasts: number[]) => {
+      const runs = lasts.map((last) => request([...prefix, last], 3));
+      const answers = await Promise.all(runs.map((r) => steps.generate(r.req)));
+      runs.forEach((r, i) =>
+        expect(r.streamed.join('')).toBe(aloneAnswer([...prefix, lasts[i]!], 3))
+      );
+      return answers.map((answer) => answer.cachedTokens);
+    };
+    expect(await run(first, [9, 10, 11])).toEqual([0, 0, 4]);
+    const removed = model.removed.length;
+    steps.usePrefix(4, true);
+    // Both slots kept the first prefix: freed at once.
+    expect(model.removed.length - removed).toBe(2);
+    expect(await run(next, [9, 10, 11])).toEqual([0, 0, 4]);
+    // A prompt whose first tokens differ from the kept prefix only in the last of them reads whole.
+    expect(await run([5, 6, 7, 9], [12])).toEqual([0]);
+    steps.usePrefix(0, true);
+    expect(await run(next, [13])).toEqual([0]);
   });
 
   it('a sequence cancelled before it has read the whole prefix frees its slot; the next reads the prefix again', async () => {

@@ -10,9 +10,14 @@ import type { Grammars, StepModel } from '$lib/worker/engine/loop/model';
 const VOCAB = 20;
 const STOP = 19;
 
-/** The toy model: the next token after the tokens a slot holds. */
+/**
+ * The toy model: the next token after the tokens a slot holds, a function of every one of them
+ * and their order (a slot holding one token more or less, or another, answers otherwise).
+ */
 function nextToken(tokens: readonly number[]): number {
-  return (tokens.length * 7 + (tokens[0] ?? 0) * 3) % VOCAB;
+  let hash = 7;
+  for (const token of tokens) hash = (hash * 31 + token + 1) % 1_000_003;
+  return hash % VOCAB;
 }
 
 function oneHot(token: number): number[] {

@@ -9,8 +9,9 @@
  * (`kv_state_popn`), and the next prompt that begins with it reads only the rest. A slot's
  * sequence stays one chain of pages, so its attention is computed as an unshared one's; a fork
  * (pages shared between sequences) is read by a two-level attention whose rounding changes
- * answers (measured on the real runtime). So the prefix is read once per slot, and again after
- * the model is loaded again (a lost device, a new plan).
+ * answers (measured on the real runtime). So the prefix is read once per slot in a run, and again
+ * in the next run (each run sets the prefix afresh: setPrefix) and after a load (a lost device,
+ * a new plan).
  */
 import type { Sequence } from '../sequence';
 import type { LoopState } from '../state';
@@ -41,7 +42,8 @@ export function setPrefix(state: LoopState, tokens: number, share: boolean): voi
 
 /**
  * Takes a free slot for an admitted sequence: one that holds the prefix when its prompt begins
- * with it, else one that holds nothing (the lowest), so kept prefixes stay for those that use them.
+ * with it, else one that holds nothing, so kept prefixes stay for those that use them; failing
+ * that, the lowest free slot (a kept prefix there is freed when the slot opens).
  */
 export function takeSlot(state: LoopState, sequence: Sequence): void {
   sequence.prefix = prefixOf(state, sequence);

@@ -10,9 +10,14 @@ export function retire(state: LoopState): void {
     const sequence = state.live[i];
     if (!sequence?.over) continue;
     state.live.splice(i, 1);
-    if (sequence.opened) closeSlot(state, sequence);
-    state.freeSlots.push(sequence.slot);
-    state.freeSlots.sort((a, b) => a - b);
-    sequence.end();
+    try {
+      if (sequence.opened) closeSlot(state, sequence);
+    } finally {
+      // Out of `live`, it settles even when its slot could not be closed (the step then fails
+      // every other sequence).
+      state.freeSlots.push(sequence.slot);
+      state.freeSlots.sort((a, b) => a - b);
+      sequence.end();
+    }
   }
 }
