@@ -6,7 +6,13 @@
  * created), every prompt is read whole, with the same answers.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { cachedTokens, exportAs, waitForCompleted, withoutRunIds } from './helpers';
+import {
+  cachedTokens,
+  exportAs,
+  openPlanDetails,
+  waitForCompleted,
+  withoutRunIds
+} from './helpers';
 
 const TOTAL = 24;
 const SYSTEM =
@@ -78,6 +84,11 @@ test('a shared system prompt is kept in each of 4 sequence slots: read 4 times, 
   const prompt = promptTokens(shared);
   await expect(page.getByTestId('prompt-tokens')).toHaveText(
     `${(prompt - 20 * prefix).toLocaleString('en-US')} read · ${(20 * prefix).toLocaleString('en-US')} reused`
+  );
+  // The job page's plan says where the prefix lives, once the prompts are counted.
+  await openPlanDetails(page);
+  await expect(page.getByTestId('plan-reasons')).toContainText(
+    `Every prompt begins with the same ${prefix} tokens (${prefix / 16} KV pages): each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more).`
   );
 
   const unticked = await run(page, query, false);

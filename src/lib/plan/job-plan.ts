@@ -2,11 +2,12 @@
  * The memory plan of one job on this machine: the same inputs on the page
  * (the panel, "Check this GPU") and in the worker (before each run).
  */
-import { askedSequences, type LocalChoice } from '$lib/shared/engine-choice';
+import { askedSequences, sharesPrefix, type LocalChoice } from '$lib/shared/engine-choice';
 import type { JobNeeds } from '$lib/shared/job';
 import type { MachineSettings } from '$lib/shared/settings';
 import { DEFAULT_FAMILY, MODELS, modelById } from './catalog';
 import { budgetFor, usableBytes } from './budget';
+import { prefixWords } from './kv-cache';
 import { withLibraryFigures } from './library-figures';
 import type { LibraryMetadata } from './library-metadata';
 import { planMemory } from './memory';
@@ -83,6 +84,9 @@ export function planJob(
       plan = { ...replanned, reasons: [figures.reason, ...replanned.reasons] };
     }
   }
+  // The prefix the counted prompts share (KV memory unchanged: it stays in each slot).
+  const prefix = prefixWords(job.needs.prefixTokens ?? 0, sharesPrefix(job.engine));
+  if (plan.ok && prefix) plan = { ...plan, reasons: [...plan.reasons, `${prefix}.`] };
   const note =
     job.engine.kind === 'simulated'
       ? 'This job runs on the simulated engine: the plan is real, the answers are placeholder text.'

@@ -4,6 +4,7 @@
  * which the runtime adds (measured on the real runtime: a 1,024-token window of Qwen2.5-0.5B
  * got 65 pages a layer, a 4,096-token one 257). The plan counts it; the loop asks for it. Pure.
  */
+import { formatCount } from '$lib/shared/figures';
 
 /** Tokens a KV page holds. */
 export const KV_PAGE_TOKENS = 16;
@@ -51,6 +52,18 @@ export class SharedPrefix {
     if (this.#count < 2) return 0;
     return Math.floor(this.#common / KV_PAGE_TOKENS) * KV_PAGE_TOKENS;
   }
+}
+
+/**
+ * What the plan and the run log say of the prefix a job's prompts share; null when they share
+ * none. Kept, it lives in each sequence's slot, within the slot's window: no memory more.
+ */
+export function prefixWords(tokens: number, share: boolean): string | null {
+  if (tokens === 0) return null;
+  const pages = `${formatCount(tokens)} tokens (${formatCount(tokens / KV_PAGE_TOKENS)} KV pages)`;
+  return share
+    ? `Every prompt begins with the same ${pages}: each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more)`
+    : `Every prompt begins with the same ${pages}: read with every prompt (prefix sharing is off for this job)`;
 }
 
 /** SharedPrefix over `prompts`. */

@@ -8,7 +8,7 @@
  * errors are thrown; the run decides what they mean.
  */
 import { sharesPrefix, withSequencesCap, type EngineChoice } from '$lib/shared/engine-choice';
-import { KV_PAGE_TOKENS, SharedPrefix } from '$lib/plan/kv-cache';
+import { SharedPrefix, prefixWords } from '$lib/plan/kv-cache';
 import type {
   ItemInput,
   JobMeta,
@@ -161,15 +161,6 @@ export async function prepareEngine(
 /** Tells the engine the job's shared prefix (every run: a loaded engine may have run another job). */
 function usePrefix(engine: Engine, job: JobMeta, needs: JobNeeds): void {
   engine.usePrefix?.({ tokens: needs.prefixTokens ?? 0, share: sharesPrefix(job.engine) });
-}
-
-/** What the run log says of the prefix the prompts share; null when they share none. */
-function prefixWords(tokens: number, share: boolean): string | null {
-  if (tokens === 0) return null;
-  const pages = `${formatCount(tokens)} tokens (${formatCount(tokens / KV_PAGE_TOKENS)} KV pages)`;
-  return share
-    ? `Every prompt begins with the same ${pages}: each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more)`
-    : `Every prompt begins with the same ${pages}: read with every prompt (prefix sharing is off for this job)`;
 }
 
 /**

@@ -62,3 +62,35 @@ describe('planJob: one reading of the GPU everywhere', () => {
     expect(planJob(unnamed, { engine: local(''), needs }, settings, null).gpuBytes).toBeNull();
   });
 });
+
+describe('planJob: the prefix the prompts share', () => {
+  const counted = { ...needs, exact: true, prefixTokens: 304 };
+  const kvOf = (planning: ReturnType<typeof planJob>) => planning.plan.ok && planning.plan.kvBytes;
+
+  it('says the shared prefix stays in each slot and is read once a slot, with the KV memory of a job without one', () => {
+    const engine = local(`?model=${SMALL}&sequences=4`);
+    const shared = planJob(swiftshader, { engine, needs: counted }, settings, null);
+    const plain = planJob(
+      swiftshader,
+      { engine, needs: { ...counted, prefixTokens: 0 } },
+      settings,
+      null
+    );
+    expect(shared.plan.reasons.at(-1)).toBe(
+      "Every prompt begins with the same 304 tokens (19 KV pages): each sequence's KV slot keeps them, so they are read once a slot, not once a prompt (within the slot's window: no memory more)."
+    );
+    expect(plain.plan.reasons.some((reason) => reason.includes('begins with the same'))).toBe(
+      false
+    );
+    expect(kvOf(shared)).toBeGreaterThan(0);
+    expect(kvOf(shared)).toBe(kvOf(plain));
+  });
+
+  it('sharing off: the prefix is read with every prompt', () => {
+    const engine = local(`?model=${SMALL}&prefixSharing=off`);
+    const off = planJob(swiftshader, { engine, needs: counted }, settings, null);
+    expect(off.plan.reasons.at(-1)).toBe(
+      'Every prompt begins with the same 304 tokens (19 KV pages): read with every prompt (prefix sharing is off for this job).'
+    );
+  });
+});
