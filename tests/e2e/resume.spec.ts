@@ -144,3 +144,17 @@ test('with "Resume interrupted jobs" off, a reloaded job shows Interrupted and w
   await page.getByRole('button', { name: 'Resume', exact: true }).click();
   await waitForCompleted(page, 20);
 });
+
+test('a job page for a job this browser does not have says so, links back to the jobs, and makes no store for it', async ({
+  page
+}) => {
+  await page.goto('/jobs/not-here');
+  await expect(page.getByRole('alert')).toHaveText(
+    'There is no job not-here in this browser: it was deleted, or made in another browser or browser profile (each keeps its own jobs). Nothing was changed.'
+  );
+  await expect(page.getByRole('link', { name: '← All jobs' })).toBeVisible();
+  const names = await page.evaluate(async () =>
+    (await indexedDB.databases()).map((db) => db.name ?? '')
+  );
+  expect(names.filter((name) => name.includes('not-here'))).toEqual([]);
+});

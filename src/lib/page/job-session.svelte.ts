@@ -83,6 +83,9 @@ export class JobSession {
   readonly #inFlight = new SvelteSet<number>();
   #retries = $state(0);
   #opening: Promise<void> | null = null;
+  /** For each read of the stored results under way: the rows this tab's events set since. */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping of reads, never drawn
+  readonly #reads = new Set<Set<number>>();
 
   constructor(jobId: string) {
     this.jobId = jobId;
@@ -172,7 +175,8 @@ export class JobSession {
     if (progress.state === 'running') return 'Interrupted';
     if (progress.state === 'paused') return 'Paused';
     if (progress.state === 'stopped') return 'Stopped';
-    return progress.cursor > 0 ? 'Paused' : 'Not started';
+    // Results imported from a file count as started, wherever they fall.
+    return progress.cursor > 0 || savedCount(progress) > 0 ? 'Paused' : 'Not started';
   }
 
   get canStart(): boolean {
@@ -195,18 +199,24 @@ export class JobSession {
     return this.#progress ? savedCount(this.#progress) : 0;
   }
 
-  /** Reads the job from storage, once. */
+  /** Reads the job from storage, once (again after a read that failed). */
   open(): Promise<void> {
-    this.#opening ??= this.#open();
+    this.#opening ??= this.#open().catch((error: unknown) => {
+      this.#opening = null;
+      throw error;
+    });
     return this.#opening;
   }
 
   async #open(): Promise<void> {
-    const [meta, progress] = await Promise.all([
-      jobs.getJob(this.jobId),
-      jobs.getProgress(this.jobId)
-    ]);
-    if (!meta) throw new Error(`There is no job ${this.jobId} in this browser.`);
+    // The job's record first: a job's own store is not opened (made) for a job not there.
+    const meta = await jobs.getJob(this.jobId);
+    if (!meta) {
+      throw new Error(
+        `There is no job ${this.jobId} in this browser: it was deleted, or made in another browser or browser profile (each keeps its own jobs). Nothing was changed.`
+      );
+    }
+    const progress = await jobs.getProgress(this.jobId);
     this.#meta = meta;
     this.#progress = progress;
     this.#error = progress.stopReason;
@@ -222,27 +232,42 @@ export class JobSession {
     await this.#loadRows(meta.total);
   }
 
-  /** Reads the stored results, RESULT_CHUNK at a time (a job with few results: one read). */
+  /**
+   * Reads the stored results, RESULT_CHUNK at a time (a job with few results: one read). A row
+   * this tab's events set while the read was under way is newer than what it read, and items
+   * queued again keep no row (their old result stays stored until they run).
+   */
   async #loadRows(total: number): Promise<void> {
-    for (let from = 0; from < total;) {
-      const results = await jobs.getResults(this.jobId, from, total, RESULT_CHUNK);
-      if (!results.length) break;
-      from = results[results.length - 1]!.index + 1;
-      const scores = { ...this.#scores };
-      for (const result of results) {
-        const row = summarize(result);
-        const before = this.#rows.get(result.index);
-        if (before) scores[before.score]--;
-        this.#rows.set(result.index, row);
-        scores[row.score]++;
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping of reads, never drawn
+    const touched = new Set<number>();
+    this.#reads.add(touched);
+    try {
+      for (let from = 0; from < total;) {
+        const results = await jobs.getResults(this.jobId, from, total, RESULT_CHUNK);
+        if (!results.length) break;
+        from = results[results.length - 1]!.index + 1;
+        // eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping of reads, never drawn
+        const queued = new Set(this.#progress?.retry);
+        const scores = { ...this.#scores };
+        for (const result of results) {
+          if (touched.has(result.index) || queued.has(result.index)) continue;
+          const row = summarize(result);
+          const before = this.#rows.get(result.index);
+          if (before) scores[before.score]--;
+          this.#rows.set(result.index, row);
+          scores[row.score]++;
+        }
+        this.#scores = scores;
+        this.#version++;
       }
-      this.#scores = scores;
-      this.#version++;
+    } finally {
+      this.#reads.delete(touched);
     }
   }
 
   /** Reads the progress and the results again (results were imported into the job). */
   async refresh(): Promise<void> {
+    await this.open();
     this.#progress = await jobs.getProgress(this.jobId);
     this.#error = this.#progress.stopReason;
     await this.#loadRows(this.#meta?.total ?? 0);
@@ -275,6 +300,7 @@ export class JobSession {
   workerLost(progress: JobProgress): void {
     this.#progress = progress;
     this.#current = null;
+    this.#inFlight.clear();
   }
 
   /** The run stopped for this reason (a crashed worker, a blocked GPU). */
@@ -324,6 +350,7 @@ export class JobSession {
 
   /** Shows a committed result in the list. */
   #setRow(index: number, row: RowSummary): void {
+    for (const touched of this.#reads) touched.add(index);
     this.#tally(this.#rows.get(index), row);
     this.#rows.set(index, row);
     this.#version++;
@@ -332,6 +359,7 @@ export class JobSession {
   /** Takes rows out of the list (queued again). */
   #clearRows(indices: readonly number[]): void {
     for (const index of indices) {
+      for (const touched of this.#reads) touched.add(index);
       this.#tally(this.#rows.get(index), undefined);
       this.#rows.delete(index);
     }

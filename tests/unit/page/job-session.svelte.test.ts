@@ -10,6 +10,7 @@ import { NOT_SCORED } from '$lib/presets/score-pairs';
 import type { ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
 import type { ItemError } from '$lib/shared/stop';
 import * as jobs from '$lib/store/jobs';
+import { jobDatabaseName } from '$lib/shared/storage-names';
 import type { RunEvent } from '$lib/worker/runner';
 
 vi.mock('$lib/store/jobs', async (importOriginal) => {
@@ -295,13 +296,76 @@ describe('opening a job', () => {
     expect(s.row(1)?.firstLine).toBe('');
   });
 
-  it('fails, and shows nothing, for a job that is not in this browser', async () => {
+  it('fails, and shows nothing, for a job that is not in this browser, and makes no store for it', async () => {
     const s = session('no-such-job');
-    await expect(s.open()).rejects.toThrow(/no-such-job/);
+    await expect(s.open()).rejects.toThrow(
+      'There is no job no-such-job in this browser: it was deleted, or made in another browser or browser profile (each keeps its own jobs). Nothing was changed.'
+    );
     expect(s.meta).toBeNull();
     expect(s.progress).toBeNull();
     expect(s.status).toBe('Not started');
+    expect(store.getProgress).not.toHaveBeenCalled();
     expect(store.getItemIds).not.toHaveBeenCalled();
+    const names = (await indexedDB.databases()).map((db) => db.name);
+    expect(names.some((name) => name === jobDatabaseName('no-such-job'))).toBe(false);
+  });
+
+  it('reads again after an open that failed (the failure is not kept)', async () => {
+    const id = await storeJob(1);
+    const s = session(id);
+    store.getProgress.mockRejectedValueOnce(new Error('The disk did not answer.'));
+    await expect(s.open()).rejects.toThrow('The disk did not answer.');
+    await s.open();
+    expect(s.meta?.id).toBe(id);
+    expect(s.status).toBe('Not started');
+  });
+
+  it('a row committed while the stored results are read is not overwritten by what was read', async () => {
+    const id = await storeJob(3, {
+      results: [done(0), failed(1)],
+      progress: progress({ state: 'running', cursor: 2, done: 1, failed: 1 })
+    });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    store.getResults.mockImplementationOnce(async (...args) => {
+      const read = await jobs.getResults(...args);
+      await held;
+      return read;
+    });
+    const s = session(id);
+    const opening = s.open();
+    await vi.waitFor(() => expect(store.getResults).toHaveBeenCalled());
+    // Item 2 ran again in this tab and was committed, after the read of the stored ones.
+    s.apply(
+      committed(done(1, 'second try'), progress({ state: 'running', cursor: 2, done: 2 })),
+      1
+    );
+    release();
+    await opening;
+    expect(s.row(1)).toEqual(row('done', 'second try', 3));
+    expect(s.row(0)).toEqual(row('done', 'answer 1', 3));
+    expect(s.scores[0]).toBe(2);
+  });
+
+  it('items queued again show no row after a reload either (their old result waits in the store)', async () => {
+    const id = await storeJob(3, {
+      results: [done(0), failed(1), failed(2)],
+      progress: progress({ state: 'paused', cursor: 3, done: 1, failed: 2, retry: [1, 2] })
+    });
+    const s = await opened(id);
+    expect([...s.rows.keys()]).toEqual([0]);
+    expect(s.canResume).toBe(true);
+  });
+
+  it('results imported from a file make the job Paused, wherever they fall', async () => {
+    const id = await storeJob(3, {
+      results: [done(2)],
+      progress: progress({ cursor: 0, ahead: [[2, 3]], done: 1 })
+    });
+    const s = await opened(id);
+    expect(s.status).toBe('Paused');
+    expect(s.canResume).toBe(true);
+    expect(s.canStart).toBe(false);
   });
 });
 
@@ -578,6 +642,7 @@ describe('a run in this tab', () => {
     expect(s.progress).toEqual(stored);
     expect(s.current).toBeNull();
     expect(s.running).toBe(true);
+    expect(s.inFlight.size).toBe(0);
     const crashed: ItemError = { code: 'worker-crashed', message: 'It crashed 3 times.' };
     s.stopped(crashed);
     expect(s.error).toEqual(crashed);
@@ -653,6 +718,19 @@ describe('another tab and the store', () => {
     expect(s.progress).toEqual(queued);
     expect([...s.rows.keys()]).toEqual([0]);
     expect(s.version).toBe(2);
+  });
+
+  it('a refresh before the page opened the job opens it first', async () => {
+    const id = await storeJob(2, {
+      results: [done(0)],
+      progress: progress({ state: 'paused', cursor: 1, done: 1 })
+    });
+    const s = session(id);
+    await s.refresh();
+    expect(s.meta?.total).toBe(2);
+    expect(s.row(0)).toEqual(row('done', 'answer 1', 3));
+    expect(s.saved).toBe(1);
+    expect(store.getJob).toHaveBeenCalledTimes(1);
   });
 
   it('reads the progress and the results again after results were imported', async () => {
