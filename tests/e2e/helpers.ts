@@ -190,7 +190,12 @@ export async function setAutoResume(page: Page, on: boolean) {
   await page.goto('/settings');
   const box = page.getByLabel('Resume interrupted jobs by themselves when the app opens');
   await expect(box).toBeEnabled();
-  if ((await box.isChecked()) !== on) await box.click();
+  if ((await box.isChecked()) !== on) {
+    await box.click();
+    await expect(page.getByTestId('recovery-saved')).toHaveText(
+      `Saved: interrupted jobs ${on ? 'resume by themselves' : 'wait for Resume'}.`
+    );
+  }
   await expect(box).toBeChecked({ checked: on });
   // The setting is saved on change; a reload shows what was stored.
   await page.reload();

@@ -45,6 +45,11 @@ function summarize(result: ItemResult): RowSummary {
   };
 }
 
+/** One run log line, as the store and the events both give it. */
+function logKey(entry: RunLogEntry): string {
+  return `${entry.at} ${entry.kind} ${entry.index} ${entry.message}`;
+}
+
 /** How many results have each score, kept up to date row by row (not recounted per commit). */
 export type ScoreCounts = Record<PairScore, number>;
 
@@ -218,8 +223,11 @@ export class JobSession {
     }
     const progress = await jobs.getProgress(this.jobId);
     this.#meta = meta;
-    this.#progress = progress;
-    this.#error = progress.stopReason;
+    // Progress another tab broadcast while this was read is newer than the read.
+    if (this.#progress === null) {
+      this.#progress = progress;
+      this.#error = progress.stopReason;
+    }
     // The page can start or resume the job now; the rest is read meanwhile.
     const [ids, log, promptTokens] = await Promise.all([
       jobs.getItemIds(this.jobId),
@@ -227,7 +235,9 @@ export class JobSession {
       jobs.getPromptTokens(this.jobId)
     ]);
     this.#ids = ids;
-    this.#log = log;
+    // Lines that came while the log was read follow it, unless the read has them already.
+    const stored = new Set(log.map(logKey));
+    this.#log = [...log, ...this.#log.filter((entry) => !stored.has(logKey(entry)))];
     this.#promptTokens = promptTokens;
     await this.#loadRows(meta.total);
   }
@@ -268,8 +278,13 @@ export class JobSession {
   /** Reads the progress and the results again (results were imported into the job). */
   async refresh(): Promise<void> {
     await this.open();
-    this.#progress = await jobs.getProgress(this.jobId);
-    this.#error = this.#progress.stopReason;
+    const seen = this.#progress;
+    const progress = await jobs.getProgress(this.jobId);
+    // Progress that came while this was read is newer than the read.
+    if (this.#progress === seen) {
+      this.#progress = progress;
+      this.#error = progress.stopReason;
+    }
     await this.#loadRows(this.#meta?.total ?? 0);
   }
 

@@ -6,6 +6,8 @@ export interface MachineSettings {
   safetyMargin: number;
   /** Resume interrupted jobs by themselves when the app opens. */
   autoResume: boolean;
+  /** Keep the screen on while a job runs in a tab (so the computer does not sleep). */
+  keepAwake: boolean;
   /**
    * Base URL of a self-hosted mirror of the MLC model files (layout in
    * src/lib/models/source.ts), checked before it is saved; null: WebLLM's

@@ -24,6 +24,7 @@ export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
   gpuMemoryMB: null,
   safetyMargin: DEFAULT_SAFETY_MARGIN,
   autoResume: true,
+  keepAwake: true,
   modelMirror: null,
   modelMirrorPending: null,
   servers: [],

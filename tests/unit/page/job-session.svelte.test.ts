@@ -347,6 +347,30 @@ describe('opening a job', () => {
     expect(s.scores[0]).toBe(2);
   });
 
+  it('progress and log lines another tab broadcasts while the job is read are kept, not overwritten by the read', async () => {
+    const id = await storeJob(3, {
+      log: [logEntry(1)],
+      progress: progress({ state: 'running', cursor: 1, done: 1 })
+    });
+    const release: (() => void)[] = [];
+    const hold = <T>(read: () => Promise<T>) =>
+      new Promise<T>((resolve) => release.push(() => resolve(read())));
+    store.getProgress.mockImplementationOnce((jobId) => hold(() => jobs.getProgress(jobId)));
+    store.getLog.mockImplementationOnce((jobId) => hold(() => jobs.getLog(jobId)));
+    const s = session(id);
+    const opening = s.open();
+    await vi.waitFor(() => expect(release.length).toBe(1));
+    const newer = progress({ state: 'running', cursor: 2, done: 2 });
+    s.applyBroadcast({ jobId: id, type: 'progress', rows: [], progress: newer });
+    release.shift()!();
+    await vi.waitFor(() => expect(release.length).toBe(1));
+    s.applyBroadcast({ jobId: id, type: 'log', entry: logEntry(2) });
+    release.shift()!();
+    await opening;
+    expect(s.progress).toEqual(newer);
+    expect(s.log).toEqual([logEntry(1), logEntry(2)]);
+  });
+
   it('items queued again show no row after a reload either (their old result waits in the store)', async () => {
     const id = await storeJob(3, {
       results: [done(0), failed(1), failed(2)],

@@ -10,6 +10,7 @@ const settings: MachineSettings = {
   gpuMemoryMB: null,
   safetyMargin: 0.15,
   autoResume: false,
+  keepAwake: true,
   modelMirror: null,
   modelMirrorPending: null,
   servers: [],

@@ -126,6 +126,7 @@ describe('planJob with the model library', () => {
     gpuMemoryMB: 16_000,
     safetyMargin: 0.15,
     autoResume: false,
+    keepAwake: true,
     modelMirror: null,
     modelMirrorPending: null,
     servers: [],
