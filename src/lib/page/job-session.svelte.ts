@@ -236,6 +236,7 @@ export class JobSession {
     ]);
     this.#ids = ids;
     // Lines that came while the log was read follow it, unless the read has them already.
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a lookup for this merge, never drawn
     const stored = new Set(log.map(logKey));
     this.#log = [...log, ...this.#log.filter((entry) => !stored.has(logKey(entry)))];
     this.#promptTokens = promptTokens;
