@@ -185,21 +185,40 @@ export async function openPlanDetails(page: Page) {
   await expect(button).toHaveAttribute('aria-expanded', 'true');
 }
 
-/** Turns "Resume interrupted jobs by themselves" on or off in the settings. */
-export async function setAutoResume(page: Page, on: boolean) {
+/**
+ * Turns a checkbox of Settings' Recovery section on or off: waits for the page to say what it
+ * saved, then reloads to see what was stored.
+ */
+async function setRecovery(page: Page, label: string, on: boolean, saved: string) {
   await page.goto('/settings');
-  const box = page.getByLabel('Resume interrupted jobs by themselves when the app opens');
+  const box = page.getByLabel(label);
   await expect(box).toBeEnabled();
   if ((await box.isChecked()) !== on) {
     await box.click();
-    await expect(page.getByTestId('recovery-saved')).toHaveText(
-      `Saved: interrupted jobs ${on ? 'resume by themselves' : 'wait for Resume'}.`
-    );
+    await expect(page.getByTestId('recovery-saved')).toHaveText(`Saved: ${saved}.`);
   }
-  await expect(box).toBeChecked({ checked: on });
-  // The setting is saved on change; a reload shows what was stored.
   await page.reload();
   await expect(box).toBeChecked({ checked: on });
+}
+
+/** Turns "Resume interrupted jobs by themselves" on or off in the settings. */
+export async function setAutoResume(page: Page, on: boolean) {
+  await setRecovery(
+    page,
+    'Resume interrupted jobs by themselves when the app opens',
+    on,
+    `interrupted jobs ${on ? 'resume by themselves' : 'wait for Resume'}`
+  );
+}
+
+/** Turns "Keep the screen on while a job runs" on or off in the settings. */
+export async function setKeepAwake(page: Page, on: boolean) {
+  await setRecovery(
+    page,
+    'Keep the screen on while a job runs',
+    on,
+    `the screen ${on ? 'stays on' : 'may turn off'} while a job runs`
+  );
 }
 
 /** Opens the app under its service worker (which lets the runner worker reach servers). */

@@ -4,7 +4,7 @@
  * an init script that wraps `navigator.wakeLock.request`, so the test sees the real sentinels.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { batchFile, createJob, waitForCompleted } from './helpers';
+import { batchFile, createJob, setKeepAwake, waitForCompleted } from './helpers';
 
 declare global {
   interface Window {
@@ -31,20 +31,6 @@ const locks = (page: Page) =>
     asked: window.__wakeLocks.length,
     held: window.__wakeLocks.filter((s) => !s.released).length
   }));
-
-async function setKeepAwake(page: Page, on: boolean) {
-  await page.goto('/settings');
-  const box = page.getByLabel('Keep the screen on while a job runs');
-  await expect(box).toBeEnabled();
-  if ((await box.isChecked()) !== on) {
-    await box.click();
-    await expect(page.getByTestId('recovery-saved')).toHaveText(
-      `Saved: the screen ${on ? 'stays on' : 'may turn off'} while a job runs.`
-    );
-  }
-  await page.reload();
-  await expect(box).toBeChecked({ checked: on });
-}
 
 test('the screen stays on while a job runs in the tab and is let go when it completes; the title leads with the share done', async ({
   page
