@@ -31,7 +31,13 @@ async function chooseAdapter() {
   if (forced === 'swiftshader') {
     return { adapter: forced, line: 'WebGPU: SwiftShader (LOCALBATCH_WEBGPU=swiftshader)' };
   }
-  const lavapipe = await probeAdapter(chromium, 'lavapipe').catch(() => null);
+  let probeFailed = '';
+  const lavapipe = await probeAdapter(chromium, 'lavapipe').catch(
+    (/** @type {unknown} */ error) => {
+      probeFailed = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      return null;
+    }
+  );
   if (lavapipe && isLavapipe(lavapipe.description)) {
     const why = forced ? 'LOCALBATCH_WEBGPU=lavapipe' : 'installed';
     return {
@@ -39,7 +45,7 @@ async function chooseAdapter() {
       line: `WebGPU: lavapipe (${why}; ${lavapipe.description}, ${lavapipe.compat ? 'compatibility' : 'core'} mode)`
     };
   }
-  const missing = `Chromium offers no lavapipe adapter (${lavapipe ? `it offers "${lavapipe.description}"` : 'none'}); Debian's package is mesa-vulkan-drivers`;
+  const missing = `Chromium offers no lavapipe adapter (${lavapipe ? `it offers "${lavapipe.description}"` : probeFailed ? `the probe failed: ${probeFailed}` : 'none'}); Debian's package is mesa-vulkan-drivers`;
   if (forced) {
     console.log(`test:real: LOCALBATCH_WEBGPU=lavapipe, but ${missing}.`);
     process.exit(1);

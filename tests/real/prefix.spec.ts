@@ -4,13 +4,14 @@
  * with sharing on at 1 and 2 sequences at once: each sequence's KV slot keeps the prefix
  * (trimmed back with the library's own `kv_state_popn`), so it is read once a slot, and the
  * answers and usage are the baseline's token for token. And the WeClone preset with its full
- * rubric: sharing on, the scores of the recorded unshared run, the rubric read once.
+ * rubric: sharing on, the scores of the recorded unshared run, the rubric read once. And
+ * prompts that share no page still run, with sharing on and nothing kept.
  *
  * On lavapipe a prompt token costs about 1.5 s to read: the unshared baselines are the slow
  * part (the full rubric's, about 15 minutes, runs only when recording: @recorder).
  */
 import { expect } from '@playwright/test';
-import { createJob, exportAs } from '../e2e/helpers';
+import { createJob, exportAs, jobRecord } from '../e2e/helpers';
 import { SLOWDOWN } from '../e2e/browser';
 import { KIT_MODEL_ID, test, type KitBrowser } from './kit-fixture';
 import { outputLines, runLog, type OutputLine } from './real-helpers';
@@ -111,6 +112,55 @@ for (const sequences of [1, 2]) {
     );
   });
 }
+
+/** Two prompts whose system prompts differ from their fourth token: no whole page in common. */
+const UNSHARED = [
+  { system: 'Be brief.', user: 'Hi' },
+  { system: 'Answer in French.', user: 'Hi' }
+];
+
+test('prompts that share no page, sharing on, 2 at once: no prefix kept, every prompt read whole, every item done', async ({
+  kit
+}) => {
+  test.setTimeout(PREFIX_RUN_MS + 300_000);
+  const lines = UNSHARED.map(({ system, user }, i) =>
+    JSON.stringify({
+      custom_id: `q-${i + 1}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: {
+        messages: [
+          { role: 'system', content: system },
+          { role: 'user', content: user }
+        ],
+        temperature: 0,
+        max_tokens: 2
+      }
+    })
+  );
+  const file = {
+    name: 'real-unshared.jsonl',
+    mimeType: 'application/jsonl',
+    buffer: Buffer.from(lines.join('\n') + '\n')
+  };
+  await createJob(kit.page, file, `?model=${KIT_MODEL_ID}&sequences=2`);
+  await kit.page.getByRole('button', { name: 'Start', exact: true }).click();
+  await waitForCompleted(kit.page, UNSHARED.length, PREFIX_RUN_MS);
+  const output = outputLines((await exportAs(kit.page, 'OpenAI batch output (.jsonl)')).text);
+  const counted = await jobRecord<number[]>(kit.page, 'prompt-tokens');
+  expect(output.map((line) => line.custom_id)).toEqual(['q-1', 'q-2']);
+  for (const [i, line] of output.entries()) {
+    expect(line.response.status_code).toBe(200);
+    expect(line.response.body.choices[0]?.message.content.length).toBeGreaterThan(0);
+    expect(line.response.body.usage.completion_tokens).toBe(2);
+    expect(line.response.body.usage.prompt_tokens).toBe(counted[i]);
+  }
+  expect(cached(output)).toEqual([0, 0]);
+  await expect(runLog(kit.page)).toContainText('Counted the prompts');
+  await expect(runLog(kit.page)).not.toContainText('Every prompt begins with the same');
+  const read = counted.reduce((sum, tokens) => sum + tokens, 0);
+  await expect(kit.page.getByTestId('prompt-tokens')).toHaveText(`${read} read`);
+});
 
 /** Both scoring pairs, 2 prompts of the full rubric: the prefix is most of each. */
 const FULL_RUBRIC_MS = 1_500_000 * SLOWDOWN;
