@@ -18,6 +18,7 @@
  *   running job is never switched to new code under its feet.
  * - The share target (manifest `share_target`, POST multipart) is answered
  *   here: the shared file is parked in a cache and the import page picks it up.
+ * - A job's notice, clicked, brings the job's tab forward or opens the job.
  */
 import { build, files, version } from '$service-worker';
 import { getSettings } from '$lib/store/settings';
@@ -104,6 +105,22 @@ sw.addEventListener('message', (event) => {
     pageVersions.set(event.source.id, message.version);
     event.waitUntil(removeUnusedVersions());
   }
+});
+
+// A job's notice (page/job-notice.ts) clicked: the tab showing the job comes forward, else the
+// job opens in a new window.
+sw.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = (event.notification.data as { url?: unknown } | null)?.url;
+  if (typeof url !== 'string' || new URL(url).origin !== sw.location.origin) return;
+  event.waitUntil(
+    (async () => {
+      const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+      const showing = windows.find((client) => client.url === url);
+      if (showing) await showing.focus();
+      else await sw.clients.openWindow(url);
+    })()
+  );
 });
 
 /** A file of the app: this version's copy, else an older version's (a page still running it). */

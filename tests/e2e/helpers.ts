@@ -221,6 +221,18 @@ export async function setKeepAwake(page: Page, on: boolean) {
   );
 }
 
+/** Turns "Notify me when a job ends while its tab is hidden" on or off (the browser must allow notifications). */
+export async function setNotifyOnEnd(page: Page, on: boolean) {
+  await setRecovery(
+    page,
+    'Notify me when a job ends while its tab is hidden',
+    on,
+    on
+      ? 'a notification says when a job ends while its tab is hidden'
+      : 'no notification when a job ends'
+  );
+}
+
 /** Opens the app under its service worker (which lets the runner worker reach servers). */
 async function openControlled(page: Page, query = '') {
   await page.goto('/' + query);

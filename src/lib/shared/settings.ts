@@ -8,6 +8,8 @@ export interface MachineSettings {
   autoResume: boolean;
   /** Keep the screen on while a job runs in a tab (so the computer does not sleep). */
   keepAwake: boolean;
+  /** Show a notification when a job this tab runs ends while the tab is hidden. */
+  notifyOnEnd: boolean;
   /**
    * Base URL of a self-hosted mirror of the MLC model files (layout in
    * src/lib/models/source.ts), checked before it is saved; null: WebLLM's

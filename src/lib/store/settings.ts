@@ -25,6 +25,7 @@ export const DEFAULT_MACHINE_SETTINGS: MachineSettings = {
   safetyMargin: DEFAULT_SAFETY_MARGIN,
   autoResume: true,
   keepAwake: true,
+  notifyOnEnd: false,
   modelMirror: null,
   modelMirrorPending: null,
   servers: [],

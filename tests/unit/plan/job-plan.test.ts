@@ -11,6 +11,7 @@ const settings: MachineSettings = {
   safetyMargin: 0.15,
   autoResume: false,
   keepAwake: true,
+  notifyOnEnd: false,
   modelMirror: null,
   modelMirrorPending: null,
   servers: [],

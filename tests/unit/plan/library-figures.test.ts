@@ -127,6 +127,7 @@ describe('planJob with the model library', () => {
     safetyMargin: 0.15,
     autoResume: false,
     keepAwake: true,
+    notifyOnEnd: false,
     modelMirror: null,
     modelMirrorPending: null,
     servers: [],

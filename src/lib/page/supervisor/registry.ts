@@ -23,6 +23,11 @@ export function anyRunningHere(): boolean {
   return false;
 }
 
+/** Every job supervised in this tab, with its supervisor (read in an effect: it follows). */
+export function supervised(): IterableIterator<[string, JobSupervisor]> {
+  return supervisors.entries();
+}
+
 /**
  * The job page closed: an idle job's supervisor is let go (its rows may hold 100,000
  * entries); one that runs, waits for another tab's lock or for a server stays.

@@ -1,0 +1,121 @@
+/**
+ * A desktop notification when a job that ran in this tab ends while the tab is hidden: a
+ * night-long job is left alone, and whoever left it wants to know when it is done or needs
+ * them. Only the end of a run this tab made: a Pause is the user's own act, a job that runs in
+ * another tab is that tab's to tell, and a run that stops to go on by itself (a restart after
+ * a crash, a reload for the GPU) has not ended.
+ */
+import type { JobStatus } from './job-session.svelte';
+import type { ItemError } from '$lib/shared/stop';
+
+/** The statuses of a run going on in this tab. */
+const RUNNING: readonly JobStatus[] = ['Starting', 'Running', 'Pausing'];
+
+export interface JobNotice {
+  title: string;
+  body: string;
+}
+
+/** A job as its notice tells it. */
+export interface NoticedJob {
+  name: string;
+  status: JobStatus;
+  total: number;
+  done: number;
+  failed: number;
+  /** Why the run stopped, in the words the job page shows (what was kept, what to do). */
+  error: ItemError | null;
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * The notice for a job whose run just ended in `job.status`: done, or stopped (also a run
+ * left interrupted with a reason, such as a GPU that the browser blocks until a Reload); null
+ * where none is due (paused by the user, interrupted to go on by itself).
+ */
+export function endNotice(job: NoticedJob): JobNotice | null {
+  if (job.status === 'Completed') {
+    const failed = job.failed > 0 ? `, ${count(job.failed)} failed` : '';
+    return {
+      title: `Done: ${job.name}`,
+      body: `${count(job.done)} of ${count(job.total)} items done${failed}. The results are saved in this browser; export them from the job's page.`
+    };
+  }
+  if (job.status === 'Stopped' || (job.status === 'Interrupted' && job.error)) {
+    return {
+      title: `Stopped: ${job.name}`,
+      body:
+        job.error?.message ??
+        `Nothing was lost: ${count(job.done + job.failed)} of ${count(job.total)} results are saved. Open the job and press Resume.`
+    };
+  }
+  return null;
+}
+
+export interface NoticeDeps {
+  /** The setting is on and the browser allows notifications. */
+  allowed(): boolean;
+  /** The tab is hidden (the user is elsewhere). */
+  hidden(): boolean;
+  show(jobId: string, notice: JobNotice): void;
+}
+
+/**
+ * Follows the status of each job this tab supervises (`observe`, from an effect, with every
+ * status seen) and shows a notice when a run of it ends: a job seen running here, then done or
+ * stopped. A job opened already completed, or paused by the user, says nothing; a run
+ * interrupted with no reason is going on by itself, and its end is still to come.
+ */
+export class JobNotifier {
+  readonly #deps: NoticeDeps;
+  /** Jobs seen running in this tab whose run has not ended yet. */
+  readonly #running = new Set<string>();
+
+  constructor(deps: NoticeDeps) {
+    this.#deps = deps;
+  }
+
+  observe(jobId: string, job: NoticedJob): void {
+    if (RUNNING.includes(job.status)) {
+      this.#running.add(jobId);
+      return;
+    }
+    if (!this.#running.has(jobId) || (job.status === 'Interrupted' && !job.error)) return;
+    this.#running.delete(jobId);
+    const notice = endNotice(job);
+    if (notice && this.#deps.allowed() && this.#deps.hidden()) this.#deps.show(jobId, notice);
+  }
+}
+
+/** The tab's notices on the browser's own API: through the service worker, which opens the job when one is clicked. */
+export function browserNoticeDeps(
+  allowed: () => boolean,
+  jobUrl: (jobId: string) => string
+): NoticeDeps {
+  return {
+    allowed: () => allowed() && 'Notification' in window && Notification.permission === 'granted',
+    hidden: () => document.visibilityState === 'hidden',
+    show(jobId, notice) {
+      const options: NotificationOptions = {
+        body: notice.body,
+        tag: `localbatch-job-${jobId}`,
+        data: { url: new URL(jobUrl(jobId), location.href).href }
+      };
+      const registration =
+        'serviceWorker' in navigator
+          ? navigator.serviceWorker.getRegistration()
+          : Promise.resolve(undefined);
+      registration
+        .then((registration) =>
+          registration
+            ? registration.showNotification(notice.title, options)
+            : void new Notification(notice.title, options)
+        )
+        .catch((error: unknown) => {
+          // A notice is a courtesy: the job and its results are stored whatever becomes of it.
+          console.warn('LocalBatch could not show a notification:', error);
+        });
+    }
+  };
+}
