@@ -4,7 +4,7 @@
  * an init script that wraps `navigator.wakeLock.request`, so the test sees the real sentinels.
  */
 import { expect, test, type Page } from '@playwright/test';
-import { batchFile, createJob, setKeepAwake, waitForCompleted } from './helpers';
+import { batchFile, createJob, finishedCount, setKeepAwake, waitForCompleted } from './helpers';
 
 declare global {
   interface Window {
@@ -59,4 +59,19 @@ test('with "Keep the screen on while a job runs" off, a run asks for no screen l
   await waitForCompleted(page, 6);
   await expect(page.getByTestId('keep-awake')).toBeHidden();
   expect(await locks(page)).toEqual({ asked: 0, held: 0 });
+});
+
+test('turned off in another tab while a job runs here: this tab lets the screen lock go at once (the settings are broadcast)', async ({
+  page,
+  context
+}) => {
+  await createJob(page, batchFile(200, 'long.jsonl'), '?engine=simulated&tokenDelayMs=60');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await expect.poll(() => locks(page)).toEqual({ asked: 1, held: 1 });
+  const other = await context.newPage();
+  await setKeepAwake(other, false);
+  await expect.poll(() => locks(page)).toEqual({ asked: 1, held: 0 });
+  await expect(page.getByTestId('keep-awake')).toBeHidden();
+  expect(await finishedCount(page)).toBeLessThan(200);
+  await other.close();
 });

@@ -23,18 +23,36 @@ export interface NoticedJob {
   total: number;
   done: number;
   failed: number;
+  /** Items with a result (done, failed or skipped), as the job page counts them. */
+  saved: number;
   /** Why the run stopped, in the words the job page shows (what was kept, what to do). */
   error: ItemError | null;
+  /** The page reloads to get the GPU back, and the job resumes after it. */
+  reloading: boolean;
 }
 
 const count = (n: number) => n.toLocaleString('en-US');
 
 /**
- * The notice for a job whose run just ended in `job.status`: done, or stopped (also a run
- * left interrupted with a reason, such as a GPU that the browser blocks until a Reload); null
- * where none is due (paused by the user, interrupted to go on by itself).
+ * The run has not ended: it goes on by itself (interrupted with no reason: a restart; a
+ * server that does not answer, asked again after a while; a page reload for the GPU).
+ */
+function goesOn(job: NoticedJob): boolean {
+  return (
+    job.reloading ||
+    (job.status === 'Interrupted' && !job.error) ||
+    (job.status === 'Paused' && job.error?.code === 'server-down')
+  );
+}
+
+/**
+ * The notice for a job whose run just ended in `job.status`: done, or stopped and waiting for
+ * the user (stopped; paused by the run itself, as when the GPU has too little memory even for
+ * the smallest plan; interrupted with a reason, as a GPU the browser blocks until a Reload);
+ * null where none is due (paused by the user, or going on by itself).
  */
 export function endNotice(job: NoticedJob): JobNotice | null {
+  if (goesOn(job)) return null;
   if (job.status === 'Completed') {
     const failed = job.failed > 0 ? `, ${count(job.failed)} failed` : '';
     return {
@@ -42,15 +60,16 @@ export function endNotice(job: NoticedJob): JobNotice | null {
       body: `${count(job.done)} of ${count(job.total)} items done${failed}. The results are saved in this browser; export them from the job's page.`
     };
   }
-  if (job.status === 'Stopped' || (job.status === 'Interrupted' && job.error)) {
-    return {
-      title: `Stopped: ${job.name}`,
-      body:
-        job.error?.message ??
-        `Nothing was lost: ${count(job.done + job.failed)} of ${count(job.total)} results are saved. Open the job and press Resume.`
-    };
-  }
-  return null;
+  const waits =
+    job.status === 'Stopped' ||
+    ((job.status === 'Paused' || job.status === 'Interrupted') && job.error);
+  if (!waits) return null;
+  return {
+    title: `${job.status === 'Paused' ? 'Paused' : 'Stopped'}: ${job.name}`,
+    body:
+      job.error?.message ??
+      `Nothing was lost: ${count(job.saved)} of ${count(job.total)} results are saved. Open the job and press Resume.`
+  };
 }
 
 export interface NoticeDeps {
@@ -64,8 +83,8 @@ export interface NoticeDeps {
 /**
  * Follows the status of each job this tab supervises (`observe`, from an effect, with every
  * status seen) and shows a notice when a run of it ends: a job seen running here, then done or
- * stopped. A job opened already completed, or paused by the user, says nothing; a run
- * interrupted with no reason is going on by itself, and its end is still to come.
+ * stopped. A job opened already completed, or paused by the user, says nothing; a run that
+ * goes on by itself has its end still to come.
  */
 export class JobNotifier {
   readonly #deps: NoticeDeps;
@@ -81,7 +100,7 @@ export class JobNotifier {
       this.#running.add(jobId);
       return;
     }
-    if (!this.#running.has(jobId) || (job.status === 'Interrupted' && !job.error)) return;
+    if (!this.#running.has(jobId) || goesOn(job)) return;
     this.#running.delete(jobId);
     const notice = endNotice(job);
     if (notice && this.#deps.allowed() && this.#deps.hidden()) this.#deps.show(jobId, notice);

@@ -87,6 +87,7 @@ export class JobSession {
   #scores = $state.raw<ScoreCounts>(noScores());
   readonly #inFlight = new SvelteSet<number>();
   #retries = $state(0);
+  #reloading = $state(false);
   #opening: Promise<void> | null = null;
   /** For each read of the stored results under way: the rows this tab's events set since. */
   // eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping of reads, never drawn
@@ -166,6 +167,11 @@ export class JobSession {
   /** Requests the engine tried again in this tab's runs (a server's 429, 5xx, drops). */
   get retries(): number {
     return this.#retries;
+  }
+
+  /** This tab reloads to get the GPU back: the run goes on after the reload. */
+  get reloading(): boolean {
+    return this.#reloading;
   }
 
   get status(): JobStatus {
@@ -297,6 +303,7 @@ export class JobSession {
   started(now: number): void {
     this.#running = true;
     this.#pausing = false;
+    this.#reloading = false;
     this.#error = null;
     this.#liveSince = now;
   }
@@ -322,6 +329,11 @@ export class JobSession {
   /** The run stopped for this reason (a crashed worker, a blocked GPU). */
   stopped(error: ItemError): void {
     this.#error = error;
+  }
+
+  /** The page reloads to get the GPU back (it resumes the job after). */
+  reloadingPage(): void {
+    this.#reloading = true;
   }
 
   /** This tab's run is over, however it ended. */

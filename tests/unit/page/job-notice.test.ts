@@ -13,9 +13,21 @@ const job = (status: JobStatus, more: Partial<NoticedJob> = {}): NoticedJob => (
   total: 689,
   done: 0,
   failed: 0,
+  saved: 0,
   error: null,
+  reloading: false,
   ...more
 });
+
+const TOO_LITTLE_MEMORY = {
+  code: 'out-of-memory' as const,
+  message:
+    'The GPU ran out of memory at 1 sequence and a 1,024-token window. Nothing was lost: 40 of 689 results are saved. Choose a smaller model or close other tabs that use the GPU, then press Resume.'
+};
+const SERVER_DOWN = {
+  code: 'server-down' as const,
+  message: 'The server at http://127.0.0.1:8000 does not answer.'
+};
 
 const GPU_BLOCKED = {
   code: 'gpu-blocked' as const,
@@ -39,17 +51,27 @@ describe('endNotice', () => {
       title: 'Stopped: weclone-scores',
       body: GPU_BLOCKED.message
     });
-    expect(endNotice(job('Stopped', { done: 10, failed: 2 }))?.body).toBe(
-      'Nothing was lost: 12 of 689 results are saved. Open the job and press Resume.'
+    expect(endNotice(job('Stopped', { done: 10, failed: 2, saved: 13 }))?.body).toBe(
+      'Nothing was lost: 13 of 689 results are saved. Open the job and press Resume.'
     );
     expect(endNotice(job('Interrupted', { error: GPU_BLOCKED }))?.title).toBe(
       'Stopped: weclone-scores'
     );
   });
 
-  it('none for a pause, a run that goes on by itself, or a run going on', () => {
+  it('a run that paused itself and waits for the user (too little memory even for the smallest plan): its words', () => {
+    expect(endNotice(job('Paused', { error: TOO_LITTLE_MEMORY }))).toEqual({
+      title: 'Paused: weclone-scores',
+      body: TOO_LITTLE_MEMORY.message
+    });
+  });
+
+  it('none for a pause, a run that goes on by itself (a restart, a server asked again later, a reload for the GPU), or a run going on', () => {
     for (const status of ['Paused', 'Interrupted', 'Running', 'Starting', 'Not started'] as const)
       expect(endNotice(job(status))).toBeNull();
+    expect(endNotice(job('Paused', { error: SERVER_DOWN }))).toBeNull();
+    expect(endNotice(job('Stopped', { error: GPU_BLOCKED, reloading: true }))).toBeNull();
+    expect(endNotice(job('Completed', { reloading: true }))).toBeNull();
   });
 });
 
@@ -112,6 +134,20 @@ describe('JobNotifier', () => {
       'Stopped: weclone-scores'
     ]);
     expect(shown[1]?.[1].body).toBe(GPU_BLOCKED.message);
+  });
+
+  it('a page reload for the GPU, or a server asked again later, is not an end: the run after it is told', () => {
+    const { it: n, shown } = notifier();
+    n.observe('a', job('Running'));
+    n.observe('a', job('Stopped', { error: GPU_BLOCKED, reloading: true }));
+    n.observe('b', job('Running'));
+    n.observe('b', job('Paused', { error: SERVER_DOWN }));
+    expect(shown).toEqual([]);
+    n.observe('b', job('Starting'));
+    n.observe('b', job('Paused', { error: TOO_LITTLE_MEMORY }));
+    expect(shown.map(([id, notice]) => [id, notice.title])).toEqual([
+      ['b', 'Paused: weclone-scores']
+    ]);
   });
 
   it('each run is told once: Resume, then its end again', () => {

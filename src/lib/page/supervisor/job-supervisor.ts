@@ -321,6 +321,7 @@ export class JobSupervisor {
       'the browser blocked the GPU after a crash; reloading the page to resume'
     );
     // Everything is committed (the run has returned): reload and resume after it.
+    session.reloadingPage();
     guard.reload();
     return false;
   }

@@ -508,10 +508,13 @@ describe('JobSupervisor: a GPU that Chrome blocked', () => {
     for (let reload = 1; reload <= MAX_AUTO_RELOADS; reload++) {
       await t.supervisor.run();
       expect(t.reloads.count).toBe(reload);
+      // The run goes on after the reload: no notice of its end (page/job-notice.ts).
+      expect(t.session.reloading).toBe(true);
       await t.clock.advance(60_000);
     }
     await t.supervisor.run();
     expect(t.reloads.count).toBe(MAX_AUTO_RELOADS);
+    expect(t.session.reloading).toBe(false);
     expect(t.kinds()).toEqual([...Array(MAX_AUTO_RELOADS).fill('reload'), 'stopped']);
     expect(t.session.error?.code).toBe('gpu-blocked');
     expect(t.session.error?.message).toContain(
