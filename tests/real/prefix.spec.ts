@@ -23,29 +23,33 @@ import { waitForCompleted } from '../e2e/helpers';
 
 const SINGLE = `?model=${KIT_MODEL_ID}&sequences=1`;
 
-/** The job's file: the system prompt, then a question, greedy, 3 tokens each. */
-function systemFile() {
-  const lines = PREFIX_QUESTIONS.map((content, i) =>
+/** A job's file: each line a system prompt and a user message, greedy, `maxTokens` each. */
+function systemFile(name: string, prompts: { system: string; user: string }[], maxTokens: number) {
+  const lines = prompts.map(({ system, user }, i) =>
     JSON.stringify({
       custom_id: `q-${i + 1}`,
       method: 'POST',
       url: '/v1/chat/completions',
       body: {
         messages: [
-          { role: 'system', content: PREFIX_SYSTEM },
-          { role: 'user', content }
+          { role: 'system', content: system },
+          { role: 'user', content: user }
         ],
         temperature: 0,
-        max_tokens: 3
+        max_tokens: maxTokens
       }
     })
   );
-  return {
-    name: 'real-prefix.jsonl',
-    mimeType: 'application/jsonl',
-    buffer: Buffer.from(lines.join('\n') + '\n')
-  };
+  return { name, mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n') + '\n') };
 }
+
+/** The prefix job: the 100+-token system prompt, then a question, 3 tokens each. */
+const prefixFile = () =>
+  systemFile(
+    'real-prefix.jsonl',
+    PREFIX_QUESTIONS.map((user) => ({ system: PREFIX_SYSTEM, user })),
+    3
+  );
 
 /** A token costs ~1.5 s to read on lavapipe: three prompts of ~130 tokens, read whole. */
 const PREFIX_RUN_MS = 900_000 * SLOWDOWN;
@@ -72,7 +76,7 @@ async function saidPrefix({ page }: KitBrowser, share: boolean): Promise<number>
 }
 
 async function runSystemJob(kit: KitBrowser, query: string) {
-  await createJob(kit.page, systemFile(), query);
+  await createJob(kit.page, prefixFile(), query);
   await kit.page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForCompleted(kit.page, PREFIX_QUESTIONS.length, PREFIX_RUN_MS);
   return outputLines((await exportAs(kit.page, 'OpenAI batch output (.jsonl)')).text);
@@ -123,26 +127,7 @@ test('prompts that share no page, sharing on, 2 at once: no prefix kept, every p
   kit
 }) => {
   test.setTimeout(PREFIX_RUN_MS + 300_000);
-  const lines = UNSHARED.map(({ system, user }, i) =>
-    JSON.stringify({
-      custom_id: `q-${i + 1}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body: {
-        messages: [
-          { role: 'system', content: system },
-          { role: 'user', content: user }
-        ],
-        temperature: 0,
-        max_tokens: 2
-      }
-    })
-  );
-  const file = {
-    name: 'real-unshared.jsonl',
-    mimeType: 'application/jsonl',
-    buffer: Buffer.from(lines.join('\n') + '\n')
-  };
+  const file = systemFile('real-unshared.jsonl', UNSHARED, 2);
   await createJob(kit.page, file, `?model=${KIT_MODEL_ID}&sequences=2`);
   await kit.page.getByRole('button', { name: 'Start', exact: true }).click();
   await waitForCompleted(kit.page, UNSHARED.length, PREFIX_RUN_MS);
