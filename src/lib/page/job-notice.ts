@@ -6,10 +6,8 @@
  * a crash, a reload for the GPU) has not ended.
  */
 import type { JobStatus } from './job-session.svelte';
+import { formatCount as count } from '$lib/shared/figures';
 import type { ItemError } from '$lib/shared/stop';
-
-/** The statuses of a run going on in this tab. */
-const RUNNING: readonly JobStatus[] = ['Starting', 'Running', 'Pausing'];
 
 export interface JobNotice {
   title: string;
@@ -19,6 +17,8 @@ export interface JobNotice {
 /** A job as its notice tells it. */
 export interface NoticedJob {
   name: string;
+  /** This tab runs it now (the session's `running`: starting, running or pausing). */
+  running: boolean;
   status: JobStatus;
   total: number;
   done: number;
@@ -30,8 +30,6 @@ export interface NoticedJob {
   /** The page reloads to get the GPU back, and the job resumes after it. */
   reloading: boolean;
 }
-
-const count = (n: number) => n.toLocaleString('en-US');
 
 /**
  * The run has not ended: it goes on by itself (interrupted with no reason: a restart; a
@@ -96,7 +94,7 @@ export class JobNotifier {
   }
 
   observe(jobId: string, job: NoticedJob): void {
-    if (RUNNING.includes(job.status)) {
+    if (job.running) {
       this.#running.add(jobId);
       return;
     }

@@ -45,7 +45,6 @@ export const AUTO_RELOADS_KEY = 'localbatch:auto-reloads';
 export const RESUME_AFTER_RELOAD_KEY = 'localbatch:resume-after-reload';
 /** BroadcastChannel: a running job's progress, for its other tabs. */
 export const JOB_CHANNEL = 'localbatch';
-
 /** BroadcastChannel: the settings were saved (the other tabs read them again). */
 export const SETTINGS_CHANNEL = 'localbatch:settings';
 /** The runner worker's name (shown in the browser's task manager and DevTools). */

@@ -7,8 +7,10 @@ import {
 } from '../../../src/lib/page/job-notice';
 import type { JobStatus } from '../../../src/lib/page/job-session.svelte';
 
+/** A job as the layout gives it: running while the session's status is one of a run here. */
 const job = (status: JobStatus, more: Partial<NoticedJob> = {}): NoticedJob => ({
   name: 'weclone-scores',
+  running: status === 'Starting' || status === 'Running' || status === 'Pausing',
   status,
   total: 689,
   done: 0,
