@@ -2,7 +2,7 @@
  * Other tabs show a job's live progress from what its running tab broadcasts
  * (a BroadcastChannel): the rows it committed, the progress, the run log.
  */
-import type { PairScore } from '$lib/presets/score-pairs';
+import { scoreOf, type PairScore } from '$lib/presets/score-pairs';
 import type { ItemResult, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { JOB_CHANNEL } from '$lib/shared/storage-names';
 
@@ -13,6 +13,23 @@ export interface RowSummary {
   tokens: number;
   /** The pair's score, in a scoring job (0 when the answer gave none). */
   score: PairScore;
+}
+
+/** What the results list shows of `result`: its answer's (or error's) first line, cut at 200. */
+export function summarizeRow(result: ItemResult): RowSummary {
+  const source =
+    result.status === 'done'
+      ? result.text
+      : result.status === 'skipped'
+        ? (result.skipReason ?? '')
+        : (result.error?.message ?? '');
+  const firstLine = source.trimStart().split('\n', 1)[0] ?? '';
+  return {
+    status: result.status,
+    firstLine: firstLine.slice(0, 200),
+    tokens: result.usage?.completion_tokens ?? 0,
+    score: scoreOf(result)
+  };
 }
 
 /**

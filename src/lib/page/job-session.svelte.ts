@@ -7,13 +7,13 @@
  */
 import { SvelteSet } from 'svelte/reactivity';
 import type { PreflightResult } from '$lib/gpu/preflight';
-import type { ItemResult, JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
+import type { JobMeta, JobProgress, RunLogEntry } from '$lib/shared/job';
 import { savedCount, type ItemError } from '$lib/shared/stop';
 import * as jobs from '$lib/store/jobs';
 import type { EngineInfo, LoadProgress } from '$lib/worker/engine/types';
 import type { RunEvent } from '$lib/worker/runner';
-import { NOT_SCORED, scoreOf, type PairScore } from '$lib/presets/score-pairs';
-import type { JobBroadcast, RowSummary } from './job-broadcast';
+import { NOT_SCORED, type PairScore } from '$lib/presets/score-pairs';
+import { summarizeRow, type JobBroadcast, type RowSummary } from './job-broadcast';
 
 export type JobStatus =
   | 'Not started'
@@ -28,22 +28,6 @@ export type JobStatus =
 
 /** Results read at a time when the page opens. */
 const RESULT_CHUNK = 5000;
-
-function summarize(result: ItemResult): RowSummary {
-  const source =
-    result.status === 'done'
-      ? result.text
-      : result.status === 'skipped'
-        ? (result.skipReason ?? '')
-        : (result.error?.message ?? '');
-  const firstLine = source.trimStart().split('\n', 1)[0] ?? '';
-  return {
-    status: result.status,
-    firstLine: firstLine.slice(0, 200),
-    tokens: result.usage?.completion_tokens ?? 0,
-    score: scoreOf(result)
-  };
-}
 
 /** One run log line, as the store and the events both give it. */
 function logKey(entry: RunLogEntry): string {
@@ -268,7 +252,7 @@ export class JobSession {
         const scores = { ...this.#scores };
         for (const result of results) {
           if (touched.has(result.index) || queued.has(result.index)) continue;
-          const row = summarize(result);
+          const row = summarizeRow(result);
           const before = this.#rows.get(result.index);
           if (before) scores[before.score]--;
           this.#rows.set(result.index, row);
@@ -426,7 +410,7 @@ export class JobSession {
         break;
       case 'committed':
         this.#inFlight.delete(event.result.index);
-        this.#setRow(event.result.index, summarize(event.result));
+        this.#setRow(event.result.index, summarizeRow(event.result));
         this.#progress = event.progress;
         this.#liveSince = now;
         break;
